@@ -1,0 +1,211 @@
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The verdict of a whole run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    Pass,
+    /// The scenario's `outcome.partial_if_passed` checks passed but others failed.
+    Partial,
+    Fail,
+    /// Harness error: setup failed, cleanup could not restore, internal error.
+    Error,
+    Interrupted,
+    /// Rebuilt from a journal that never recorded the end of the run (runner killed).
+    Incomplete,
+}
+
+impl Verdict {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Partial => "PARTIAL",
+            Verdict::Fail => "FAIL",
+            Verdict::Error => "ERROR",
+            Verdict::Interrupted => "INTERRUPTED",
+            Verdict::Incomplete => "INCOMPLETE",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    /// The check could not be evaluated (its phase never ran, an input is missing).
+    Error,
+}
+
+impl CheckStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CheckStatus::Pass => "PASS",
+            CheckStatus::Fail => "FAIL",
+            CheckStatus::Error => "ERROR",
+        }
+    }
+}
+
+/// A check as the scenario declares it, announced at run start so that a check that never
+/// gets evaluated still appears in every report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckDecl {
+    pub id: String,
+    pub name: String,
+    pub phase: String,
+    /// The expressions that must all hold, as written.
+    pub expect: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<String>,
+}
+
+/// One line of `journal.jsonl`. Times: `t_ms` is monotonic milliseconds since run start;
+/// `at` is wall-clock RFC 3339 UTC. All values arrive here already masked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        run_id: String,
+        scenario: String,
+        title: String,
+        #[serde(default)]
+        description: String,
+        file: String,
+        fingerprint: String,
+        at: String,
+        tool_version: String,
+        host: String,
+        command: Vec<String>,
+        #[serde(default)]
+        git_revision: Option<String>,
+        /// Resolved variables (secrets masked).
+        vars: serde_json::Map<String, Value>,
+        phases: Vec<String>,
+        checks: Vec<CheckDecl>,
+    },
+    PhaseStarted {
+        phase: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        iteration: Option<u32>,
+        t_ms: u64,
+    },
+    StepStarted {
+        step: String,
+        phase: String,
+        action: String,
+        t_ms: u64,
+        at: String,
+        #[serde(default)]
+        background: bool,
+    },
+    /// One attempt of a polled (`until`) or retried step.
+    Poll {
+        step: String,
+        attempt: u32,
+        started_ms: u64,
+        finished_ms: u64,
+        matched: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// Free-form progress from an action or the engine ("waiting for port 5432").
+    Log {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        t_ms: u64,
+        message: String,
+    },
+    StepFinished {
+        step: String,
+        phase: String,
+        action: String,
+        ok: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hint: Option<String>,
+        /// The step failed but declared `allow_failure: true`; never counted as a pass.
+        #[serde(default)]
+        allowed_failure: bool,
+        /// `when:` was false; the step did not run.
+        #[serde(default)]
+        skipped: bool,
+        started_ms: u64,
+        finished_ms: u64,
+        attempts: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_miss_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first_match_ms: Option<u64>,
+        /// The step result as scenarios address it (action output included, large values trimmed).
+        #[serde(default)]
+        result: Value,
+    },
+    Evidence {
+        path: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+    },
+    PhaseFinished {
+        phase: String,
+        ok: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failed_step: Option<String>,
+        t_ms: u64,
+    },
+    PhaseSkipped {
+        phase: String,
+        reason: String,
+    },
+    Metric {
+        name: String,
+        phase: String,
+        value: Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unit: Option<String>,
+        /// For a metric of a repeated phase: the series summary (min/median/p95/max/all).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        series: Option<Value>,
+    },
+    Check {
+        id: String,
+        status: CheckStatus,
+        message: String,
+        /// For each failed expression: what it was, and the values it saw.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        details: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<Value>,
+        t_ms: u64,
+    },
+    Undo {
+        key: String,
+        description: String,
+        ok: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+        t_ms: u64,
+    },
+    /// A harness-level problem outside any check (setup failed, teardown failed, internal error).
+    HarnessError {
+        stage: String,
+        message: String,
+        t_ms: u64,
+    },
+    Interrupted {
+        signal: String,
+        t_ms: u64,
+    },
+    RunFinished {
+        verdict: Verdict,
+        exit_code: i32,
+        at: String,
+        duration_ms: u64,
+    },
+}

@@ -1,0 +1,14 @@
+//! The run-result model and its renderers. The engine emits [`Event`]s; the journal stores
+//! them; [`RunReport::from_events`] folds them into one result, and every renderer (JUnit,
+//! HTML, JSON, terminal text) reads that result. No renderer derives a verdict of its own.
+
+mod event;
+mod model;
+
+pub mod html;
+pub mod json;
+pub mod junit;
+pub mod summary;
+
+pub use event::{CheckDecl, CheckStatus, Event, Verdict};
+pub use model::{CheckResult, MetricResult, PhaseResult, RunReport, StepRecord, UndoRecord};

@@ -1,0 +1,394 @@
+use crate::event::{CheckDecl, CheckStatus, Event, Verdict};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One run, as every report shows it. Built only by folding events, so a report rebuilt
+/// from `journal.jsonl` is the same report the live run wrote.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub scenario: String,
+    pub title: String,
+    pub description: String,
+    pub file: String,
+    pub fingerprint: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_ms: u64,
+    pub tool_version: String,
+    pub host: String,
+    pub command: Vec<String>,
+    pub git_revision: Option<String>,
+    pub vars: serde_json::Map<String, Value>,
+    pub verdict: Option<Verdict>,
+    pub exit_code: Option<i32>,
+    pub interrupted: Option<String>,
+    pub phases: Vec<PhaseResult>,
+    pub steps: Vec<StepRecord>,
+    pub checks: Vec<CheckResult>,
+    pub metrics: Vec<MetricResult>,
+    pub undo: Vec<UndoRecord>,
+    pub evidence: Vec<String>,
+    pub harness_errors: Vec<HarnessError>,
+    /// Progress messages, with the step they belong to.
+    pub logs: Vec<LogLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseResult {
+    pub name: String,
+    /// `pending`, `ok`, `failed`, `skipped`.
+    pub status: String,
+    pub failed_step: Option<String>,
+    pub skip_reason: Option<String>,
+    pub started_ms: Option<u64>,
+    pub finished_ms: Option<u64>,
+    pub iterations: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Poll {
+    pub attempt: u32,
+    pub started_ms: u64,
+    pub finished_ms: u64,
+    pub matched: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub step: String,
+    pub phase: String,
+    pub action: String,
+    pub background: bool,
+    pub started_ms: u64,
+    pub started_at: String,
+    /// None while (or if, after a crash) the step never finished.
+    pub finished_ms: Option<u64>,
+    pub ok: Option<bool>,
+    pub error: Option<String>,
+    pub hint: Option<String>,
+    pub allowed_failure: bool,
+    pub skipped: bool,
+    pub attempts: u32,
+    pub last_miss_ms: Option<u64>,
+    pub first_match_ms: Option<u64>,
+    pub polls: Vec<Poll>,
+    pub result: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub decl: CheckDecl,
+    pub status: CheckStatus,
+    pub message: String,
+    pub details: Vec<String>,
+    pub value: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricResult {
+    pub name: String,
+    pub phase: String,
+    pub value: Value,
+    pub unit: Option<String>,
+    pub series: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UndoRecord {
+    pub key: String,
+    pub description: String,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub t_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HarnessError {
+    pub stage: String,
+    pub message: String,
+    pub t_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub step: Option<String>,
+    pub t_ms: u64,
+    pub message: String,
+}
+
+impl RunReport {
+    /// Folds a run's events, in journal order, into its report.
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> RunReport {
+        let mut r = RunReport::default();
+        let mut last_t = 0u64;
+        for ev in events {
+            r.apply(ev, &mut last_t);
+        }
+        if r.verdict.is_none() {
+            // The runner died before it could finish: keep what was recorded, say so.
+            r.verdict = Some(Verdict::Incomplete);
+            r.duration_ms = last_t;
+            for c in r.checks.iter_mut().filter(|c| c.status == CheckStatus::Error && c.message.is_empty()) {
+                c.message = "not evaluated: the run ended before this check (runner killed?)".into();
+            }
+        }
+        r
+    }
+
+    fn apply(&mut self, ev: &Event, last_t: &mut u64) {
+        match ev {
+            Event::RunStarted {
+                run_id,
+                scenario,
+                title,
+                description,
+                file,
+                fingerprint,
+                at,
+                tool_version,
+                host,
+                command,
+                git_revision,
+                vars,
+                phases,
+                checks,
+            } => {
+                self.run_id = run_id.clone();
+                self.scenario = scenario.clone();
+                self.title = title.clone();
+                self.description = description.clone();
+                self.file = file.clone();
+                self.fingerprint = fingerprint.clone();
+                self.started_at = at.clone();
+                self.tool_version = tool_version.clone();
+                self.host = host.clone();
+                self.command = command.clone();
+                self.git_revision = git_revision.clone();
+                self.vars = vars.clone();
+                self.phases = phases
+                    .iter()
+                    .map(|p| PhaseResult {
+                        name: p.clone(),
+                        status: "pending".into(),
+                        failed_step: None,
+                        skip_reason: None,
+                        started_ms: None,
+                        finished_ms: None,
+                        iterations: 0,
+                    })
+                    .collect();
+                self.checks = checks
+                    .iter()
+                    .map(|d| CheckResult {
+                        decl: d.clone(),
+                        status: CheckStatus::Error,
+                        message: String::new(),
+                        details: vec![],
+                        value: None,
+                    })
+                    .collect();
+            }
+            Event::PhaseStarted { phase, t_ms, .. } => {
+                *last_t = (*last_t).max(*t_ms);
+                if let Some(p) = self.phase_mut(phase) {
+                    p.started_ms.get_or_insert(*t_ms);
+                    p.iterations += 1;
+                    p.status = "running".into();
+                }
+            }
+            Event::StepStarted { step, phase, action, t_ms, at, background } => {
+                *last_t = (*last_t).max(*t_ms);
+                self.steps.push(StepRecord {
+                    step: step.clone(),
+                    phase: phase.clone(),
+                    action: action.clone(),
+                    background: *background,
+                    started_ms: *t_ms,
+                    started_at: at.clone(),
+                    finished_ms: None,
+                    ok: None,
+                    error: None,
+                    hint: None,
+                    allowed_failure: false,
+                    skipped: false,
+                    attempts: 0,
+                    last_miss_ms: None,
+                    first_match_ms: None,
+                    polls: vec![],
+                    result: Value::Null,
+                });
+            }
+            Event::Poll { step, attempt, started_ms, finished_ms, matched, error } => {
+                *last_t = (*last_t).max(*finished_ms);
+                if let Some(s) = self.open_step_mut(step) {
+                    s.polls.push(Poll {
+                        attempt: *attempt,
+                        started_ms: *started_ms,
+                        finished_ms: *finished_ms,
+                        matched: *matched,
+                        error: error.clone(),
+                    });
+                    s.attempts = *attempt;
+                }
+            }
+            Event::Log { step, t_ms, message } => {
+                *last_t = (*last_t).max(*t_ms);
+                self.logs.push(LogLine { step: step.clone(), t_ms: *t_ms, message: message.clone() });
+            }
+            Event::StepFinished {
+                step,
+                phase,
+                action,
+                ok,
+                error,
+                hint,
+                allowed_failure,
+                skipped,
+                started_ms,
+                finished_ms,
+                attempts,
+                last_miss_ms,
+                first_match_ms,
+                result,
+            } => {
+                *last_t = (*last_t).max(*finished_ms);
+                if self.open_step_mut(step).is_none() {
+                    // A skipped step (`when:` false) has no StepStarted.
+                    self.steps.push(StepRecord {
+                        step: step.clone(),
+                        phase: phase.clone(),
+                        action: action.clone(),
+                        background: false,
+                        started_ms: *started_ms,
+                        started_at: String::new(),
+                        finished_ms: None,
+                        ok: None,
+                        error: None,
+                        hint: None,
+                        allowed_failure: false,
+                        skipped: false,
+                        attempts: 0,
+                        last_miss_ms: None,
+                        first_match_ms: None,
+                        polls: vec![],
+                        result: Value::Null,
+                    });
+                }
+                let s = self.open_step_mut(step).expect("just ensured");
+                s.finished_ms = Some(*finished_ms);
+                s.ok = Some(*ok);
+                s.error = error.clone();
+                s.hint = hint.clone();
+                s.allowed_failure = *allowed_failure;
+                s.skipped = *skipped;
+                s.attempts = *attempts;
+                s.last_miss_ms = *last_miss_ms;
+                s.first_match_ms = *first_match_ms;
+                s.result = result.clone();
+            }
+            Event::Evidence { path, .. } => {
+                if !self.evidence.contains(path) {
+                    self.evidence.push(path.clone());
+                }
+            }
+            Event::PhaseFinished { phase, ok, failed_step, t_ms } => {
+                *last_t = (*last_t).max(*t_ms);
+                if let Some(p) = self.phase_mut(phase) {
+                    p.status = if *ok { "ok" } else { "failed" }.into();
+                    p.failed_step = failed_step.clone();
+                    p.finished_ms = Some(*t_ms);
+                }
+            }
+            Event::PhaseSkipped { phase, reason } => {
+                if let Some(p) = self.phase_mut(phase) {
+                    p.status = "skipped".into();
+                    p.skip_reason = Some(reason.clone());
+                }
+            }
+            Event::Metric { name, phase, value, unit, series } => {
+                self.metrics.retain(|m| m.name != *name);
+                self.metrics.push(MetricResult {
+                    name: name.clone(),
+                    phase: phase.clone(),
+                    value: value.clone(),
+                    unit: unit.clone(),
+                    series: series.clone(),
+                });
+            }
+            Event::Check { id, status, message, details, value, t_ms } => {
+                *last_t = (*last_t).max(*t_ms);
+                if let Some(c) = self.checks.iter_mut().find(|c| c.decl.id == *id) {
+                    c.status = *status;
+                    c.message = message.clone();
+                    c.details = details.clone();
+                    c.value = value.clone();
+                }
+            }
+            Event::Undo { key, description, ok, error, t_ms } => {
+                *last_t = (*last_t).max(*t_ms);
+                self.undo.push(UndoRecord {
+                    key: key.clone(),
+                    description: description.clone(),
+                    ok: *ok,
+                    error: error.clone(),
+                    t_ms: *t_ms,
+                });
+            }
+            Event::HarnessError { stage, message, t_ms } => {
+                *last_t = (*last_t).max(*t_ms);
+                self.harness_errors.push(HarnessError {
+                    stage: stage.clone(),
+                    message: message.clone(),
+                    t_ms: *t_ms,
+                });
+            }
+            Event::Interrupted { signal, t_ms } => {
+                *last_t = (*last_t).max(*t_ms);
+                self.interrupted = Some(signal.clone());
+            }
+            Event::RunFinished { verdict, exit_code, at, duration_ms } => {
+                self.verdict = Some(*verdict);
+                self.exit_code = Some(*exit_code);
+                self.finished_at = Some(at.clone());
+                self.duration_ms = *duration_ms;
+            }
+        }
+    }
+
+    fn phase_mut(&mut self, name: &str) -> Option<&mut PhaseResult> {
+        self.phases.iter_mut().find(|p| p.name == name)
+    }
+
+    /// The latest record of `step` (a step of a repeated phase appears once per iteration).
+    fn open_step_mut(&mut self, step: &str) -> Option<&mut StepRecord> {
+        self.steps.iter_mut().rev().find(|s| s.step == step && s.finished_ms.is_none())
+    }
+
+    pub fn verdict(&self) -> Verdict {
+        self.verdict.unwrap_or(Verdict::Incomplete)
+    }
+
+    pub fn count(&self, status: CheckStatus) -> usize {
+        self.checks.iter().filter(|c| c.status == status).count()
+    }
+
+    pub fn step(&self, id: &str) -> Option<&StepRecord> {
+        self.steps.iter().rev().find(|s| s.step == id)
+    }
+
+    /// Reads a `journal.jsonl` text; a torn last line (the runner died mid-write) is ignored.
+    pub fn parse_journal(text: &str) -> Result<Vec<Event>, String> {
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let mut events = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            match serde_json::from_str::<Event>(line) {
+                Ok(e) => events.push(e),
+                Err(_) if i + 1 == lines.len() => break,
+                Err(e) => return Err(format!("journal line {}: {e}", i + 1)),
+            }
+        }
+        Ok(events)
+    }
+}
