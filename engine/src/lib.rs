@@ -1,1 +1,17 @@
+//! Runs a loaded scenario: setup → phases → undo stack → teardown, every step under a
+//! deadline, polling with `until`, background steps, checks and verdicts, signals, and a
+//! journal flushed event by event.
 
+mod catalog;
+mod exit;
+mod journal;
+mod run;
+mod step;
+mod undo;
+mod verdict;
+
+pub use catalog::RegistryCatalog;
+pub use exit::{ExitCode, EXIT_CODE_TABLE};
+pub use journal::Journal;
+pub use run::{run, Interrupt, RunOptions, RunOutcome};
+pub use undo::UndoStack;

@@ -2,21 +2,34 @@ use std::time::Duration;
 
 /// Parses `250ms`, `30s`, `1.5s`, `2m`, `1h`, or a bare integer (milliseconds).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("`{text}` is not a duration (e.g. 250ms, 30s, 2m)"))?;
-    let ms = match unit.trim() {
-        "" | "ms" => n,
-        "s" => n * 1e3,
-        "m" | "min" => n * 60e3,
-        "h" => n * 3600e3,
-        other => return Err(format!("unknown duration unit `{other}` in `{text}` (use ms, s, m or h)")),
-    };
-    if !ms.is_finite() || ms < 0.0 {
-        return Err(format!("`{text}` is not a duration"));
+    let bad = || format!("`{text}` is not a duration (e.g. 250ms, 30s, 2m30s)");
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
     }
-    Ok(Duration::from_micros((ms * 1e3).round() as u64))
+    if let Ok(ms) = rest.parse::<u64>() {
+        return Ok(Duration::from_millis(ms));
+    }
+    let mut total_ms = 0f64;
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let n: f64 = rest[..num_end].parse().map_err(|_| bad())?;
+        rest = &rest[num_end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let factor = match rest[..unit_end].trim() {
+            "ms" => 1.0,
+            "s" => 1e3,
+            "m" | "min" => 60e3,
+            "h" => 3600e3,
+            other => return Err(format!("unknown duration unit `{other}` in `{text}` (use ms, s, m or h)")),
+        };
+        rest = &rest[unit_end..];
+        total_ms += n * factor;
+    }
+    if !total_ms.is_finite() {
+        return Err(bad());
+    }
+    Ok(Duration::from_micros((total_ms * 1e3).round() as u64))
 }
 
 /// The inverse of [`parse_duration`] for display: `250ms`, `30s`, `2m30s`.

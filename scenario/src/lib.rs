@@ -2,8 +2,25 @@
 //! validator, the expression language, and the one diagnostic renderer. No I/O: included
 //! files are read through a callback the caller supplies.
 
+pub mod diag;
 mod duration;
+pub mod expr;
+mod load;
 mod mask;
+mod model;
+pub mod node;
+mod refs;
+mod resolved;
+mod schema;
+mod span;
+pub mod stats;
 
+pub use diag::{did_you_mean, Diagnostic, Severity};
 pub use duration::{format_duration, parse_duration};
+pub use expr::{Expr, Scope, Template};
+pub use load::{is_ident, load, Catalog, LoadFailure, Overrides, ReadFile, STEP_KEYS};
 pub use mask::Masker;
+pub use model::*;
+pub use node::{parse_yaml, Node, SNode};
+pub use resolved::step_json;
+pub use span::{Sources, Span, Spanned};

@@ -1,0 +1,42 @@
+//! The one table of exit codes. `--help`, the README and the engine all read it from here.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    Pass,
+    /// A check failed, or the verdict is PARTIAL.
+    CheckFailed,
+    /// A code the scenario chose with `exit_codes` (2, 4…125).
+    Scenario(i32),
+    /// Invalid scenario, bad flags, setup failed, cleanup could not restore, internal error.
+    HarnessError,
+    /// First SIGINT: cleaned up, reports written.
+    Interrupted,
+    /// First SIGTERM: cleaned up, reports written.
+    Terminated,
+}
+
+impl ExitCode {
+    pub fn code(self) -> i32 {
+        match self {
+            ExitCode::Pass => 0,
+            ExitCode::CheckFailed => 1,
+            ExitCode::Scenario(c) => c,
+            ExitCode::HarnessError => 3,
+            ExitCode::Interrupted => 130,
+            ExitCode::Terminated => 143,
+        }
+    }
+}
+
+/// (code, meaning), as printed by `testrunner --help` and in the README.
+pub const EXIT_CODE_TABLE: &[(&str, &str)] = &[
+    ("0", "pass: every check passed"),
+    ("1", "a check failed, or the verdict is PARTIAL"),
+    ("2, 4-125", "chosen by the scenario's `exit_codes` (e.g. 2 = RTO exceeded)"),
+    (
+        "3",
+        "harness error: invalid scenario, bad flags, setup failed, cleanup could not restore, internal error",
+    ),
+    ("130", "interrupted by SIGINT (cleanup ran, reports marked interrupted)"),
+    ("143", "terminated by SIGTERM (cleanup ran, reports marked interrupted)"),
+];

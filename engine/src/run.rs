@@ -1,0 +1,833 @@
+//! The run: setup → phases → undo stack → teardown, and the verdict.
+use crate::step::{ms_since, now_rfc3339, save_content, Attempts, StepRun};
+use crate::verdict::{decide, Facts};
+use crate::{ExitCode, Journal, UndoStack};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use testrunner_actions::{find, ActionCtx, SharedState};
+use testrunner_reports::{CheckDecl, CheckStatus, Event, RunReport};
+use testrunner_scenario::{format_duration, stats, Check, Masker, Scenario, Scope, Step};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub struct RunOptions {
+    pub run_dir: PathBuf,
+    pub run_id: String,
+    pub command: Vec<String>,
+    pub tool_version: String,
+    pub git_revision: Option<String>,
+    pub host: String,
+}
+
+/// The first SIGINT/SIGTERM: the CLI cancels `token` and records which signal it was.
+#[derive(Clone, Default)]
+pub struct Interrupt {
+    pub token: CancellationToken,
+    pub signal: Arc<Mutex<Option<String>>>,
+}
+
+impl Interrupt {
+    pub fn fire(&self, signal: &str) {
+        self.signal.lock().unwrap().get_or_insert_with(|| signal.to_string());
+        self.token.cancel();
+    }
+    fn name(&self) -> Option<String> {
+        self.signal.lock().unwrap().clone()
+    }
+}
+
+pub struct RunOutcome {
+    pub report: RunReport,
+    pub exit: ExitCode,
+}
+
+struct Background {
+    step: Step,
+    phase: String,
+    stop: CancellationToken,
+    handle: JoinHandle<StepRun>,
+}
+
+struct Runner<'a> {
+    sc: &'a Scenario,
+    journal: Journal,
+    undo: UndoStack,
+    interrupt: Interrupt,
+    t0: Instant,
+    deadline: Instant,
+    scope: Scope,
+    state: SharedState,
+    background: HashMap<String, Background>,
+    harness_error: bool,
+    phase_failed: bool,
+    checks: Vec<(String, CheckStatus)>,
+}
+
+pub async fn run(
+    sc: &Scenario,
+    opts: &RunOptions,
+    masker: Arc<Masker>,
+    journal: Journal,
+    undo: UndoStack,
+    interrupt: Interrupt,
+) -> RunOutcome {
+    let t0 = Instant::now();
+    let mut r = Runner {
+        sc,
+        journal: journal.clone(),
+        undo,
+        interrupt,
+        t0,
+        deadline: t0 + sc.timeout,
+        scope: Scope::new(),
+        state: SharedState::new(opts.run_dir.clone(), masker),
+        background: HashMap::new(),
+        harness_error: false,
+        phase_failed: false,
+        checks: vec![],
+    };
+    let var_error = r.bind_vars(opts);
+    journal.emit(Event::RunStarted {
+        run_id: opts.run_id.clone(),
+        scenario: sc.id.clone(),
+        title: sc.title.clone(),
+        description: sc.description.clone(),
+        file: sc.file.to_string(),
+        fingerprint: sc.fingerprint.clone(),
+        at: now_rfc3339(),
+        tool_version: opts.tool_version.clone(),
+        host: opts.host.clone(),
+        command: opts.command.clone(),
+        git_revision: opts.git_revision.clone(),
+        vars: sc
+            .vars
+            .iter()
+            .filter_map(|v| r.scope.get(&v.name).map(|x| (v.name.clone(), x.clone())))
+            .collect(),
+        phases: sc
+            .phases
+            .iter()
+            .map(|p| p.name.clone())
+            .chain((!sc.final_checks.is_empty()).then(|| "final".to_string()))
+            .collect(),
+        checks: declared_checks(sc),
+    });
+
+    let mut stop_reason: Option<String> = None;
+    if let Some(e) = var_error {
+        r.harness(&"vars".to_string(), e.clone());
+        stop_reason = Some(format!("not run: vars could not be evaluated: {e}"));
+    }
+    if stop_reason.is_none() {
+        if let Some((step, err)) = r.steps(&sc.setup, "setup").await {
+            r.harness("setup", format!("step `{step}` failed: {err}"));
+            stop_reason = Some(format!("not run: setup failed at step `{step}`"));
+        }
+        r.stop_background("setup").await;
+    }
+    for phase in &sc.phases {
+        if let Some(reason) =
+            stop_reason.clone().or_else(|| r.interrupted().then(|| "not run: interrupted".to_string()))
+        {
+            r.journal.emit(Event::PhaseSkipped { phase: phase.name.clone(), reason: reason.clone() });
+            r.error_checks(&phase.checks, &reason);
+            continue;
+        }
+        if let Some(reason) = r.run_phase(phase).await {
+            stop_reason = Some(reason);
+        }
+    }
+    if !sc.final_checks.is_empty() || !sc.final_metrics.is_empty() {
+        match stop_reason.clone().or_else(|| r.interrupted().then(|| "not run: interrupted".to_string())) {
+            Some(reason) => {
+                r.journal.emit(Event::PhaseSkipped { phase: "final".into(), reason: reason.clone() });
+                r.error_checks(&sc.final_checks, &reason);
+            }
+            None => {
+                r.metrics(&sc.final_metrics, "final");
+                r.eval_checks(&sc.final_checks, None);
+            }
+        }
+    }
+    r.hard_fail();
+    r.cleanup().await;
+
+    let interrupted = r.interrupt.name();
+    let (verdict, exit) = decide(
+        sc,
+        &Facts {
+            checks: &r.checks,
+            harness_error: r.harness_error,
+            phase_failed: r.phase_failed,
+            interrupted: interrupted.as_deref(),
+        },
+    );
+    journal.emit(Event::RunFinished {
+        verdict,
+        exit_code: exit.code(),
+        at: now_rfc3339(),
+        duration_ms: ms_since(t0),
+    });
+    let events = journal.events();
+    RunOutcome { report: RunReport::from_events(&events), exit }
+}
+
+fn declared_checks(sc: &Scenario) -> Vec<CheckDecl> {
+    let decl = |c: &Check| CheckDecl {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        phase: c.phase.clone(),
+        expect: c.expect.iter().map(|e| e.source.clone()).collect(),
+        metric: c.metric.clone(),
+        unit: c.unit.clone(),
+        threshold: c.threshold.clone(),
+    };
+    let mut v: Vec<CheckDecl> = sc.phases.iter().flat_map(|p| p.checks.iter().map(decl)).collect();
+    v.extend(sc.final_checks.iter().map(decl));
+    v.extend(sc.hard_fail.iter().map(|h| CheckDecl {
+        id: h.id.clone(),
+        name: format!("hard_fail: {}", h.message),
+        phase: "final".into(),
+        expect: vec![format!("!({})", h.expr.source)],
+        metric: None,
+        unit: None,
+        threshold: None,
+    }));
+    v
+}
+
+impl<'a> Runner<'a> {
+    fn interrupted(&self) -> bool {
+        self.interrupt.token.is_cancelled()
+    }
+
+    fn harness(&mut self, stage: &str, message: String) {
+        self.harness_error = true;
+        self.journal.emit(Event::HarnessError { stage: stage.into(), message, t_ms: ms_since(self.t0) });
+    }
+
+    fn bind_vars(&mut self, opts: &RunOptions) -> Option<String> {
+        self.scope.set(
+            "run",
+            json!({"id": opts.run_id, "dir": opts.run_dir.to_string_lossy(), "scenario": self.sc.id, "started_at": now_rfc3339()}),
+        );
+        for v in &self.sc.vars {
+            match v.value.eval(&self.scope) {
+                Ok(val) => self.scope.set(v.name.clone(), val),
+                Err(e) => return Some(format!("var `{}`: {e}", v.name)),
+            }
+        }
+        None
+    }
+
+    /// Runs steps in order; returns the failing step and its error.
+    async fn steps(&mut self, steps: &[Step], phase: &str) -> Option<(String, String)> {
+        for s in steps {
+            if self.interrupted() {
+                return Some((s.id.clone(), "interrupted".into()));
+            }
+            let run = self.step(s, phase, self.interrupt.token.clone(), self.deadline).await;
+            if let Some(run) = run {
+                if !run.ok && !s.allow_failure {
+                    return Some((s.id.clone(), run.error.unwrap_or_default()));
+                }
+            }
+        }
+        None
+    }
+
+    fn step_scope(&self, s: &Step) -> Result<Scope, String> {
+        let mut scope = self.scope.clone();
+        if let Some(fs) = &s.scope {
+            fs.bind(&mut scope)?;
+        }
+        Ok(scope)
+    }
+
+    /// Runs one step. Returns None for a background step (it finishes at `stop`).
+    async fn step(
+        &mut self,
+        s: &Step,
+        phase: &str,
+        interrupt: CancellationToken,
+        outer: Instant,
+    ) -> Option<StepRun> {
+        let t = ms_since(self.t0);
+        let scope = match self.step_scope(s) {
+            Ok(sc) => sc,
+            Err(e) => return Some(self.finish_inline(s, phase, StepRun::failed(t, t, now_rfc3339(), e))),
+        };
+        if let Some(w) = &s.when {
+            match w.eval_bool(&scope) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let mut run = StepRun::failed(t, t, now_rfc3339(), String::new());
+                    run.ok = true;
+                    run.error = None;
+                    self.journal.emit(Event::StepFinished {
+                        step: s.id.clone(),
+                        phase: phase.into(),
+                        action: s.action.clone(),
+                        ok: true,
+                        error: None,
+                        hint: None,
+                        allowed_failure: false,
+                        skipped: true,
+                        started_ms: t,
+                        finished_ms: t,
+                        attempts: 0,
+                        last_miss_ms: None,
+                        first_match_ms: None,
+                        result: json!({"skipped": true}),
+                    });
+                    return Some(run);
+                }
+                Err(e) => {
+                    return Some(self.finish_inline(
+                        s,
+                        phase,
+                        StepRun::failed(t, t, now_rfc3339(), format!("when: {e}")),
+                    ))
+                }
+            }
+        }
+        self.journal.emit(Event::StepStarted {
+            step: s.id.clone(),
+            phase: phase.into(),
+            action: s.action.clone(),
+            t_ms: t,
+            at: now_rfc3339(),
+            background: s.background,
+        });
+        let params = match s.params.eval(&scope) {
+            Ok(p) => p,
+            Err(e) => {
+                let run = StepRun::failed(
+                    t,
+                    ms_since(self.t0),
+                    now_rfc3339(),
+                    format!("cannot evaluate parameters: {e}"),
+                );
+                return Some(self.finish_inline(s, phase, run));
+            }
+        };
+        match s.action.as_str() {
+            "assert" => {
+                let run = self.assert(s, &scope, &params, t);
+                return Some(self.finish_inline(s, phase, run));
+            }
+            "stop" => {
+                let run = self.stop_step(s, &params, t).await;
+                return Some(self.finish_inline(s, phase, run));
+            }
+            _ => {}
+        }
+        let Some(action) = find(&s.action) else {
+            let run =
+                StepRun::failed(t, t, now_rfc3339(), format!("action `{}` is not registered", s.action));
+            return Some(self.finish_inline(s, phase, run));
+        };
+        let timeout = match (s.timeout, s.background) {
+            (Some(t), _) => t,
+            // A background step lives until it is stopped; the run's deadline bounds it.
+            (None, true) => outer.saturating_duration_since(Instant::now()),
+            (None, false) => self.sc.defaults.step_timeout,
+        };
+        let deadline = (Instant::now() + timeout).min(outer);
+        let mut self_names = vec![s.id.clone()];
+        if let Some(fs) = &s.scope {
+            self_names
+                .extend(fs.aliases.iter().filter(|(_, full)| *full == s.id).map(|(short, _)| short.clone()));
+        }
+        let stop = if s.background { CancellationToken::new() } else { interrupt.child_token() };
+        let attempts = Attempts {
+            action,
+            step_id: s.id.clone(),
+            self_names,
+            params,
+            until: s.until.clone(),
+            interval: s.interval.unwrap_or(self.sc.defaults.interval),
+            retries: s.retries,
+            timeout,
+            deadline,
+            scope,
+            state: self.state.clone(),
+            journal: self.journal.clone(),
+            t0: self.t0,
+            stop: stop.clone(),
+            interrupt: if s.background { CancellationToken::new() } else { interrupt },
+        };
+        if s.background {
+            let handle = tokio::spawn(attempts.run());
+            self.background
+                .insert(s.id.clone(), Background { step: s.clone(), phase: phase.into(), stop, handle });
+            return None;
+        }
+        let run = attempts.run().await;
+        Some(self.finish_inline(s, phase, run))
+    }
+
+    fn assert(&self, s: &Step, scope: &Scope, params: &Value, t: u64) -> StepRun {
+        let mut failures = vec![];
+        for e in &s.assertions {
+            match e.eval_bool(scope) {
+                Ok(true) => {}
+                Ok(false) => {
+                    failures.push(format!("`{}` is false ({})", e.source, e.explain(scope).join(", ")))
+                }
+                Err(err) => failures.push(err),
+            }
+        }
+        let mut run = StepRun::failed(t, ms_since(self.t0), now_rfc3339(), String::new());
+        run.attempts = 1;
+        if failures.is_empty() {
+            run.ok = true;
+            run.error = None;
+        } else {
+            let msg =
+                params.get("message").and_then(Value::as_str).map(|m| format!("{m}: ")).unwrap_or_default();
+            run.error = Some(format!("{msg}{}", failures.join("; ")));
+        }
+        run
+    }
+
+    async fn stop_step(&mut self, s: &Step, params: &Value, t: u64) -> StepRun {
+        let target = params.as_str().unwrap_or_default().to_string();
+        let mut run = StepRun::failed(t, t, now_rfc3339(), String::new());
+        run.attempts = 1;
+        match self.background.remove(&target) {
+            Some(bg) => {
+                let limit = s.timeout.unwrap_or(self.sc.defaults.step_timeout);
+                let ok = self.finish_background(bg, limit).await;
+                run.ok = ok;
+                run.error = (!ok).then(|| format!("background step `{target}` failed"));
+            }
+            None => {
+                run.error = Some(format!("`{target}` is not running (already stopped, or never started)"))
+            }
+        }
+        run.finished_ms = ms_since(self.t0);
+        run
+    }
+
+    /// Asks a background step to stop, waits (bounded) for its result and records it.
+    async fn finish_background(&mut self, bg: Background, limit: Duration) -> bool {
+        bg.stop.cancel();
+        let Background { step, phase, handle, .. } = bg;
+        let abort = handle.abort_handle();
+        let t = ms_since(self.t0);
+        let run = match tokio::time::timeout(limit, handle).await {
+            Ok(Ok(run)) => run,
+            Ok(Err(e)) => {
+                StepRun::failed(t, ms_since(self.t0), now_rfc3339(), format!("background task failed: {e}"))
+            }
+            Err(_) => {
+                abort.abort();
+                StepRun::failed(
+                    t,
+                    ms_since(self.t0),
+                    now_rfc3339(),
+                    format!("did not stop within {} of being asked to", format_duration(limit)),
+                )
+            }
+        };
+        let ok = run.ok || step.allow_failure;
+        self.finish_inline(&step, &phase, run);
+        ok
+    }
+
+    async fn stop_background(&mut self, phase: &str) {
+        let ids: Vec<String> =
+            self.background.iter().filter(|(_, b)| b.phase == phase).map(|(k, _)| k.clone()).collect();
+        for id in ids {
+            if let Some(bg) = self.background.remove(&id) {
+                let limit = self.sc.defaults.step_timeout;
+                if !self.finish_background(bg, limit).await {
+                    self.phase_failed = true;
+                }
+            }
+        }
+    }
+
+    /// Records a finished step: journal, scope, undo stack, evidence.
+    fn finish_inline(&mut self, s: &Step, phase: &str, mut run: StepRun) -> StepRun {
+        if let Some(outcome) = run.outcome.take() {
+            if run.ok {
+                for key in &outcome.resolves {
+                    self.undo.resolve(key);
+                }
+                for u in outcome.undo.clone() {
+                    self.undo.push(u);
+                }
+            }
+            run.outcome = Some(outcome);
+        }
+        if s.action == "set" && run.ok {
+            for (k, v) in &run.output {
+                self.scope.set(k.clone(), v.clone());
+            }
+        }
+        if s.action == "log" && run.ok {
+            let msg = run.output.get("message").and_then(Value::as_str).unwrap_or_default().to_string();
+            self.journal.emit(Event::Log { step: Some(s.id.clone()), t_ms: run.finished_ms, message: msg });
+        }
+        let result = run.result();
+        self.scope.set(s.id.clone(), result.clone());
+        if let Some(save) = &s.save {
+            self.save(s, save, &result);
+        }
+        self.journal.emit(Event::StepFinished {
+            step: s.id.clone(),
+            phase: phase.into(),
+            action: s.action.clone(),
+            ok: run.ok,
+            error: run.error.clone(),
+            hint: run.hint.clone(),
+            allowed_failure: !run.ok && s.allow_failure,
+            skipped: false,
+            started_ms: run.started_ms,
+            finished_ms: run.finished_ms,
+            attempts: run.attempts,
+            last_miss_ms: run.last_miss_ms,
+            first_match_ms: run.first_match_ms,
+            result: trim(result),
+        });
+        run
+    }
+
+    fn save(&mut self, s: &Step, save: &testrunner_scenario::Template, result: &Value) {
+        let scope = self.step_scope(s).unwrap_or_else(|_| self.scope.clone());
+        let name = match save.eval(&scope) {
+            Ok(Value::String(n)) => n,
+            Ok(other) => other.to_string(),
+            Err(e) => {
+                self.journal.emit(Event::Log {
+                    step: Some(s.id.clone()),
+                    t_ms: ms_since(self.t0),
+                    message: format!("save: {e}"),
+                });
+                return;
+            }
+        };
+        let ctx = ActionCtx {
+            step_id: s.id.clone(),
+            state: self.state.clone(),
+            deadline: Instant::now(),
+            stop: CancellationToken::new(),
+        };
+        match ctx.write_evidence(&name, &save_content(result)) {
+            Ok(path) => self.journal.emit(Event::Evidence { path, step: Some(s.id.clone()) }),
+            Err(e) => self.journal.emit(Event::Log {
+                step: Some(s.id.clone()),
+                t_ms: ms_since(self.t0),
+                message: format!("save `{name}` failed: {}", e.message),
+            }),
+        }
+    }
+
+    /// Runs a phase (all iterations); returns why later phases must not run, if any.
+    async fn run_phase(&mut self, phase: &testrunner_scenario::Phase) -> Option<String> {
+        if let Some(w) = &phase.when {
+            match w.eval_bool(&self.scope) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let reason = format!("skipped: `when: {}` was false", w.source);
+                    self.journal
+                        .emit(Event::PhaseSkipped { phase: phase.name.clone(), reason: reason.clone() });
+                    self.error_checks(&phase.checks, &reason);
+                    return None;
+                }
+                Err(e) => {
+                    let reason = format!("not run: phase `{}` when: {e}", phase.name);
+                    self.journal
+                        .emit(Event::PhaseSkipped { phase: phase.name.clone(), reason: reason.clone() });
+                    self.error_checks(&phase.checks, &reason);
+                    self.phase_failed = true;
+                    return Some(reason);
+                }
+            }
+        }
+        let items: Vec<Value> = match (&phase.repeat, &phase.for_each) {
+            (Some(n), _) => (0..*n).map(|i| json!(i)).collect(),
+            (None, Some(p)) => match p.eval(&self.scope) {
+                Ok(Value::Array(a)) => a,
+                Ok(other) => vec![other],
+                Err(e) => {
+                    let reason = format!("not run: for_each: {e}");
+                    self.journal
+                        .emit(Event::PhaseSkipped { phase: phase.name.clone(), reason: reason.clone() });
+                    self.error_checks(&phase.checks, &reason);
+                    self.phase_failed = true;
+                    return Some(reason);
+                }
+            },
+            (None, None) => vec![Value::Null],
+        };
+        let repeated = phase.is_repeated();
+        let mut series: HashMap<String, Vec<f64>> = HashMap::new();
+        let mut failure: Option<(String, String)> = None;
+        for (i, item) in items.iter().enumerate() {
+            if repeated {
+                self.scope.set("loop", json!({"index": i, "item": item, "count": items.len()}));
+            }
+            self.journal.emit(Event::PhaseStarted {
+                phase: phase.name.clone(),
+                iteration: repeated.then_some(i as u32),
+                t_ms: ms_since(self.t0),
+            });
+            failure = self.steps(&phase.steps, &phase.name).await;
+            self.stop_background(&phase.name).await;
+            if failure.is_some() {
+                break;
+            }
+            if repeated {
+                for m in &phase.metrics {
+                    if let Ok(v) = m.value.eval(&self.scope) {
+                        if let Some(x) = v.as_f64() {
+                            series.entry(m.name.clone()).or_default().push(x);
+                        }
+                        self.scope.set(m.name.clone(), v);
+                    }
+                }
+            }
+        }
+        let ok = failure.is_none() && !self.interrupted();
+        if !ok {
+            self.phase_failed = true;
+        }
+        self.journal.emit(Event::PhaseFinished {
+            phase: phase.name.clone(),
+            ok,
+            failed_step: failure.as_ref().map(|(s, _)| s.clone()),
+            t_ms: ms_since(self.t0),
+        });
+        if repeated {
+            for m in &phase.metrics {
+                let values = series.remove(&m.name).unwrap_or_default();
+                if values.is_empty() {
+                    continue;
+                }
+                let summary = stats::summary(&values);
+                self.scope.set(m.name.clone(), summary.clone());
+                self.journal.emit(Event::Metric {
+                    name: m.name.clone(),
+                    phase: phase.name.clone(),
+                    value: summary["median"].clone(),
+                    unit: m.unit.clone(),
+                    series: Some(summary),
+                });
+            }
+        } else if ok {
+            self.metrics(&phase.metrics, &phase.name);
+        }
+        let reason = failure
+            .map(|(step, err)| format!("not run: phase `{}` failed at step `{step}`: {err}", phase.name));
+        let reason = reason.or_else(|| self.interrupted().then(|| "not run: interrupted".to_string()));
+        self.eval_checks(&phase.checks, reason.as_deref());
+        reason
+    }
+
+    fn metrics(&mut self, metrics: &[testrunner_scenario::MetricDef], phase: &str) {
+        for m in metrics {
+            match m.value.eval(&self.scope) {
+                Ok(v) => {
+                    self.scope.set(m.name.clone(), v.clone());
+                    self.journal.emit(Event::Metric {
+                        name: m.name.clone(),
+                        phase: phase.into(),
+                        value: v,
+                        unit: m.unit.clone(),
+                        series: None,
+                    });
+                }
+                Err(e) => self.journal.emit(Event::Log {
+                    step: None,
+                    t_ms: ms_since(self.t0),
+                    message: format!("metric `{}` could not be computed: {e}", m.name),
+                }),
+            }
+        }
+    }
+
+    /// Evaluates checks. `failed` says why their phase did not complete: a check that can
+    /// still be judged is judged; one whose inputs are missing is an error naming the reason.
+    fn eval_checks(&mut self, checks: &[Check], failed: Option<&str>) {
+        for c in checks {
+            let mut details = vec![];
+            let mut status = CheckStatus::Pass;
+            let mut message = String::new();
+            for e in &c.expect {
+                match e.eval_bool(&self.scope) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        if status == CheckStatus::Pass {
+                            status = CheckStatus::Fail;
+                            message = format!("expected `{}`", e.source);
+                        }
+                        details.push(format!(
+                            "`{}` is false: {}",
+                            e.source,
+                            e.explain(&self.scope).join(", ")
+                        ));
+                    }
+                    Err(err) => {
+                        status = CheckStatus::Error;
+                        message = match failed {
+                            Some(reason) => reason.to_string(),
+                            None => format!("cannot evaluate `{}`: {err}", e.source),
+                        };
+                        details.push(err);
+                        break;
+                    }
+                }
+            }
+            if status == CheckStatus::Pass {
+                message = "all expectations hold".into();
+            }
+            let value = c.metric.as_ref().and_then(|m| self.scope.get(m).cloned());
+            self.checks.push((c.id.clone(), status));
+            self.journal.emit(Event::Check {
+                id: c.id.clone(),
+                status,
+                message,
+                details,
+                value,
+                t_ms: ms_since(self.t0),
+            });
+        }
+    }
+
+    fn error_checks(&mut self, checks: &[Check], reason: &str) {
+        for c in checks {
+            self.checks.push((c.id.clone(), CheckStatus::Error));
+            self.journal.emit(Event::Check {
+                id: c.id.clone(),
+                status: CheckStatus::Error,
+                message: reason.to_string(),
+                details: vec![],
+                value: None,
+                t_ms: ms_since(self.t0),
+            });
+        }
+    }
+
+    fn hard_fail(&mut self) {
+        for h in &self.sc.hard_fail {
+            let (status, message, details) = match h.expr.eval_bool(&self.scope) {
+                Ok(false) => (CheckStatus::Pass, "invariant holds".to_string(), vec![]),
+                Ok(true) => (
+                    CheckStatus::Fail,
+                    format!("HARD FAIL: {}", h.message),
+                    vec![format!("`{}` is true: {}", h.expr.source, h.expr.explain(&self.scope).join(", "))],
+                ),
+                Err(e) => (CheckStatus::Error, format!("cannot evaluate `{}`", h.expr.source), vec![e]),
+            };
+            self.checks.push((h.id.clone(), status));
+            self.journal.emit(Event::Check {
+                id: h.id.clone(),
+                status,
+                message,
+                details,
+                value: None,
+                t_ms: ms_since(self.t0),
+            });
+        }
+    }
+
+    /// Background steps still running, the undo stack, then teardown — within the
+    /// teardown budget, whatever happened before.
+    async fn cleanup(&mut self) {
+        let budget = self.sc.defaults.teardown_timeout;
+        let deadline = Instant::now() + budget;
+        let ids: Vec<String> = self.background.keys().cloned().collect();
+        for id in ids {
+            if let Some(bg) = self.background.remove(&id) {
+                let limit = deadline.saturating_duration_since(Instant::now()).min(Duration::from_secs(30));
+                self.finish_background(bg, limit).await;
+            }
+        }
+        if let Some(sig) = self.interrupt.name() {
+            self.journal.emit(Event::Interrupted { signal: sig, t_ms: ms_since(self.t0) });
+        }
+        while let Some(u) = self.undo.pop() {
+            let t = ms_since(self.t0);
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let result = match find(u.action) {
+                None => Err(format!("undo action `{}` is not registered", u.action)),
+                Some(_) if remaining.is_zero() => Err("teardown budget exhausted".to_string()),
+                Some(action) => {
+                    let ctx = ActionCtx {
+                        step_id: format!("undo:{}", u.key),
+                        state: self.state.clone(),
+                        deadline: Instant::now() + remaining.min(Duration::from_secs(60)),
+                        stop: CancellationToken::new(),
+                    };
+                    match tokio::time::timeout_at(ctx.deadline.into(), action.run(u.params.clone(), &ctx))
+                        .await
+                    {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err(e)) => Err(e.message),
+                        Err(_) => Err("deadline exceeded".into()),
+                    }
+                }
+            };
+            let _ = t;
+            if let Err(e) = &result {
+                self.harness_error = true;
+                self.journal.emit(Event::HarnessError {
+                    stage: "undo".into(),
+                    message: format!("could not {}: {e}", u.description),
+                    t_ms: ms_since(self.t0),
+                });
+            }
+            self.journal.emit(Event::Undo {
+                key: u.key.clone(),
+                description: u.description.clone(),
+                ok: result.is_ok(),
+                error: result.err(),
+                t_ms: ms_since(self.t0),
+            });
+        }
+        let never = CancellationToken::new();
+        for s in &self.sc.teardown {
+            if Instant::now() >= deadline {
+                self.harness(
+                    "teardown",
+                    format!("teardown budget {} exhausted before `{}`", format_duration(budget), s.id),
+                );
+                break;
+            }
+            if let Some(run) = self.step(s, "teardown", never.clone(), deadline).await {
+                if !run.ok && !s.allow_failure {
+                    self.harness(
+                        "teardown",
+                        format!("step `{}` failed: {}", s.id, run.error.unwrap_or_default()),
+                    );
+                }
+            }
+        }
+        self.stop_background("teardown").await;
+    }
+}
+
+/// Keeps the journal readable: very long strings in results are cut (evidence has them whole).
+fn trim(v: Value) -> Value {
+    match v {
+        Value::String(s) if s.len() > 16_384 => {
+            let cut: String = s.chars().take(16_384).collect();
+            Value::String(format!("{cut}… [{} bytes total]", s.len()))
+        }
+        Value::Array(a) if a.len() > 2000 => {
+            let n = a.len();
+            let mut kept: Vec<Value> = a.into_iter().take(2000).map(trim).collect();
+            kept.push(Value::String(format!("… [{n} items total]")));
+            Value::Array(kept)
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(trim).collect()),
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, trim(v))).collect()),
+        other => other,
+    }
+}

@@ -1,0 +1,143 @@
+//! The one diagnostic renderer: every error the tool reports — invalid YAML, an unknown
+//! action, a mistyped parameter, a bad expression, a failed step — is a [`Diagnostic`]
+//! rendered here, with a title, `file:line:col`, the source line, a caret and a hint.
+use crate::span::{Sources, Span};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub title: String,
+    pub span: Span,
+    /// Text printed after the caret.
+    pub label: Option<String>,
+    pub hint: Option<String>,
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn error(title: impl Into<String>, span: Span) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            title: title.into(),
+            span,
+            label: None,
+            hint: None,
+            notes: vec![],
+        }
+    }
+    pub fn warning(title: impl Into<String>, span: Span) -> Self {
+        Diagnostic { severity: Severity::Warning, ..Self::error(title, span) }
+    }
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+    pub fn hint_opt(mut self, hint: Option<String>) -> Self {
+        self.hint = hint.or(self.hint);
+        self
+    }
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+
+    /// Renders in the style of rustc and Hurl. `color` adds ANSI colours for terminals.
+    pub fn render(&self, sources: &Sources, color: bool) -> String {
+        let paint =
+            |code: &str, s: &str| if color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() };
+        let (word, code) = match self.severity {
+            Severity::Error => ("error", "1;31"),
+            Severity::Warning => ("warning", "1;33"),
+        };
+        let mut out = format!("{}: {}\n", paint(code, word), paint("1", &self.title));
+        let line_no = self.span.line.to_string();
+        let pad = " ".repeat(line_no.len());
+        if !self.span.file.is_empty() {
+            out.push_str(&format!("{pad}{} {}\n", paint("1;34", "-->"), self.span));
+        }
+        if let Some(line) = sources.line(&self.span) {
+            let bar = paint("1;34", "|");
+            out.push_str(&format!("{pad} {bar}\n"));
+            out.push_str(&format!("{} {bar} {}\n", paint("1;34", &line_no), line.replace('\t', " ")));
+            let col = self.span.col.max(1) as usize - 1;
+            let avail = line.chars().count().saturating_sub(col).max(1);
+            let width = (self.span.len.max(1) as usize).min(avail);
+            let caret = format!("{}{}", " ".repeat(col), "^".repeat(width));
+            let label = self.label.as_deref().map(|l| format!(" {l}")).unwrap_or_default();
+            out.push_str(&format!("{pad} {bar} {}\n", paint(code, &format!("{caret}{label}"))));
+            if self.hint.is_some() || !self.notes.is_empty() {
+                out.push_str(&format!("{pad} {bar}\n"));
+            }
+        } else if let Some(l) = &self.label {
+            out.push_str(&format!("{pad}   {l}\n"));
+        }
+        for n in &self.notes {
+            out.push_str(&format!("{pad} = note: {n}\n"));
+        }
+        if let Some(h) = &self.hint {
+            out.push_str(&format!("{pad} = {}: {h}\n", paint("1;36", "hint")));
+        }
+        out
+    }
+}
+
+/// "did you mean `container`?" for a near miss among `candidates`.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        let score = strsim::jaro_winkler(word, c);
+        let close =
+            score > 0.82 || strsim::levenshtein(word, c) <= word.len().min(c.len()) / 3 + 1 && score > 0.6;
+        if close && best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| format!("did you mean `{c}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn renders_title_position_line_caret_hint() {
+        let mut sources = Sources::default();
+        sources.add(Arc::from("s.yaml"), Arc::from("steps:\n  - docker.stop: { contaner: pg }\n"));
+        let d = Diagnostic::error(
+            "unknown parameter `contaner` for `docker.stop`",
+            Span::new(Arc::from("s.yaml"), 2, 20, 8),
+        )
+        .label("unknown parameter")
+        .hint("did you mean `container`?");
+        let text = d.render(&sources, false);
+        assert_eq!(
+            text,
+            "error: unknown parameter `contaner` for `docker.stop`\n \
+             --> s.yaml:2:20\n  |\n2 |   - docker.stop: { contaner: pg }\n  |                    ^^^^^^^^ unknown parameter\n  |\n  = hint: did you mean `container`?\n"
+        );
+    }
+
+    #[test]
+    fn suggests_near_misses_only() {
+        assert_eq!(
+            did_you_mean("contaner", ["container", "grace"]),
+            Some("did you mean `container`?".into())
+        );
+        assert_eq!(
+            did_you_mean("http.gte", ["http.get", "http.request"]),
+            Some("did you mean `http.get`?".into())
+        );
+        assert_eq!(did_you_mean("zzz", ["container", "grace"]), None);
+    }
+}

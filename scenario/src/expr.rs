@@ -1,0 +1,464 @@
+//! The expression language: CEL (via the `cel` crate), bare in `until`/`expect`/`when`/
+//! `metrics`, and inside strings as `${…}`. Values cross the boundary as JSON.
+use crate::span::Span;
+use cel::objects::{Key, Map};
+use serde_json::{Number, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// A compiled CEL expression with its source text and place.
+#[derive(Clone)]
+pub struct Expr {
+    pub source: String,
+    pub span: Span,
+    program: Arc<cel::Program>,
+}
+
+impl std::fmt::Debug for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Expr({:?})", self.source)
+    }
+}
+
+impl PartialEq for Expr {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+/// A compile error: message and 0-based character offset within the expression.
+#[derive(Debug, Clone)]
+pub struct ExprError {
+    pub message: String,
+    pub offset: usize,
+}
+
+impl Expr {
+    pub fn compile(source: &str, span: Span) -> Result<Expr, ExprError> {
+        if source.trim().is_empty() {
+            return Err(ExprError { message: "empty expression".into(), offset: 0 });
+        }
+        let program = cel::Program::compile(source).map_err(|errs| {
+            let first = errs.errors.first();
+            let offset = first.map(|e| offset_of(source, e.pos.0, e.pos.1)).unwrap_or(0);
+            let message = first.map(|e| e.msg.clone()).unwrap_or_else(|| errs.to_string());
+            ExprError { message, offset }
+        })?;
+        Ok(Expr { source: source.to_string(), span, program: Arc::new(program) })
+    }
+
+    /// The top-level names the expression reads (`lost` in `lost.json.x == 1`).
+    pub fn roots(&self) -> Vec<String> {
+        let mut v: Vec<String> =
+            self.program.references().variables().into_iter().map(String::from).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    pub fn eval(&self, scope: &Scope) -> Result<Value, String> {
+        let mut ctx = cel::Context::default();
+        register_functions(&mut ctx);
+        for name in self.roots() {
+            if let Some(v) = scope.get(&name) {
+                ctx.add_variable_from_value(name, to_cel(v));
+            }
+        }
+        let out = self.program.execute(&ctx).map_err(|e| explain_error(&e.to_string(), self, scope))?;
+        Ok(from_cel(&out))
+    }
+
+    pub fn eval_bool(&self, scope: &Scope) -> Result<bool, String> {
+        match self.eval(scope)? {
+            Value::Bool(b) => Ok(b),
+            other => Err(format!("`{}` must be true or false, but it is {}", self.source, short(&other))),
+        }
+    }
+
+    /// For a failed `a OP b` comparison, the two sides' values; otherwise the values of the
+    /// names it reads. This is what a failed check shows as "actual".
+    pub fn explain(&self, scope: &Scope) -> Vec<String> {
+        if let Some((lhs, op, rhs)) = split_comparison(&self.source) {
+            let eval_side = |s: &str| {
+                Expr::compile(s, self.span.clone())
+                    .ok()
+                    .and_then(|e| e.eval(scope).ok())
+                    .map(|v| short(&v))
+                    .unwrap_or_else(|| "<unavailable>".into())
+            };
+            let (l, r) = (eval_side(lhs), eval_side(rhs));
+            return vec![
+                format!("{} = {l}", lhs.trim()),
+                format!("{} = {r}", rhs.trim()),
+                format!("wanted {op}"),
+            ];
+        }
+        self.roots()
+            .into_iter()
+            .filter_map(|n| scope.get(&n).map(|v| format!("{n} = {}", short(v))))
+            .collect()
+    }
+}
+
+fn offset_of(source: &str, line: isize, col: isize) -> usize {
+    // cel reports 1-based lines and 0-based columns.
+    let mut off = 0usize;
+    for (i, l) in source.split('\n').enumerate() {
+        if i as isize + 1 == line.max(1) {
+            return off + col.max(0) as usize;
+        }
+        off += l.chars().count() + 1;
+    }
+    0
+}
+
+fn explain_error(msg: &str, expr: &Expr, scope: &Scope) -> String {
+    if let Some(name) = msg.strip_prefix("Undeclared reference to '").and_then(|m| m.strip_suffix('\'')) {
+        let _ = scope;
+        return format!("`{name}` has no value yet (its step has not run, or it is not defined)");
+    }
+    format!("{msg} (in `{}`)", expr.source)
+}
+
+/// Splits `a <= b` at its top-level comparison operator, ignoring operators inside strings,
+/// parentheses and brackets. None when the expression is not a single comparison.
+fn split_comparison(src: &str) -> Option<(&str, &'static str, &str)> {
+    let b = src.as_bytes();
+    let (mut depth, mut quote) = (0i32, None::<u8>);
+    let mut found = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if let Some(q) = quote {
+            if c == b'\\' {
+                i += 1;
+            } else if c == q {
+                quote = None;
+            }
+        } else {
+            match c {
+                b'"' | b'\'' => quote = Some(c),
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' => depth -= 1,
+                b'&' | b'|' if depth == 0 && b.get(i + 1) == Some(&c) => return None,
+                b'?' if depth == 0 => return None,
+                _ if depth == 0 => {
+                    for op in ["<=", ">=", "==", "!=", "<", ">"] {
+                        if src[i..].starts_with(op) {
+                            if found.is_some() {
+                                return None;
+                            }
+                            found = Some((i, op));
+                            i += op.len() - 1;
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    let (at, op) = found?;
+    Some((&src[..at], op, &src[at + op.len()..]))
+}
+
+/// Short, single-line rendering of a value for messages.
+pub fn short(v: &Value) -> String {
+    let s = match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    };
+    if s.chars().count() > 120 {
+        format!("{}…", s.chars().take(120).collect::<String>())
+    } else {
+        s
+    }
+}
+
+fn register_functions(ctx: &mut cel::Context) {
+    // Aggregates over lists of numbers, for series metrics. `max`/`min` take a list or arguments.
+    let _ = ctx.add_function("max", cel::functions::max);
+    let _ = ctx.add_function("min", cel::functions::min);
+    let _ =
+        ctx.add_function("sum", |list: Arc<Vec<cel::Value>>| -> f64 { list.iter().filter_map(num).sum() });
+    let _ = ctx.add_function("avg", |list: Arc<Vec<cel::Value>>| -> f64 {
+        let v: Vec<f64> = list.iter().filter_map(num).collect();
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    });
+    let _ = ctx.add_function("percentile", |list: Arc<Vec<cel::Value>>, p: f64| -> f64 {
+        let v: Vec<f64> = list.iter().filter_map(num).collect();
+        crate::stats::percentile(&v, p)
+    });
+}
+
+fn num(v: &cel::Value) -> Option<f64> {
+    match v {
+        cel::Value::Int(i) => Some(*i as f64),
+        cel::Value::UInt(u) => Some(*u as f64),
+        cel::Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+pub fn to_cel(v: &Value) -> cel::Value {
+    match v {
+        Value::Null => cel::Value::Null,
+        Value::Bool(b) => cel::Value::Bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => cel::Value::Int(i),
+            None => cel::Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => cel::Value::String(Arc::new(s.clone())),
+        Value::Array(items) => cel::Value::List(Arc::new(items.iter().map(to_cel).collect())),
+        Value::Object(m) => {
+            let map: HashMap<Key, cel::Value> =
+                m.iter().map(|(k, v)| (Key::from(k.as_str()), to_cel(v))).collect();
+            cel::Value::Map(Map::from(map))
+        }
+    }
+}
+
+pub fn from_cel(v: &cel::Value) -> Value {
+    match v {
+        cel::Value::Null => Value::Null,
+        cel::Value::Bool(b) => Value::Bool(*b),
+        cel::Value::Int(i) => Value::from(*i),
+        cel::Value::UInt(u) => Value::from(*u),
+        cel::Value::Float(f) => Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+        cel::Value::String(s) => Value::String(s.to_string()),
+        cel::Value::Bytes(b) => Value::String(String::from_utf8_lossy(b).into_owned()),
+        cel::Value::List(items) => Value::Array(items.iter().map(from_cel).collect()),
+        cel::Value::Map(m) => Value::Object(
+            m.map
+                .iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Key::String(s) => s.to_string(),
+                        Key::Int(i) => i.to_string(),
+                        Key::Uint(u) => u.to_string(),
+                        Key::Bool(b) => b.to_string(),
+                    };
+                    (key, from_cel(v))
+                })
+                .collect(),
+        ),
+        other => Value::String(format!("{other:?}")),
+    }
+}
+
+/// The names an expression can read, with their current values.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    vars: BTreeMap<String, Value>,
+}
+
+impl Scope {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn set(&mut self, name: impl Into<String>, value: Value) {
+        self.vars.insert(name.into(), value);
+    }
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.vars.get(name)
+    }
+    pub fn remove(&mut self, name: &str) {
+        self.vars.remove(name);
+    }
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        self.vars.keys()
+    }
+}
+
+/// A string parameter with `${…}` parts. A string that is exactly one `${…}` keeps the
+/// value's type; otherwise the parts are joined as text. `$${` is a literal `${`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Part {
+    Lit(String),
+    Expr(Expr),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pub parts: Vec<Part>,
+}
+
+impl Template {
+    /// Parses `text` whose first character is at `span`. Errors carry the column of the
+    /// offending `${` (or of the CEL error inside it) within `text`.
+    pub fn parse(text: &str, span: &Span) -> Result<Template, (String, usize)> {
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let chars: Vec<char> = text.chars().collect();
+        let mut i = 0;
+        while i < chars.len() {
+            if chars[i] == '$' && chars.get(i + 1) == Some(&'$') && chars.get(i + 2) == Some(&'{') {
+                lit.push_str("${");
+                i += 3;
+                continue;
+            }
+            if chars[i] == '$' && chars.get(i + 1) == Some(&'{') {
+                let start = i + 2;
+                let end = find_close(&chars, start)
+                    .ok_or(("unclosed `${`: add the matching `}`".to_string(), i))?;
+                let src: String = chars[start..end].iter().collect();
+                let mut espan = span.clone();
+                espan.col += start as u32;
+                espan.len = src.chars().count() as u32;
+                let expr = Expr::compile(&src, espan).map_err(|e| (e.message, start + e.offset))?;
+                if !lit.is_empty() {
+                    parts.push(Part::Lit(std::mem::take(&mut lit)));
+                }
+                parts.push(Part::Expr(expr));
+                i = end + 1;
+                continue;
+            }
+            lit.push(chars[i]);
+            i += 1;
+        }
+        if !lit.is_empty() || parts.is_empty() {
+            parts.push(Part::Lit(lit));
+        }
+        Ok(Template { parts })
+    }
+
+    /// The template as written, `${…}` included.
+    pub fn source(&self) -> String {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Lit(s) => s.replace("${", "$${"),
+                Part::Expr(e) => format!("${{{}}}", e.source),
+            })
+            .collect()
+    }
+
+    pub fn is_literal(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Lit(_)))
+    }
+
+    pub fn exprs(&self) -> impl Iterator<Item = &Expr> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Expr(e) => Some(e),
+            Part::Lit(_) => None,
+        })
+    }
+
+    pub fn eval(&self, scope: &Scope) -> Result<Value, String> {
+        if let [Part::Expr(e)] = self.parts.as_slice() {
+            return e.eval(scope);
+        }
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                Part::Lit(s) => out.push_str(s),
+                Part::Expr(e) => match e.eval(scope)? {
+                    Value::String(s) => out.push_str(&s),
+                    Value::Null => out.push_str("null"),
+                    other => out.push_str(&other.to_string()),
+                },
+            }
+        }
+        Ok(Value::String(out))
+    }
+}
+
+fn find_close(chars: &[char], start: usize) -> Option<usize> {
+    let (mut depth, mut quote) = (0i32, None::<char>);
+    let mut i = start;
+    while i < chars.len() {
+        let c = chars[i];
+        if let Some(q) = quote {
+            if c == '\\' {
+                i += 1;
+            } else if c == q {
+                quote = None;
+            }
+        } else {
+            match c {
+                '"' | '\'' => quote = Some(c),
+                '{' => depth += 1,
+                '}' if depth == 0 => return Some(i),
+                '}' => depth -= 1,
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scope() -> Scope {
+        let mut s = Scope::new();
+        s.set(
+            "lost",
+            json!({"ok": true, "json": {"quorum_health": "lost", "count": 2}, "finished_ms": 1500}),
+        );
+        s.set("stop_pg", json!({"started_ms": 1000}));
+        s.set("threshold_ms", json!(30000));
+        s.set("ratio", json!(0.5));
+        s
+    }
+
+    #[test]
+    fn evaluates_and_compares_mixed_numbers() {
+        let s = scope();
+        let e = Expr::compile("lost.finished_ms - stop_pg.started_ms", Span::none()).unwrap();
+        assert_eq!(e.eval(&s).unwrap(), json!(500));
+        let e = Expr::compile("lost.json.quorum_health == \"lost\" && ratio < 1", Span::none()).unwrap();
+        assert_eq!(e.eval(&s).unwrap(), json!(true));
+        assert_eq!(e.roots(), vec!["lost", "ratio"]);
+    }
+
+    #[test]
+    fn explains_failed_comparison() {
+        let s = scope();
+        let e = Expr::compile("lost.json.count >= threshold_ms", Span::none()).unwrap();
+        assert!(!e.eval_bool(&s).unwrap());
+        assert_eq!(e.explain(&s), vec!["lost.json.count = 2", "threshold_ms = 30000", "wanted >="]);
+    }
+
+    #[test]
+    fn template_keeps_type_or_joins() {
+        let s = scope();
+        let t = Template::parse("${threshold_ms}", &Span::none()).unwrap();
+        assert_eq!(t.eval(&s).unwrap(), json!(30000));
+        let t = Template::parse("http://x:${threshold_ms}/q $${lit}", &Span::none()).unwrap();
+        assert_eq!(t.eval(&s).unwrap(), json!("http://x:30000/q ${lit}"));
+        let t = Template::parse("${ {'a': 1}.a }", &Span::none()).unwrap();
+        assert_eq!(t.eval(&s).unwrap(), json!(1));
+    }
+
+    #[test]
+    fn compile_errors_have_offsets() {
+        let err = Template::parse("x ${a +} y", &Span::none()).unwrap_err();
+        assert!(err.1 >= 4, "{err:?}");
+        assert!(Template::parse("x ${a", &Span::none()).is_err());
+    }
+
+    #[test]
+    fn missing_name_is_explained() {
+        let e = Expr::compile("nope.ok", Span::none()).unwrap();
+        let err = e.eval(&Scope::new()).unwrap_err();
+        assert!(err.contains("`nope` has no value yet"), "{err}");
+    }
+
+    #[test]
+    fn aggregates() {
+        let mut s = Scope::new();
+        s.set("xs", json!([1, 2, 3, 4]));
+        let e = Expr::compile("sum(xs) == 10.0 && max(xs) == 4 && percentile(xs, 50.0) == 2.5", Span::none())
+            .unwrap();
+        assert_eq!(e.eval(&s).unwrap(), json!(true));
+    }
+}

@@ -1,0 +1,1272 @@
+//! Loads a scenario file: YAML → spanned tree → typed [`Scenario`], with includes,
+//! fragments, variable overrides and full validation. Every problem becomes a
+//! [`Diagnostic`]; nothing half-valid is returned.
+use crate::diag::{did_you_mean, Diagnostic};
+use crate::expr::Expr;
+use crate::model::*;
+use crate::node::{parse_yaml, Node, SNode};
+use crate::schema::{compile_template, ParamCheck};
+use crate::span::{Sources, Span, Spanned};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the loader needs to know about actions: their parameter schemas.
+pub trait Catalog {
+    fn schema(&self, action: &str) -> Option<Value>;
+    fn names(&self) -> Vec<String>;
+}
+
+/// Reads an included file; the CLI passes `std::fs::read_to_string`.
+pub type ReadFile<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
+/// Variable values from outside the file. Later sources win: vars file, env, `--var`.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// (name, raw text, where it came from — e.g. "--var" or "TESTRUNNER_VAR_x").
+    pub values: Vec<(String, String, String)>,
+    /// Unknown names from the environment are only warned about (the environment is shared).
+    pub lenient: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct LoadFailure {
+    pub diagnostics: Vec<Diagnostic>,
+    pub sources: Sources,
+}
+
+impl LoadFailure {
+    pub fn render(&self, color: bool) -> String {
+        let mut out = String::new();
+        for d in &self.diagnostics {
+            out.push_str(&d.render(&self.sources, color));
+            out.push('\n');
+        }
+        let n = self.diagnostics.iter().filter(|d| d.severity == crate::Severity::Error).count();
+        out.push_str(&format!("{n} error{} found; nothing was run\n", if n == 1 { "" } else { "s" }));
+        out
+    }
+}
+
+/// Keys a step may carry besides its one action.
+pub const STEP_KEYS: &[&str] =
+    &["id", "name", "timeout", "until", "interval", "retries", "save", "background", "when", "allow_failure"];
+const TOP_KEYS: &[&str] = &[
+    "scenario",
+    "title",
+    "description",
+    "tags",
+    "timeout",
+    "defaults",
+    "include",
+    "vars",
+    "secrets",
+    "fragments",
+    "setup",
+    "phases",
+    "teardown",
+    "checks",
+    "metrics",
+    "outcome",
+    "exit_codes",
+    "hard_fail",
+];
+const INCLUDE_KEYS: &[&str] = &["description", "include", "vars", "secrets", "fragments"];
+/// Names every expression may read besides vars, step ids and metrics.
+pub const BUILTIN_NAMES: &[&str] = &["loop", "run"];
+
+pub fn load(
+    path: &str,
+    read: ReadFile,
+    catalog: &dyn Catalog,
+    overrides: &Overrides,
+) -> Result<Scenario, LoadFailure> {
+    let mut l = Loader {
+        read,
+        catalog,
+        sources: Sources::default(),
+        diags: vec![],
+        fragments: HashMap::new(),
+        vars: vec![],
+        secrets: vec![],
+        step_ids: HashMap::new(),
+        include_stack: vec![],
+        action_names: catalog.names(),
+    };
+    let scenario = l.load_main(path, overrides);
+    if l.diags.iter().any(|d| d.severity == crate::Severity::Error) {
+        return Err(LoadFailure { diagnostics: l.diags, sources: l.sources });
+    }
+    Ok(scenario.expect("no errors means a scenario"))
+}
+
+struct Fragment {
+    span: Span,
+    params: Vec<(String, Option<SNode>)>,
+    steps: SNode,
+}
+
+struct Loader<'a> {
+    read: ReadFile<'a>,
+    catalog: &'a dyn Catalog,
+    sources: Sources,
+    diags: Vec<Diagnostic>,
+    fragments: HashMap<String, Fragment>,
+    /// (name, value, defined in the main file?)
+    vars: Vec<(Spanned<String>, SNode, bool)>,
+    secrets: Vec<String>,
+    step_ids: HashMap<String, Span>,
+    include_stack: Vec<String>,
+    action_names: Vec<String>,
+}
+
+/// The keys of one YAML map, with unknown keys reported once.
+struct Fields<'n> {
+    node: &'n SNode,
+}
+
+impl<'n> Fields<'n> {
+    fn get(&self, key: &str) -> Option<&'n SNode> {
+        self.node.value.get(key)
+    }
+}
+
+struct StepCtx {
+    phase: String,
+    prefix: Option<String>,
+    scope: Option<Arc<FragmentScope>>,
+    fragment_stack: Vec<String>,
+}
+
+impl<'a> Loader<'a> {
+    fn err(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn fields<'n>(&mut self, node: &'n SNode, what: &str, allowed: &[&str]) -> Option<Fields<'n>> {
+        let Node::Map(entries) = &node.value else {
+            self.err(Diagnostic::error(
+                format!("{what} must be a map, not {}", node.value.kind()),
+                node.span.clone(),
+            ));
+            return None;
+        };
+        for (k, _) in entries {
+            if !allowed.contains(&k.value.as_str()) {
+                let hint = did_you_mean(&k.value, allowed.iter().copied())
+                    .unwrap_or_else(|| format!("{what} takes: {}", allowed.join(", ")));
+                self.err(
+                    Diagnostic::error(format!("unknown key `{}` in {what}", k.value), k.span.clone())
+                        .label("unknown key")
+                        .hint(hint),
+                );
+            }
+        }
+        Some(Fields { node })
+    }
+
+    fn parse_file(&mut self, path: &str, at: &Span) -> Option<SNode> {
+        let text = match (self.read)(path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.err(
+                    Diagnostic::error(format!("cannot read `{path}`: {e}"), at.clone())
+                        .hint("check the path"),
+                );
+                return None;
+            }
+        };
+        let file: Arc<str> = Arc::from(path);
+        self.sources.add(file.clone(), Arc::from(text.as_str()));
+        match parse_yaml(&file, &text) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                self.err(
+                    Diagnostic::error(format!("invalid YAML: {}", e.message), e.span)
+                        .hint("check indentation, quotes and brackets near here"),
+                );
+                None
+            }
+        }
+    }
+
+    fn load_main(&mut self, path: &str, overrides: &Overrides) -> Option<Scenario> {
+        let root = self.parse_file(path, &Span::new(Arc::from(path), 0, 0, 0))?;
+        let top = self.fields(&root, "a scenario", TOP_KEYS)?;
+        self.include_stack.push(path.to_string());
+        if let Some(inc) = top.get("include") {
+            self.includes(path, inc);
+        }
+        if let Some(frags) = top.get("fragments") {
+            self.fragments_of(frags);
+        }
+        if let Some(v) = top.get("vars") {
+            self.vars_of(v, true);
+        }
+        if let Some(s) = top.get("secrets") {
+            self.secrets_of(s);
+        }
+        self.apply_overrides(overrides);
+
+        let id = match top.get("scenario") {
+            Some(n) => self.string(n, "scenario id").unwrap_or_default(),
+            None => Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or("scenario").to_string(),
+        };
+        let title = top.get("title").and_then(|n| self.string(n, "title")).unwrap_or_else(|| id.clone());
+        let description =
+            top.get("description").and_then(|n| self.string(n, "description")).unwrap_or_default();
+        let tags = top.get("tags").map(|n| self.string_list(n, "tags")).unwrap_or_default();
+        let timeout =
+            top.get("timeout").and_then(|n| self.duration(n)).unwrap_or(Duration::from_secs(30 * 60));
+        let defaults = self.defaults(top.get("defaults"));
+
+        let setup = top.get("setup").map(|n| self.steps(n, &self.ctx("setup"))).unwrap_or_default();
+        let mut phases = vec![];
+        if let Some(pn) = top.get("phases") {
+            match &pn.value {
+                Node::Seq(items) => {
+                    for p in items {
+                        if let Some(ph) = self.phase(p) {
+                            phases.push(ph);
+                        }
+                    }
+                }
+                other => self.err(Diagnostic::error(
+                    format!("`phases` must be a list, not {}", other.kind()),
+                    pn.span.clone(),
+                )),
+            }
+        }
+        let mut seen_phase: HashMap<String, Span> = HashMap::new();
+        for p in &phases {
+            if let Some(first) = seen_phase.insert(p.name.clone(), p.span.clone()) {
+                self.err(
+                    Diagnostic::error(format!("duplicate phase name `{}`", p.name), p.span.clone())
+                        .note(format!("first defined at {first}")),
+                );
+            }
+        }
+        let teardown = top.get("teardown").map(|n| self.steps(n, &self.ctx("teardown"))).unwrap_or_default();
+        let final_checks = top.get("checks").map(|n| self.checks(n, "final")).unwrap_or_default();
+        let final_metrics = top.get("metrics").map(|n| self.metrics(n)).unwrap_or_default();
+        let outcome = self.outcome(top.get("outcome"));
+        let exit_codes = top.get("exit_codes").map(|n| self.exit_codes(n)).unwrap_or_default();
+        let hard_fail = top.get("hard_fail").map(|n| self.hard_fail(n)).unwrap_or_default();
+
+        let vars: Vec<VarDef> = std::mem::take(&mut self.vars)
+            .into_iter()
+            .map(|(name, node, _)| {
+                let overridden = !node.span.is_known() || node.span.file.as_ref() != path;
+                let value = self.value_param(&node);
+                VarDef { name: name.value, value, span: name.span, overridden }
+            })
+            .collect();
+        let mut sc = Scenario {
+            id,
+            title,
+            description,
+            tags,
+            file: Arc::from(path),
+            timeout,
+            defaults,
+            vars,
+            secrets: std::mem::take(&mut self.secrets),
+            setup,
+            phases,
+            teardown,
+            final_checks,
+            final_metrics,
+            outcome,
+            exit_codes,
+            hard_fail,
+            resolved_yaml: String::new(),
+            fingerprint: String::new(),
+            sources: Sources::default(),
+        };
+        crate::refs::validate(&sc, &mut self.diags);
+        crate::resolved::fill(&mut sc);
+        sc.sources = self.sources.clone();
+        Some(sc)
+    }
+
+    fn ctx(&self, phase: &str) -> StepCtx {
+        StepCtx { phase: phase.to_string(), prefix: None, scope: None, fragment_stack: vec![] }
+    }
+
+    fn includes(&mut self, from: &str, node: &SNode) {
+        let items: Vec<SNode> = match &node.value {
+            Node::Seq(items) => items.clone(),
+            Node::Str(_) => vec![node.clone()],
+            other => {
+                self.err(Diagnostic::error(
+                    format!("`include` must be a list of files, not {}", other.kind()),
+                    node.span.clone(),
+                ));
+                return;
+            }
+        };
+        for item in items {
+            let Some(rel) = item.value.as_str().map(String::from) else {
+                self.err(Diagnostic::error("an include must be a file path", item.span.clone()));
+                continue;
+            };
+            let path = Path::new(from).parent().unwrap_or(Path::new("")).join(&rel);
+            let path = normalize(&path);
+            if let Some(pos) = self.include_stack.iter().position(|p| *p == path) {
+                let mut chain: Vec<String> = self.include_stack[pos..].to_vec();
+                chain.push(path.clone());
+                self.err(
+                    Diagnostic::error(
+                        format!("include cycle: `{rel}` is already being included"),
+                        item.span.clone(),
+                    )
+                    .label("cycle closes here")
+                    .note(format!("chain: {}", chain.join(" → ")))
+                    .hint("remove one of the includes; fragments can be shared without including each other"),
+                );
+                continue;
+            }
+            let Some(root) = self.parse_file(&path, &item.span) else { continue };
+            let Some(f) = self.fields(&root, "an included file", INCLUDE_KEYS) else { continue };
+            self.include_stack.push(path.clone());
+            if let Some(inc) = f.get("include") {
+                self.includes(&path, inc);
+            }
+            if let Some(frags) = f.get("fragments") {
+                self.fragments_of(frags);
+            }
+            if let Some(v) = f.get("vars") {
+                self.vars_of(v, false);
+            }
+            if let Some(s) = f.get("secrets") {
+                self.secrets_of(s);
+            }
+            self.include_stack.pop();
+        }
+    }
+
+    fn fragments_of(&mut self, node: &SNode) {
+        let Node::Map(entries) = &node.value else {
+            self.err(Diagnostic::error(
+                "`fragments` must be a map of name → {params, steps}",
+                node.span.clone(),
+            ));
+            return;
+        };
+        for (name, def) in entries {
+            let Some(f) = self.fields(def, "a fragment", &["description", "params", "steps"]) else {
+                continue;
+            };
+            let mut params = vec![];
+            match f.get("params").map(|p| &p.value) {
+                Some(Node::Map(ps)) => {
+                    for (k, v) in ps {
+                        let default = if matches!(v.value, Node::Null) { None } else { Some(v.clone()) };
+                        params.push((k.value.clone(), default));
+                    }
+                }
+                Some(Node::Seq(ps)) => {
+                    for p in ps {
+                        if let Some(s) = p.value.as_str() {
+                            params.push((s.to_string(), None));
+                        }
+                    }
+                }
+                Some(other) => self.err(Diagnostic::error(
+                    format!(
+                        "fragment `params` must be a map (name: default) or a list of names, not {}",
+                        other.kind()
+                    ),
+                    f.get("params").unwrap().span.clone(),
+                )),
+                None => {}
+            }
+            let Some(steps) = f.get("steps").cloned() else {
+                self.err(Diagnostic::error(
+                    format!("fragment `{}` has no `steps`", name.value),
+                    name.span.clone(),
+                ));
+                continue;
+            };
+            if let Some(prev) = self.fragments.get(&name.value) {
+                self.err(
+                    Diagnostic::error(
+                        format!("fragment `{}` is defined twice", name.value),
+                        name.span.clone(),
+                    )
+                    .note(format!("first defined at {}", prev.span)),
+                );
+                continue;
+            }
+            self.fragments.insert(name.value.clone(), Fragment { span: name.span.clone(), params, steps });
+        }
+    }
+
+    fn vars_of(&mut self, node: &SNode, main: bool) {
+        let Node::Map(entries) = &node.value else {
+            self.err(Diagnostic::error("`vars` must be a map of name → value", node.span.clone()));
+            return;
+        };
+        for (k, v) in entries {
+            if !is_ident(&k.value) {
+                self.err(
+                    Diagnostic::error(format!("`{}` is not a valid variable name", k.value), k.span.clone())
+                        .hint("use letters, digits and `_`, starting with a letter or `_` (expressions read vars by name)"),
+                );
+                continue;
+            }
+            match self.vars.iter_mut().find(|(n, _, _)| n.value == k.value) {
+                // The scenario's own value wins over an included default.
+                Some(existing) => {
+                    if main || !existing.2 {
+                        *existing = (k.clone(), v.clone(), main);
+                    }
+                }
+                None => self.vars.push((k.clone(), v.clone(), main)),
+            }
+        }
+    }
+
+    fn secrets_of(&mut self, node: &SNode) {
+        for s in self.string_list(node, "secrets") {
+            if !self.secrets.contains(&s) {
+                self.secrets.push(s);
+            }
+        }
+    }
+
+    fn apply_overrides(&mut self, o: &Overrides) {
+        for (name, raw, source) in &o.values {
+            let Some(idx) = self.vars.iter().position(|(n, _, _)| n.value == *name) else {
+                let known: Vec<&str> = self.vars.iter().map(|(n, _, _)| n.value.as_str()).collect();
+                let mut d = Diagnostic::error(
+                    format!("{source} sets `{name}`, which the scenario does not declare"),
+                    Span::none(),
+                )
+                .hint(
+                    did_you_mean(name, known.iter().copied())
+                        .unwrap_or_else(|| format!("declared vars: {}", known.join(", "))),
+                );
+                if o.lenient.contains(name) {
+                    d.severity = crate::Severity::Warning;
+                }
+                self.err(d);
+                continue;
+            };
+            // Keep the declared type: "30000" for an integer var is the integer 30000.
+            let declared = &self.vars[idx].1;
+            let value = match &declared.value {
+                Node::Str(_) => Node::Str(raw.clone()),
+                _ => parse_scalar(raw),
+            };
+            let span = Span::new(Arc::from(source.as_str()), 0, 0, 0);
+            self.vars[idx].1 = Spanned::new(value, span);
+        }
+    }
+
+    fn defaults(&mut self, node: Option<&SNode>) -> Defaults {
+        let mut d = Defaults {
+            step_timeout: Duration::from_secs(30),
+            interval: Duration::from_millis(200),
+            teardown_timeout: Duration::from_secs(120),
+        };
+        let Some(node) = node else { return d };
+        let Some(f) = self.fields(node, "`defaults`", &["step_timeout", "interval", "teardown_timeout"])
+        else {
+            return d;
+        };
+        if let Some(v) = f.get("step_timeout").and_then(|n| self.duration(n)) {
+            d.step_timeout = v;
+        }
+        if let Some(v) = f.get("interval").and_then(|n| self.duration(n)) {
+            d.interval = v;
+        }
+        if let Some(v) = f.get("teardown_timeout").and_then(|n| self.duration(n)) {
+            d.teardown_timeout = v;
+        }
+        d
+    }
+
+    fn phase(&mut self, node: &SNode) -> Option<Phase> {
+        let f = self.fields(
+            node,
+            "a phase",
+            &["name", "steps", "checks", "metrics", "repeat", "for_each", "when"],
+        )?;
+        let name = match f.get("name") {
+            Some(n) => self.string(n, "phase name")?,
+            None => {
+                self.err(
+                    Diagnostic::error("a phase needs a `name`", node.span.clone())
+                        .hint("e.g. `- name: loss`"),
+                );
+                return None;
+            }
+        };
+        let steps = f.get("steps").map(|n| self.steps(n, &self.ctx(&name))).unwrap_or_default();
+        let checks = f.get("checks").map(|n| self.checks(n, &name)).unwrap_or_default();
+        let metrics = f.get("metrics").map(|n| self.metrics(n)).unwrap_or_default();
+        let repeat = f.get("repeat").and_then(|n| match n.value {
+            Node::Int(i) if i >= 1 => Some(i as u32),
+            _ => {
+                self.err(Diagnostic::error("`repeat` must be a positive integer", n.span.clone()));
+                None
+            }
+        });
+        let for_each = f.get("for_each").map(|n| self.value_param(n));
+        if repeat.is_some() && for_each.is_some() {
+            self.err(Diagnostic::error("a phase takes `repeat` or `for_each`, not both", node.span.clone()));
+        }
+        let when = f.get("when").and_then(|n| self.expr(n));
+        Some(Phase { name, span: node.span.clone(), steps, checks, metrics, repeat, for_each, when })
+    }
+
+    fn steps(&mut self, node: &SNode, ctx: &StepCtx) -> Vec<Step> {
+        let Node::Seq(items) = &node.value else {
+            self.err(Diagnostic::error(
+                format!("steps must be a list, not {}", node.value.kind()),
+                node.span.clone(),
+            ));
+            return vec![];
+        };
+        let mut out = vec![];
+        for (i, item) in items.iter().enumerate() {
+            if item.value.get("use").is_some() {
+                out.extend(self.use_fragment(item, ctx));
+            } else if let Some(s) = self.step(item, ctx, i) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    fn use_fragment(&mut self, node: &SNode, ctx: &StepCtx) -> Vec<Step> {
+        let Some(f) = self.fields(node, "a `use` step", &["use", "with", "id"]) else { return vec![] };
+        let name_node = f.get("use").unwrap();
+        let Some(name) = self.string(name_node, "fragment name") else { return vec![] };
+        if ctx.fragment_stack.contains(&name) {
+            self.err(
+                Diagnostic::error(format!("fragment `{name}` uses itself"), name_node.span.clone())
+                    .note(format!("chain: {} → {name}", ctx.fragment_stack.join(" → "))),
+            );
+            return vec![];
+        }
+        let Some(frag) = self.fragments.get(&name) else {
+            let known: Vec<&str> = self.fragments.keys().map(String::as_str).collect();
+            let hint = did_you_mean(&name, known.iter().copied()).unwrap_or_else(|| {
+                if known.is_empty() {
+                    "fragments come from `fragments:` in this file or an `include`d one".into()
+                } else {
+                    format!("known fragments: {}", known.join(", "))
+                }
+            });
+            self.err(
+                Diagnostic::error(format!("unknown fragment `{name}`"), name_node.span.clone())
+                    .label("not defined")
+                    .hint(hint),
+            );
+            return vec![];
+        };
+        let declared = frag.params.clone();
+        let frag_steps = frag.steps.clone();
+        let mut params: Vec<(String, Param)> = vec![];
+        if let Some(with) = f.get("with") {
+            if let Node::Map(entries) = &with.value {
+                for (k, v) in entries {
+                    if !declared.iter().any(|(n, _)| *n == k.value) {
+                        let names: Vec<&str> = declared.iter().map(|(n, _)| n.as_str()).collect();
+                        self.err(
+                            Diagnostic::error(
+                                format!("fragment `{name}` has no parameter `{}`", k.value),
+                                k.span.clone(),
+                            )
+                            .label("unknown parameter")
+                            .hint(
+                                did_you_mean(&k.value, names.iter().copied())
+                                    .unwrap_or_else(|| format!("it takes: {}", names.join(", "))),
+                            ),
+                        );
+                        continue;
+                    }
+                    params.push((k.value.clone(), self.value_param(v)));
+                }
+            } else {
+                self.err(Diagnostic::error("`with` must be a map of parameter → value", with.span.clone()));
+            }
+        }
+        for (p, default) in &declared {
+            if params.iter().any(|(n, _)| n == p) {
+                continue;
+            }
+            match default {
+                Some(d) => {
+                    let v = self.value_param(d);
+                    params.push((p.clone(), v));
+                }
+                None => self.err(
+                    Diagnostic::error(format!("fragment `{name}` needs parameter `{p}`"), node.span.clone())
+                        .label(format!("add `with: {{ {p}: ... }}`")),
+                ),
+            }
+        }
+        let prefix = match f.get("id").and_then(|n| self.string(n, "id")) {
+            Some(id) => Some(match &ctx.prefix {
+                Some(p) => format!("{p}_{id}"),
+                None => id,
+            }),
+            None => ctx.prefix.clone(),
+        };
+        let scope = Arc::new(FragmentScope {
+            fragment: name.clone(),
+            params,
+            aliases: vec![],
+            parent: ctx.scope.clone(),
+        });
+        let mut stack = ctx.fragment_stack.clone();
+        stack.push(name.clone());
+        let inner = StepCtx {
+            phase: ctx.phase.clone(),
+            prefix: prefix.clone(),
+            scope: Some(scope.clone()),
+            fragment_stack: stack,
+        };
+        let mut steps = self.steps(&frag_steps, &inner);
+        // Short ids inside the fragment refer to this expansion's steps.
+        if let Some(pre) = &prefix {
+            let aliases: Vec<(String, String)> = steps
+                .iter()
+                .filter_map(|s| {
+                    s.id.strip_prefix(&format!("{pre}_")).map(|short| (short.to_string(), s.id.clone()))
+                })
+                .collect();
+            let full = Arc::new(FragmentScope { aliases, ..(*scope).clone() });
+            for s in &mut steps {
+                if s.scope.as_ref().is_some_and(|sc| Arc::ptr_eq(sc, &scope)) {
+                    s.scope = Some(full.clone());
+                }
+            }
+        }
+        steps
+    }
+
+    fn step(&mut self, node: &SNode, ctx: &StepCtx, index: usize) -> Option<Step> {
+        let Node::Map(entries) = &node.value else {
+            self.err(
+                Diagnostic::error(
+                    format!("a step must be a map, not {}", node.value.kind()),
+                    node.span.clone(),
+                )
+                .hint("e.g. `- http.get: { url: \"http://127.0.0.1:8080/\" }`"),
+            );
+            return None;
+        };
+        // `- stop: writers` ends a background step.
+        if let Some(target) = node.value.get("stop") {
+            let id = self.string(target, "stop target")?;
+            let extra: Vec<&Spanned<String>> = entries
+                .iter()
+                .map(|(k, _)| k)
+                .filter(|k| !["stop", "name"].contains(&k.value.as_str()))
+                .collect();
+            for k in extra {
+                self.err(Diagnostic::error(
+                    format!("unknown key `{}` in a `stop` step", k.value),
+                    k.span.clone(),
+                ));
+            }
+            let sid = self.step_id(None, ctx, index, &node.span)?;
+            return Some(Step {
+                id: sid,
+                name: node.value.get("name").and_then(|n| n.value.as_str().map(String::from)),
+                span: node.span.clone(),
+                action: "stop".into(),
+                action_span: target.span.clone(),
+                params: Param::Lit(Value::String(id)),
+                timeout: None,
+                until: None,
+                interval: None,
+                retries: 0,
+                save: None,
+                background: false,
+                when: None,
+                allow_failure: false,
+                assertions: vec![],
+                scope: ctx.scope.clone(),
+            });
+        }
+        let mut action: Option<(&Spanned<String>, &SNode)> = None;
+        for (k, v) in entries {
+            if STEP_KEYS.contains(&k.value.as_str()) {
+                continue;
+            }
+            if self.action_names.iter().any(|a| *a == k.value) {
+                if let Some((first, _)) = action {
+                    self.err(
+                        Diagnostic::error(
+                            format!(
+                                "a step runs one action, but this one has `{}` and `{}`",
+                                first.value, k.value
+                            ),
+                            k.span.clone(),
+                        )
+                        .hint("split it into two steps"),
+                    );
+                    continue;
+                }
+                action = Some((k, v));
+                continue;
+            }
+            let key_hint = did_you_mean(&k.value, STEP_KEYS.iter().copied());
+            let action_hint = did_you_mean(&k.value, self.action_names.iter().map(String::as_str));
+            let d = if let (Some(h), false) = (key_hint.clone(), k.value.contains('.')) {
+                Diagnostic::error(format!("unknown step key `{}`", k.value), k.span.clone())
+                    .label("unknown key")
+                    .hint(h)
+            } else {
+                Diagnostic::error(format!("unknown action `{}`", k.value), k.span.clone())
+                    .label("no such action")
+                    .hint(
+                        action_hint
+                            .or(key_hint)
+                            .unwrap_or_else(|| "`testrunner actions` lists every action".into()),
+                    )
+            };
+            self.err(d);
+        }
+        let Some((akey, aval)) = action else {
+            if !entries.iter().any(|(k, _)| !STEP_KEYS.contains(&k.value.as_str())) {
+                self.err(Diagnostic::error("this step has no action", node.span.clone()).hint(
+                    "add one action key, e.g. `http.get: { url: ... }`; `testrunner actions` lists them",
+                ));
+            }
+            return None;
+        };
+        let f = Fields { node };
+        let explicit = f.get("id").and_then(|n| {
+            let s = self.string(n, "step id")?;
+            if !is_ident(&s) {
+                self.err(
+                    Diagnostic::error(format!("`{s}` is not a valid step id"), n.span.clone())
+                        .hint("use letters, digits and `_` (expressions read results as `<id>.field`)"),
+                );
+                return None;
+            }
+            Some((s, n.span.clone()))
+        });
+        let id = self.step_id(explicit, ctx, index, &node.span)?;
+        let mut assertions = vec![];
+        let params = match akey.value.as_str() {
+            // `set` takes any names; `assert` takes bare expressions.
+            "set" => self.value_param(aval),
+            "assert" => {
+                let schema = self.catalog.schema("assert").unwrap_or(Value::Bool(true));
+                let mut pc = ParamCheck::new("assert", &schema, &self.sources);
+                let p = pc.check(aval, &schema, "");
+                self.diags.append(&mut pc.diags);
+                match aval.value.get("expect") {
+                    Some(Spanned { value: Node::Str(_), .. }) => {
+                        assertions.extend(self.expr(aval.value.get("expect").unwrap()))
+                    }
+                    Some(Spanned { value: Node::Seq(items), .. }) => {
+                        for it in items {
+                            assertions.extend(self.expr(it));
+                        }
+                    }
+                    _ => {}
+                }
+                p
+            }
+            name => {
+                let schema = self.catalog.schema(name).unwrap_or(Value::Bool(true));
+                let mut pc = ParamCheck::new(name, &schema, &self.sources);
+                let p = pc.check(aval, &schema, "");
+                self.diags.append(&mut pc.diags);
+                p
+            }
+        };
+        let until = f.get("until").and_then(|n| self.expr(n));
+        let when = f.get("when").and_then(|n| self.expr(n));
+        let timeout = f.get("timeout").and_then(|n| self.duration(n));
+        let interval = f.get("interval").and_then(|n| self.duration(n));
+        let retries = match f.get("retries") {
+            Some(n) => match n.value {
+                Node::Int(i) if (0..=10_000).contains(&i) => i as u32,
+                _ => {
+                    self.err(Diagnostic::error(
+                        "`retries` must be a whole number from 0 to 10000",
+                        n.span.clone(),
+                    ));
+                    0
+                }
+            },
+            None => 0,
+        };
+        if retries > 0 && until.is_some() {
+            self.err(
+                Diagnostic::error("a step takes `until` or `retries`, not both", node.span.clone()).hint(
+                    "`until` already re-runs the action until the condition holds or the step times out",
+                ),
+            );
+        }
+        let save = f.get("save").and_then(|n| match &n.value {
+            Node::Str(s) => match compile_template(s, &n.span, &self.sources, &mut self.diags) {
+                Param::Tmpl(t) => Some(t),
+                _ => None,
+            },
+            other => {
+                self.err(Diagnostic::error(
+                    format!("`save` must be a file name, not {}", other.kind()),
+                    n.span.clone(),
+                ));
+                None
+            }
+        });
+        let background = f.get("background").map(|n| self.boolean(n)).unwrap_or(false);
+        let allow_failure = f.get("allow_failure").map(|n| self.boolean(n)).unwrap_or(false);
+        if background && until.is_some() {
+            self.err(Diagnostic::error("a background step cannot have `until`", node.span.clone()));
+        }
+        let name = f.get("name").and_then(|n| self.string(n, "step name"));
+        let step = Step {
+            id,
+            name,
+            span: node.span.clone(),
+            action: akey.value.clone(),
+            action_span: akey.span.clone(),
+            params,
+            timeout,
+            until,
+            interval,
+            retries,
+            save,
+            background,
+            when,
+            allow_failure,
+            assertions,
+            scope: ctx.scope.clone(),
+        };
+        Some(step)
+    }
+
+    fn step_id(
+        &mut self,
+        explicit: Option<(String, Span)>,
+        ctx: &StepCtx,
+        index: usize,
+        span: &Span,
+    ) -> Option<String> {
+        let (base, at) = match explicit {
+            Some((s, at)) => (s, at),
+            None => (format!("{}_{}", sanitize(&ctx.phase), index + 1), span.clone()),
+        };
+        let id = match &ctx.prefix {
+            Some(p) => format!("{p}_{base}"),
+            None => base,
+        };
+        if let Some(first) = self.step_ids.get(&id) {
+            let mut d = Diagnostic::error(format!("duplicate step id `{id}`"), at.clone())
+                .note(format!("first used at {first}"));
+            if ctx.scope.is_some() {
+                d = d.hint("this step comes from a fragment used twice: give each `use:` an `id:` to prefix its step ids");
+            }
+            self.err(d);
+            return None;
+        }
+        self.step_ids.insert(id.clone(), at);
+        Some(id)
+    }
+
+    fn checks(&mut self, node: &SNode, phase: &str) -> Vec<Check> {
+        let Node::Seq(items) = &node.value else {
+            self.err(Diagnostic::error("`checks` must be a list", node.span.clone()));
+            return vec![];
+        };
+        let mut out = vec![];
+        for item in items {
+            let Some(f) =
+                self.fields(item, "a check", &["id", "name", "expect", "metric", "unit", "threshold"])
+            else {
+                continue;
+            };
+            let Some(id) = f.get("id").and_then(|n| self.string(n, "check id")) else {
+                self.err(
+                    Diagnostic::error("a check needs an `id`", item.span.clone()).hint("e.g. `id: VAL17-01`"),
+                );
+                continue;
+            };
+            let name = f.get("name").and_then(|n| self.string(n, "check name")).unwrap_or_else(|| id.clone());
+            let mut expect = vec![];
+            match f.get("expect") {
+                Some(Spanned { value: Node::Seq(es), .. }) => {
+                    for e in es {
+                        expect.extend(self.expr(e));
+                    }
+                }
+                Some(e) => expect.extend(self.expr(e)),
+                None => {
+                    self.err(Diagnostic::error(format!("check `{id}` has no `expect`"), item.span.clone()))
+                }
+            }
+            let metric = f.get("metric").and_then(|n| self.string(n, "metric"));
+            let unit = f.get("unit").and_then(|n| self.string(n, "unit"));
+            let threshold = f.get("threshold").map(|n| match &n.value {
+                Node::Str(s) => s.clone(),
+                other => other.to_json().to_string(),
+            });
+            out.push(Check {
+                id,
+                name,
+                span: item.span.clone(),
+                phase: phase.to_string(),
+                expect,
+                metric,
+                unit,
+                threshold,
+            });
+        }
+        out
+    }
+
+    fn metrics(&mut self, node: &SNode) -> Vec<MetricDef> {
+        let Node::Map(entries) = &node.value else {
+            self.err(Diagnostic::error("`metrics` must be a map of name → {value, unit}", node.span.clone()));
+            return vec![];
+        };
+        let mut out = vec![];
+        for (k, v) in entries {
+            if !is_ident(&k.value) {
+                self.err(Diagnostic::error(
+                    format!("`{}` is not a valid metric name", k.value),
+                    k.span.clone(),
+                ));
+                continue;
+            }
+            // Shorthand: `loss_ms: "a - b"`.
+            let (value, unit, regression) = match &v.value {
+                Node::Str(_) => (self.expr(v), None, None),
+                Node::Map(_) => {
+                    let Some(f) = self.fields(v, "a metric", &["value", "unit", "regression"]) else {
+                        continue;
+                    };
+                    let value = match f.get("value") {
+                        Some(n) => self.expr(n),
+                        None => {
+                            self.err(Diagnostic::error(
+                                format!("metric `{}` has no `value`", k.value),
+                                v.span.clone(),
+                            ));
+                            None
+                        }
+                    };
+                    let unit = f.get("unit").and_then(|n| self.string(n, "unit"));
+                    let regression = f.get("regression").and_then(|n| self.regression(n));
+                    (value, unit, regression)
+                }
+                other => {
+                    self.err(Diagnostic::error(
+                        format!("metric `{}` must be an expression or a map, not {}", k.value, other.kind()),
+                        v.span.clone(),
+                    ));
+                    continue;
+                }
+            };
+            if let Some(value) = value {
+                out.push(MetricDef { name: k.value.clone(), span: k.span.clone(), value, unit, regression });
+            }
+        }
+        out
+    }
+
+    fn regression(&mut self, node: &SNode) -> Option<Regression> {
+        let f = self.fields(node, "`regression`", &["direction", "tolerance", "min_delta"])?;
+        let lower = match f.get("direction").and_then(|n| self.string(n, "direction")).as_deref() {
+            Some("lower_is_better") | None => true,
+            Some("higher_is_better") => false,
+            Some(other) => {
+                self.err(
+                    Diagnostic::error(
+                        format!("unknown direction `{other}`"),
+                        f.get("direction").unwrap().span.clone(),
+                    )
+                    .hint("use lower_is_better or higher_is_better"),
+                );
+                true
+            }
+        };
+        let tolerance = match f.get("tolerance") {
+            Some(n) => match &n.value {
+                Node::Str(s) if s.trim().ends_with('%') => {
+                    s.trim().trim_end_matches('%').trim().parse::<f64>().ok().map(|p| p / 100.0)
+                }
+                Node::Float(x) => Some(*x),
+                Node::Int(i) => Some(*i as f64),
+                _ => None,
+            }
+            .or_else(|| {
+                self.err(Diagnostic::error(
+                    "`tolerance` must be a percentage like `25%` or a fraction like 0.25",
+                    n.span.clone(),
+                ));
+                None
+            })?,
+            None => 0.25,
+        };
+        let min_delta = match f.get("min_delta").map(|n| &n.value) {
+            Some(Node::Int(i)) => *i as f64,
+            Some(Node::Float(x)) => *x,
+            _ => 0.0,
+        };
+        Some(Regression { lower_is_better: lower, tolerance, min_delta })
+    }
+
+    fn outcome(&mut self, node: Option<&SNode>) -> OutcomeRule {
+        let Some(node) = node else { return OutcomeRule::default() };
+        let Some(f) = self.fields(node, "`outcome`", &["partial_if_passed"]) else {
+            return OutcomeRule::default();
+        };
+        OutcomeRule {
+            partial_if_passed: f
+                .get("partial_if_passed")
+                .map(|n| self.string_list(n, "check ids"))
+                .unwrap_or_default(),
+        }
+    }
+
+    fn exit_codes(&mut self, node: &SNode) -> Vec<ExitRule> {
+        let Node::Seq(items) = &node.value else {
+            self.err(Diagnostic::error(
+                "`exit_codes` must be a list of {when_failed, code}",
+                node.span.clone(),
+            ));
+            return vec![];
+        };
+        let mut out = vec![];
+        for item in items {
+            let Some(f) = self.fields(item, "an exit code rule", &["when_failed", "code"]) else { continue };
+            let when_failed =
+                f.get("when_failed").map(|n| self.string_list(n, "check ids")).unwrap_or_default();
+            let code = match f.get("code").map(|n| (&n.value, n.span.clone())) {
+                Some((Node::Int(c), _)) if (2..=125).contains(c) && *c != 3 => *c as i32,
+                Some((_, span)) => {
+                    self.err(
+                        Diagnostic::error("a scenario exit code must be 2 or 4…125", span)
+                            .hint("0, 1 and 3 are testrunner's own (pass, check failed, harness error); 126+ belong to the shell"),
+                    );
+                    continue;
+                }
+                None => {
+                    self.err(Diagnostic::error("an exit code rule needs `code`", item.span.clone()));
+                    continue;
+                }
+            };
+            out.push(ExitRule { when_failed, code, span: item.span.clone() });
+        }
+        out
+    }
+
+    fn hard_fail(&mut self, node: &SNode) -> Vec<HardFail> {
+        let Node::Seq(items) = &node.value else {
+            self.err(Diagnostic::error(
+                "`hard_fail` must be a list of {id, when, message}",
+                node.span.clone(),
+            ));
+            return vec![];
+        };
+        let mut out = vec![];
+        for item in items {
+            let Some(f) = self.fields(item, "a hard_fail rule", &["id", "when", "message"]) else { continue };
+            let Some(expr) = f.get("when").and_then(|n| self.expr(n)) else {
+                self.err(Diagnostic::error(
+                    "a hard_fail rule needs `when` (an expression that is true when the run must fail)",
+                    item.span.clone(),
+                ));
+                continue;
+            };
+            let id = f
+                .get("id")
+                .and_then(|n| self.string(n, "id"))
+                .unwrap_or_else(|| format!("HARD-FAIL-{}", out.len() + 1));
+            let message = f
+                .get("message")
+                .and_then(|n| self.string(n, "message"))
+                .unwrap_or_else(|| expr.source.clone());
+            out.push(HardFail { id, expr, message });
+        }
+        out
+    }
+
+    // ---- scalar helpers ----
+
+    fn value_param(&mut self, node: &SNode) -> Param {
+        match &node.value {
+            Node::Str(s) if s.contains("${") => {
+                compile_template(s, &node.span, &self.sources, &mut self.diags)
+            }
+            Node::Seq(items) => Param::Seq(items.iter().map(|i| self.value_param(i)).collect()),
+            Node::Map(entries) => {
+                Param::Map(entries.iter().map(|(k, v)| (k.value.clone(), self.value_param(v))).collect())
+            }
+            other => Param::Lit(other.to_json()),
+        }
+    }
+
+    fn expr(&mut self, node: &SNode) -> Option<Expr> {
+        let src = match &node.value {
+            Node::Str(s) => s.clone(),
+            Node::Bool(b) => b.to_string(),
+            other => {
+                self.err(Diagnostic::error(
+                    format!("expected an expression, not {}", other.kind()),
+                    node.span.clone(),
+                ));
+                return None;
+            }
+        };
+        // `${x}` around a bare expression is accepted and unwrapped.
+        let bare = src.trim();
+        let inner = if bare.starts_with("${") && bare.ends_with('}') && bare.matches("${").count() == 1 {
+            &bare[2..bare.len() - 1]
+        } else {
+            bare
+        };
+        let quoted = self
+            .sources
+            .line(&node.span)
+            .and_then(|l| l.chars().nth(node.span.col.saturating_sub(1) as usize))
+            .is_some_and(|c| c == '"' || c == '\'');
+        let mut span = node.span.clone();
+        if quoted {
+            span.col += 1;
+            span.len = span.len.saturating_sub(2).max(1);
+        }
+        match Expr::compile(inner, span.clone()) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                let mut at = span;
+                if !src.contains('\n') {
+                    at.col += (e.offset + src.find(inner).unwrap_or(0)) as u32;
+                    at.len = 1;
+                }
+                self.err(
+                    Diagnostic::error(format!("invalid expression: {}", e.message), at).label("here").hint(
+                        "expressions are CEL: `a.b == \"x\"`, `x <= 30000`, `size(list) > 0`, `a && b`",
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, node: &SNode, what: &str) -> Option<String> {
+        match &node.value {
+            Node::Str(s) => Some(s.clone()),
+            Node::Int(i) => Some(i.to_string()),
+            Node::Float(f) => Some(f.to_string()),
+            other => {
+                self.err(Diagnostic::error(
+                    format!("{what} must be a string, not {}", other.kind()),
+                    node.span.clone(),
+                ));
+                None
+            }
+        }
+    }
+
+    fn string_list(&mut self, node: &SNode, what: &str) -> Vec<String> {
+        match &node.value {
+            Node::Seq(items) => items.iter().filter_map(|i| self.string(i, what)).collect(),
+            Node::Str(s) => vec![s.clone()],
+            other => {
+                self.err(Diagnostic::error(
+                    format!("{what} must be a list, not {}", other.kind()),
+                    node.span.clone(),
+                ));
+                vec![]
+            }
+        }
+    }
+
+    fn boolean(&mut self, node: &SNode) -> bool {
+        match node.value {
+            Node::Bool(b) => b,
+            _ => {
+                self.err(Diagnostic::error(
+                    format!("expected true or false, not {}", node.value.kind()),
+                    node.span.clone(),
+                ));
+                false
+            }
+        }
+    }
+
+    fn duration(&mut self, node: &SNode) -> Option<Duration> {
+        match &node.value {
+            Node::Int(ms) if *ms >= 0 => Some(Duration::from_millis(*ms as u64)),
+            Node::Str(s) => match crate::parse_duration(s) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    self.err(
+                        Diagnostic::error(e, node.span.clone())
+                            .label("not a duration")
+                            .hint("e.g. 250ms, 30s, 2m"),
+                    );
+                    None
+                }
+            },
+            other => {
+                self.err(
+                    Diagnostic::error(
+                        format!("expected a duration, not {}", other.kind()),
+                        node.span.clone(),
+                    )
+                    .hint("e.g. 250ms, 30s, 2m"),
+                );
+                None
+            }
+        }
+    }
+}
+
+pub fn is_ident(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(ch) if ch.is_ascii_alphabetic() || ch == '_')
+        && c.all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+}
+
+fn sanitize(s: &str) -> String {
+    let mut out: String = s.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    if !out.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        out.insert(0, '_');
+    }
+    out
+}
+
+fn normalize(p: &Path) -> String {
+    let mut parts: Vec<&std::ffi::OsStr> = vec![];
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir if parts.last().is_some_and(|l| *l != "..") => {
+                parts.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => parts.push(other.as_os_str()),
+        }
+    }
+    let pb: std::path::PathBuf = parts.iter().collect();
+    pb.to_string_lossy().replace("//", "/")
+}
+
+/// `30000` → integer, `0.5` → number, `true` → boolean, anything else → string.
+pub fn parse_scalar(raw: &str) -> Node {
+    if let Ok(i) = raw.parse::<i64>() {
+        Node::Int(i)
+    } else if let Ok(f) = raw.parse::<f64>() {
+        Node::Float(f)
+    } else if raw == "true" || raw == "false" {
+        Node::Bool(raw == "true")
+    } else {
+        Node::Str(raw.to_string())
+    }
+}
