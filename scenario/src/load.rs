@@ -99,7 +99,9 @@ pub fn load(
     if l.diags.iter().any(|d| d.severity == crate::Severity::Error) {
         return Err(LoadFailure { diagnostics: l.diags, sources: l.sources });
     }
-    Ok(scenario.expect("no errors means a scenario"))
+    let mut sc = scenario.expect("no errors means a scenario");
+    sc.warnings = l.diags;
+    Ok(sc)
 }
 
 struct Fragment {
@@ -284,6 +286,7 @@ impl<'a> Loader<'a> {
             resolved_yaml: String::new(),
             fingerprint: String::new(),
             sources: Sources::default(),
+            warnings: vec![],
         };
         crate::refs::validate(&sc, &mut self.diags);
         crate::resolved::fill(&mut sc);

@@ -32,6 +32,8 @@ pub struct Scenario {
     /// sha256 of the resolved scenario, hex.
     pub fingerprint: String,
     pub sources: Sources,
+    /// Problems that do not stop the run (an unknown TESTRUNNER_VAR_ name, say).
+    pub warnings: Vec<crate::Diagnostic>,
 }
 
 #[derive(Debug, Clone)]

@@ -1,0 +1,143 @@
+//! `run`: load, prepare the run directory, run under signal handling, write reports.
+use crate::cli::RunArgs;
+use crate::load::{color_stderr, load_scenario, print_error};
+use crate::progress::Progress;
+use crate::rundir;
+use std::io::Write;
+use std::sync::Arc;
+use testrunner_engine::{ExitCode, Interrupt, Journal, RunOptions, UndoStack};
+use testrunner_scenario::Masker;
+
+pub fn run(args: RunArgs) -> i32 {
+    let sc = match load_scenario(&args.scenario, &args.vars) {
+        Ok(sc) => sc,
+        Err(f) => {
+            eprint!("{}", f.render(color_stderr()));
+            return ExitCode::HarnessError.code();
+        }
+    };
+    for w in &sc.warnings {
+        eprint!("{}", w.render(&sc.sources, color_stderr()));
+    }
+    let dir = args.out.clone().unwrap_or_else(|| rundir::default_dir(&sc.id));
+    if let Err(e) = std::fs::create_dir_all(dir.join("evidence")) {
+        print_error(&format!("cannot create run directory {}: {e}", dir.display()), Some("pass --out DIR"));
+        return ExitCode::HarnessError.code();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            print_error(&format!("cannot start the runtime: {e}"), None);
+            return ExitCode::HarnessError.code();
+        }
+    };
+    runtime.block_on(run_async(args, sc, dir))
+}
+
+async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::path::PathBuf) -> i32 {
+    // Secrets are the values of the vars named in `secrets:`, resolved as the run will see them.
+    let masker = Arc::new(Masker::new(secret_values(&sc)));
+    if let Err(e) = std::fs::write(dir.join("scenario.yaml"), masker.mask(&sc.resolved_yaml).as_bytes()) {
+        print_error(&format!("cannot write {}: {e}", dir.join("scenario.yaml").display()), None);
+        return ExitCode::HarnessError.code();
+    }
+    let progress = Arc::new(Progress::new(color_stderr(), args.quiet));
+    let transcript = Arc::new(std::sync::Mutex::new(String::new()));
+    let (p, t) = (progress.clone(), transcript.clone());
+    let observer = Box::new(move |ev: &testrunner_reports::Event| {
+        if let Some(line) = p.line(ev) {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{line}");
+            t.lock().unwrap().push_str(&line);
+        }
+    });
+    let journal = match Journal::create(&dir.join("journal.jsonl"), masker.clone(), observer) {
+        Ok(j) => j,
+        Err(e) => {
+            print_error(&format!("cannot create the journal in {}: {e}", dir.display()), None);
+            return ExitCode::HarnessError.code();
+        }
+    };
+    let undo = UndoStack::default();
+    let interrupt = Interrupt::default();
+    spawn_signal_handler(interrupt.clone(), undo.clone());
+    let opts = RunOptions {
+        run_dir: std::fs::canonicalize(&dir).unwrap_or(dir.clone()),
+        run_id: dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+        command: std::env::args().map(|a| masker.mask(&a).into_owned()).collect(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        git_revision: git_revision(),
+        host: hostname(),
+    };
+    let outcome = testrunner_engine::run(&sc, &opts, masker.clone(), journal, undo, interrupt).await;
+    if let Err(e) = rundir::write_reports(&dir, &outcome.report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref()) {
+        print_error(&format!("cannot write reports in {}: {e}", dir.display()), None);
+        return ExitCode::HarnessError.code();
+    }
+    let text = testrunner_reports::summary::render(&outcome.report);
+    print!("{text}");
+    println!("run directory: {}", dir.display());
+    outcome.exit.code()
+}
+
+fn secret_values(sc: &testrunner_scenario::Scenario) -> Vec<String> {
+    let mut scope = testrunner_scenario::Scope::new();
+    let mut out = vec![];
+    for v in &sc.vars {
+        if let Ok(val) = v.value.eval(&scope) {
+            if sc.secrets.contains(&v.name) {
+                match &val {
+                    serde_json::Value::String(s) => out.push(s.clone()),
+                    other => out.push(other.to_string()),
+                }
+            }
+            scope.set(v.name.clone(), val);
+        }
+    }
+    out
+}
+
+/// First SIGINT/SIGTERM: stop scheduling, clean up, report (the engine does it).
+/// Second: abandon cleanup, say what was left undone, exit at once.
+fn spawn_signal_handler(interrupt: Interrupt, undo: UndoStack) {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async move {
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            return;
+        };
+        let mut count = 0;
+        loop {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+            count += 1;
+            if count == 1 {
+                eprintln!("\n{name}: stopping; running cleanup (send it again to abandon cleanup)");
+                interrupt.fire(name);
+                continue;
+            }
+            let pending = undo.pending();
+            eprintln!("\n{name} again: abandoning cleanup.");
+            if pending.is_empty() {
+                eprintln!("nothing was left to undo.");
+            } else {
+                eprintln!("left undone:");
+                for u in pending {
+                    eprintln!("  - {}", u.description);
+                }
+            }
+            let code = if name == "SIGTERM" { ExitCode::Terminated } else { ExitCode::Interrupted };
+            std::process::exit(code.code());
+        }
+    });
+}
+
+fn git_revision() -> Option<String> {
+    let out = std::process::Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+}

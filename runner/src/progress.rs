@@ -1,0 +1,106 @@
+//! Live progress on stderr: one line per step, check and cleanup action; polls are shown
+//! as they go so a long wait is never silent. Colours only on a terminal.
+use std::collections::HashMap;
+use std::sync::Mutex;
+use testrunner_reports::{CheckStatus, Event};
+
+pub struct Progress {
+    color: bool,
+    quiet: bool,
+    /// Per polled step: when we last printed a "still waiting" line (run-relative ms).
+    last_poll_line: Mutex<HashMap<String, u64>>,
+}
+
+const POLL_EVERY_MS: u64 = 2000;
+
+impl Progress {
+    pub fn new(color: bool, quiet: bool) -> Self {
+        Progress { color, quiet, last_poll_line: Mutex::new(HashMap::new()) }
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    pub fn line(&self, event: &Event) -> Option<String> {
+        if self.quiet {
+            return None;
+        }
+        Some(match event {
+            Event::RunStarted { scenario, title, run_id, .. } => {
+                format!("{} {title} ({scenario}) · run {run_id}", self.paint("1", "testrunner"))
+            }
+            Event::PhaseStarted { phase, iteration, .. } => match iteration {
+                Some(i) => format!("{} {phase} [iteration {}]", self.paint("1;34", "▶"), i + 1),
+                None => format!("{} {phase}", self.paint("1;34", "▶")),
+            },
+            Event::StepStarted { step, action, background: true, .. } => {
+                format!("  {} {step}  {action}  (background)", self.paint("36", "↻"))
+            }
+            Event::StepStarted { .. } => return None,
+            Event::Poll { step, attempt, started_ms, finished_ms, matched, error } => {
+                let mut last = self.last_poll_line.lock().unwrap();
+                let first = *last.entry(step.clone()).or_insert(*started_ms);
+                let prev = last.get(&format!("{step}#printed")).copied().unwrap_or(first);
+                if *matched || finished_ms.saturating_sub(prev) < POLL_EVERY_MS {
+                    return None;
+                }
+                last.insert(format!("{step}#printed"), *finished_ms);
+                let why = error.as_deref().map(|e| format!(" — {e}")).unwrap_or_default();
+                format!(
+                    "    {} {step}: waiting, attempt {attempt}, {:.1}s{why}",
+                    self.paint("2", "…"),
+                    finished_ms.saturating_sub(first) as f64 / 1000.0
+                )
+            }
+            Event::StepFinished { step, action, ok, error, skipped, started_ms, finished_ms, attempts, allowed_failure, .. } => {
+                let took = fmt_ms(finished_ms.saturating_sub(*started_ms));
+                let tries = if *attempts > 1 { format!(" ({attempts} attempts)") } else { String::new() };
+                if *skipped {
+                    format!("  {} {step}  {action}  skipped (when: false)", self.paint("2", "-"))
+                } else if *ok {
+                    format!("  {} {step}  {action}  {took}{tries}", self.paint("32", "✓"))
+                } else {
+                    let mark = if *allowed_failure { self.paint("33", "!") } else { self.paint("31", "✗") };
+                    let note = if *allowed_failure { " (allowed failure)" } else { "" };
+                    format!("  {mark} {step}  {action}  {took}{tries}{note}\n      {}", error.as_deref().unwrap_or(""))
+                }
+            }
+            Event::Log { message, step, .. } => {
+                format!("    {} {}{message}", self.paint("2", "·"), step.as_ref().map(|s| format!("{s}: ")).unwrap_or_default())
+            }
+            Event::PhaseSkipped { phase, reason } => format!("{} {phase}: {reason}", self.paint("33", "⤼")),
+            Event::Check { id, status, message, .. } => {
+                let (code, word) = match status {
+                    CheckStatus::Pass => ("32", "PASS"),
+                    CheckStatus::Fail => ("31", "FAIL"),
+                    CheckStatus::Error => ("33", "ERROR"),
+                };
+                let msg = if *status == CheckStatus::Pass { String::new() } else { format!("  {message}") };
+                format!("  {} {id}{msg}", self.paint(code, word))
+            }
+            Event::Undo { description, ok, error, .. } => {
+                if *ok {
+                    format!("  {} undo: {description}", self.paint("36", "↺"))
+                } else {
+                    format!("  {} undo FAILED: {description}: {}", self.paint("31", "✗"), error.as_deref().unwrap_or(""))
+                }
+            }
+            Event::HarnessError { stage, message, .. } => format!("{} {stage}: {message}", self.paint("1;31", "harness error:")),
+            Event::Interrupted { signal, .. } => format!("{} by {signal}: cleaned up", self.paint("1;33", "interrupted")),
+            _ => return None,
+        })
+    }
+}
+
+pub fn fmt_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    }
+}
