@@ -23,7 +23,8 @@ pub struct Cli {
 }
 
 fn after_help() -> String {
-    let table: String = testrunner_engine::EXIT_CODE_TABLE.iter().map(|(c, m)| format!("  {c:<9} {m}\n")).collect();
+    let table: String =
+        testrunner_engine::EXIT_CODE_TABLE.iter().map(|(c, m)| format!("  {c:<9} {m}\n")).collect();
     AFTER_HELP.replace("{EXIT_CODES}\n", &table)
 }
 

@@ -18,14 +18,18 @@ pub fn list() -> i32 {
         }
         println!("  {:<width$}  {}", spec.name, spec.summary);
     }
-    println!("\n{} actions. `testrunner explain <action>` shows parameters, outputs and an example.", all.len());
+    println!(
+        "\n{} actions. `testrunner explain <action>` shows parameters, outputs and an example.",
+        all.len()
+    );
     ExitCode::Pass.code()
 }
 
 pub fn explain(args: ExplainArgs) -> i32 {
     let Some(action) = testrunner_actions::find(&args.action) else {
         let names: Vec<&str> = testrunner_actions::all().iter().map(|a| a.spec().name).collect();
-        let hint = did_you_mean(&args.action, names.iter().copied()).unwrap_or_else(|| "`testrunner actions` lists them".into());
+        let hint = did_you_mean(&args.action, names.iter().copied())
+            .unwrap_or_else(|| "`testrunner actions` lists them".into());
         print_error(&format!("unknown action `{}`", args.action), Some(&hint));
         return ExitCode::HarnessError.code();
     };
@@ -34,8 +38,11 @@ pub fn explain(args: ExplainArgs) -> i32 {
     println!("Parameters:");
     let root = &spec.params;
     let props = root.get("properties").and_then(Value::as_object);
-    let required: Vec<&str> =
-        root.get("required").and_then(Value::as_array).map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let required: Vec<&str> = root
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     match props {
         Some(p) if !p.is_empty() => {
             let w = p.keys().map(|k| k.len()).max().unwrap_or(4);
@@ -95,14 +102,23 @@ fn type_label(schema: &Value, root: &Value) -> String {
     }
     match schema.get("type") {
         Some(Value::String(t)) => simple(t, schema, root),
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).filter(|t| *t != "null").map(|t| simple(t, schema, root)).collect::<Vec<_>>().join("|"),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|t| *t != "null")
+            .map(|t| simple(t, schema, root))
+            .collect::<Vec<_>>()
+            .join("|"),
         _ => "any".into(),
     }
 }
 
 fn simple(t: &str, schema: &Value, root: &Value) -> String {
     match t {
-        "array" => format!("list of {}", schema.get("items").map(|i| type_label(i, root)).unwrap_or_else(|| "any".into())),
+        "array" => format!(
+            "list of {}",
+            schema.get("items").map(|i| type_label(i, root)).unwrap_or_else(|| "any".into())
+        ),
         "object" => "map".into(),
         "integer" => "int".into(),
         "boolean" => "bool".into(),

@@ -8,9 +8,16 @@ pub fn run(args: CheckArgs) -> i32 {
     for path in &args.scenarios {
         match load_scenario(path, &args.vars) {
             Ok(sc) => {
-                let checks: usize = sc.phases.iter().map(|p| p.checks.len()).sum::<usize>() + sc.final_checks.len();
-                let steps: usize = sc.setup.len() + sc.phases.iter().map(|p| p.steps.len()).sum::<usize>() + sc.teardown.len();
-                println!("ok    {}  ({} phases, {steps} steps, {checks} checks)", path.display(), sc.phases.len());
+                let checks: usize =
+                    sc.phases.iter().map(|p| p.checks.len()).sum::<usize>() + sc.final_checks.len();
+                let steps: usize = sc.setup.len()
+                    + sc.phases.iter().map(|p| p.steps.len()).sum::<usize>()
+                    + sc.teardown.len();
+                println!(
+                    "ok    {}  ({} phases, {steps} steps, {checks} checks)",
+                    path.display(),
+                    sc.phases.len()
+                );
                 for w in &sc.warnings {
                     eprint!("{}", w.render(&sc.sources, color_stderr()));
                 }

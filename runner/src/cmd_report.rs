@@ -10,7 +10,10 @@ pub fn run(args: ReportArgs) -> i32 {
     let text = match std::fs::read_to_string(&journal) {
         Ok(t) => t,
         Err(e) => {
-            print_error(&format!("cannot read {}: {e}", journal.display()), Some("pass a run directory, e.g. runs/val17/<timestamp>"));
+            print_error(
+                &format!("cannot read {}: {e}", journal.display()),
+                Some("pass a run directory, e.g. runs/val17/<timestamp>"),
+            );
             return ExitCode::HarnessError.code();
         }
     };

@@ -70,7 +70,9 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
         host: hostname(),
     };
     let outcome = testrunner_engine::run(&sc, &opts, masker.clone(), journal, undo, interrupt).await;
-    if let Err(e) = rundir::write_reports(&dir, &outcome.report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref()) {
+    if let Err(e) =
+        rundir::write_reports(&dir, &outcome.report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref())
+    {
         print_error(&format!("cannot write reports in {}: {e}", dir.display()), None);
         return ExitCode::HarnessError.code();
     }
@@ -102,7 +104,8 @@ fn secret_values(sc: &testrunner_scenario::Scenario) -> Vec<String> {
 fn spawn_signal_handler(interrupt: Interrupt, undo: UndoStack) {
     use tokio::signal::unix::{signal, SignalKind};
     tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+        else {
             return;
         };
         let mut count = 0;
@@ -139,5 +142,7 @@ fn git_revision() -> Option<String> {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
 }

@@ -20,13 +20,16 @@ pub fn print_error(title: &str, hint: Option<&str>) {
 
 pub fn overrides(args: &VarArgs) -> Result<Overrides, String> {
     let mut o = Overrides::default();
-    let mut env: Vec<(String, String)> =
-        std::env::vars().filter_map(|(k, v)| k.strip_prefix("TESTRUNNER_VAR_").map(|n| (n.to_string(), v))).collect();
+    let mut env: Vec<(String, String)> = std::env::vars()
+        .filter_map(|(k, v)| k.strip_prefix("TESTRUNNER_VAR_").map(|n| (n.to_string(), v)))
+        .collect();
     env.sort();
     for f in &args.vars_files {
-        let text = std::fs::read_to_string(f).map_err(|e| format!("cannot read vars file {}: {e}", f.display()))?;
-        let node = testrunner_scenario::parse_yaml(&std::sync::Arc::from(f.to_string_lossy().as_ref()), &text)
-            .map_err(|e| format!("{}: {}", e.span, e.message))?;
+        let text =
+            std::fs::read_to_string(f).map_err(|e| format!("cannot read vars file {}: {e}", f.display()))?;
+        let node =
+            testrunner_scenario::parse_yaml(&std::sync::Arc::from(f.to_string_lossy().as_ref()), &text)
+                .map_err(|e| format!("{}: {}", e.span, e.message))?;
         let testrunner_scenario::Node::Map(entries) = node.value else {
             return Err(format!("vars file {} must be a map of name: value", f.display()));
         };
@@ -55,7 +58,10 @@ pub fn load_scenario(path: &Path, vars: &VarArgs) -> Result<Scenario, LoadFailur
     let overrides = match overrides(vars) {
         Ok(o) => o,
         Err(e) => {
-            return Err(LoadFailure { diagnostics: vec![Diagnostic::error(e, Span::none())], sources: Sources::default() });
+            return Err(LoadFailure {
+                diagnostics: vec![Diagnostic::error(e, Span::none())],
+                sources: Sources::default(),
+            });
         }
     };
     let read = |p: &str| std::fs::read_to_string(p).map_err(|e| e.to_string());

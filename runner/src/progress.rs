@@ -57,7 +57,18 @@ impl Progress {
                     finished_ms.saturating_sub(first) as f64 / 1000.0
                 )
             }
-            Event::StepFinished { step, action, ok, error, skipped, started_ms, finished_ms, attempts, allowed_failure, .. } => {
+            Event::StepFinished {
+                step,
+                action,
+                ok,
+                error,
+                skipped,
+                started_ms,
+                finished_ms,
+                attempts,
+                allowed_failure,
+                ..
+            } => {
                 let took = fmt_ms(finished_ms.saturating_sub(*started_ms));
                 let tries = if *attempts > 1 { format!(" ({attempts} attempts)") } else { String::new() };
                 if *skipped {
@@ -67,11 +78,18 @@ impl Progress {
                 } else {
                     let mark = if *allowed_failure { self.paint("33", "!") } else { self.paint("31", "✗") };
                     let note = if *allowed_failure { " (allowed failure)" } else { "" };
-                    format!("  {mark} {step}  {action}  {took}{tries}{note}\n      {}", error.as_deref().unwrap_or(""))
+                    format!(
+                        "  {mark} {step}  {action}  {took}{tries}{note}\n      {}",
+                        error.as_deref().unwrap_or("")
+                    )
                 }
             }
             Event::Log { message, step, .. } => {
-                format!("    {} {}{message}", self.paint("2", "·"), step.as_ref().map(|s| format!("{s}: ")).unwrap_or_default())
+                format!(
+                    "    {} {}{message}",
+                    self.paint("2", "·"),
+                    step.as_ref().map(|s| format!("{s}: ")).unwrap_or_default()
+                )
             }
             Event::PhaseSkipped { phase, reason } => format!("{} {phase}: {reason}", self.paint("33", "⤼")),
             Event::Check { id, status, message, .. } => {
@@ -87,11 +105,19 @@ impl Progress {
                 if *ok {
                     format!("  {} undo: {description}", self.paint("36", "↺"))
                 } else {
-                    format!("  {} undo FAILED: {description}: {}", self.paint("31", "✗"), error.as_deref().unwrap_or(""))
+                    format!(
+                        "  {} undo FAILED: {description}: {}",
+                        self.paint("31", "✗"),
+                        error.as_deref().unwrap_or("")
+                    )
                 }
             }
-            Event::HarnessError { stage, message, .. } => format!("{} {stage}: {message}", self.paint("1;31", "harness error:")),
-            Event::Interrupted { signal, .. } => format!("{} by {signal}: cleaned up", self.paint("1;33", "interrupted")),
+            Event::HarnessError { stage, message, .. } => {
+                format!("{} {stage}: {message}", self.paint("1;31", "harness error:"))
+            }
+            Event::Interrupted { signal, .. } => {
+                format!("{} by {signal}: cleaned up", self.paint("1;33", "interrupted"))
+            }
             _ => return None,
         })
     }

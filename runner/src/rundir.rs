@@ -10,7 +10,12 @@ pub fn default_dir(scenario: &str) -> PathBuf {
 }
 
 /// Writes junit.xml, report.json, report.html, summary.txt and manifest.json.
-pub fn write_reports(dir: &Path, report: &RunReport, scenario_yaml: &str, junit_copy: Option<&Path>) -> std::io::Result<()> {
+pub fn write_reports(
+    dir: &Path,
+    report: &RunReport,
+    scenario_yaml: &str,
+    junit_copy: Option<&Path>,
+) -> std::io::Result<()> {
     let junit_xml = junit::render(report);
     std::fs::write(dir.join("junit.xml"), &junit_xml)?;
     if let Some(p) = junit_copy {

@@ -38,7 +38,7 @@ impl Expr {
         if source.trim().is_empty() {
             return Err(ExprError { message: "empty expression".into(), offset: 0 });
         }
-        let program = cel::Program::compile(source).map_err(|errs| {
+        let program = cel::Program::compile(&rename_loop(source)).map_err(|errs| {
             let first = errs.errors.first();
             let offset = first.map(|e| offset_of(source, e.pos.0, e.pos.1)).unwrap_or(0);
             let message = first.map(|e| e.msg.clone()).unwrap_or_else(|| errs.to_string());
@@ -49,8 +49,13 @@ impl Expr {
 
     /// The top-level names the expression reads (`lost` in `lost.json.x == 1`).
     pub fn roots(&self) -> Vec<String> {
-        let mut v: Vec<String> =
-            self.program.references().variables().into_iter().map(String::from).collect();
+        let mut v: Vec<String> = self
+            .program
+            .references()
+            .variables()
+            .into_iter()
+            .map(|n| if n == LOOP_ALIAS { "loop".to_string() } else { n.to_string() })
+            .collect();
         v.sort();
         v.dedup();
         v
@@ -61,7 +66,8 @@ impl Expr {
         register_functions(&mut ctx);
         for name in self.roots() {
             if let Some(v) = scope.get(&name) {
-                ctx.add_variable_from_value(name, to_cel(v));
+                let as_named = if name == "loop" { LOOP_ALIAS.to_string() } else { name };
+                ctx.add_variable_from_value(as_named, to_cel(v));
             }
         }
         let out = self.program.execute(&ctx).map_err(|e| explain_error(&e.to_string(), self, scope))?;
@@ -98,6 +104,43 @@ impl Expr {
             .filter_map(|n| scope.get(&n).map(|v| format!("{n} = {}", short(v))))
             .collect()
     }
+}
+
+/// `loop` is a reserved word in CEL, but `loop.index` is what authors of repeated phases
+/// expect to write; the identifier is renamed before compiling (strings are left alone).
+const LOOP_ALIAS: &str = "__loop";
+
+fn rename_loop(src: &str) -> String {
+    let chars: Vec<char> = src.chars().collect();
+    let mut out = String::with_capacity(src.len());
+    let mut quote: Option<char> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if let Some(q) = quote {
+            out.push(c);
+            if c == '\\' && i + 1 < chars.len() {
+                out.push(chars[i + 1]);
+                i += 1;
+            } else if c == q {
+                quote = None;
+            }
+        } else if c == '"' || c == '\'' {
+            quote = Some(c);
+            out.push(c);
+        } else if chars[i..].starts_with(&['l', 'o', 'o', 'p'])
+            && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_' || chars[i - 1] == '.'))
+            && chars.get(i + 4).is_none_or(|n| !(n.is_alphanumeric() || *n == '_'))
+        {
+            out.push_str(LOOP_ALIAS);
+            i += 4;
+            continue;
+        } else {
+            out.push(c);
+        }
+        i += 1;
+    }
+    out
 }
 
 fn offset_of(source: &str, line: isize, col: isize) -> usize {
@@ -451,6 +494,15 @@ mod tests {
         let e = Expr::compile("nope.ok", Span::none()).unwrap();
         let err = e.eval(&Scope::new()).unwrap_err();
         assert!(err.contains("`nope` has no value yet"), "{err}");
+    }
+
+    #[test]
+    fn loop_is_usable_despite_being_reserved() {
+        let mut s = Scope::new();
+        s.set("loop", json!({"index": 2}));
+        let e = Expr::compile("loop.index + 1 == 3 && 'loop' == \"loop\"", Span::none()).unwrap();
+        assert_eq!(e.roots(), vec!["loop"]);
+        assert_eq!(e.eval(&s).unwrap(), json!(true));
     }
 
     #[test]

@@ -12,9 +12,11 @@ impl Catalog for FakeCatalog {
             "http.get" => json!({"type": "object", "additionalProperties": false, "required": ["url"],
                 "properties": {"url": {"type": "string", "description": "The URL."}, "timeout": dur,
                                "headers": {"type": "object", "additionalProperties": {"type": "string"}}}}),
-            "docker.stop" => json!({"type": "object", "additionalProperties": false, "required": ["container"],
+            "docker.stop" => {
+                json!({"type": "object", "additionalProperties": false, "required": ["container"],
                 "properties": {"container": {"type": "string"}, "grace": {"$ref": "#/definitions/Duration"}},
-                "definitions": {"Duration": dur}}),
+                "definitions": {"Duration": dur}})
+            }
             "sleep" => json!({"type": "object", "additionalProperties": false, "required": ["duration"],
                 "properties": {"duration": dur}}),
             "exec" => json!({"type": "object", "additionalProperties": false, "required": ["argv"],
@@ -28,7 +30,10 @@ impl Catalog for FakeCatalog {
         })
     }
     fn names(&self) -> Vec<String> {
-        ["http.get", "docker.stop", "sleep", "exec", "assert", "set", "log", "sql.writers", "stop"].iter().map(|s| s.to_string()).collect()
+        ["http.get", "docker.stop", "sleep", "exec", "assert", "set", "log", "sql.writers", "stop"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     }
 }
 
@@ -41,7 +46,9 @@ fn load_files(files: &[(&str, &str)], overrides: Overrides) -> Result<Scenario, 
 fn errors(text: &str) -> Vec<(String, u32, u32, Option<String>)> {
     match load_files(&[("s.yaml", text)], Overrides::default()) {
         Ok(_) => panic!("expected errors"),
-        Err(f) => f.diagnostics.iter().map(|d| (d.title.clone(), d.span.line, d.span.col, d.hint.clone())).collect(),
+        Err(f) => {
+            f.diagnostics.iter().map(|d| (d.title.clone(), d.span.line, d.span.col, d.hint.clone())).collect()
+        }
     }
 }
 
@@ -94,7 +101,10 @@ fn wrong_type_deep_inside_params_keeps_its_position() {
 fn bad_duration_and_enum() {
     let e = errors("phases:\n  - name: p\n    steps:\n      - docker.stop: { container: x, grace: 5 parsecs }\n      - exec: { argv: [ls], expect_exit: anny }\n");
     assert!(e.iter().any(|x| x.0.contains("unknown duration unit") && x.1 == 4 && x.2 == 45), "{e:?}");
-    assert!(e.iter().any(|x| x.1 == 5 && x.2 == 42 && x.3.as_deref() == Some("did you mean `any`?")), "{e:?}");
+    assert!(
+        e.iter().any(|x| x.1 == 5 && x.2 == 42 && x.3.as_deref() == Some("did you mean `any`?")),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -112,8 +122,13 @@ fn unknown_variable_and_step_reference() {
     let e = errors(
         "vars: { threshold_ms: 5 }\nphases:\n  - name: p\n    steps:\n      - id: probe\n        sleep: { duration: 1ms }\n    checks:\n      - { id: A, expect: \"prob.ok && treshold_ms > 1\" }\n",
     );
-    assert!(e.iter().any(|x| x.0.contains("unknown name `prob`") && x.3.as_deref() == Some("did you mean `probe`?")), "{e:?}");
-    assert!(e.iter().any(|x| x.0.contains("unknown name `treshold_ms`") && x.3.as_deref() == Some("did you mean `threshold_ms`?")));
+    assert!(
+        e.iter()
+            .any(|x| x.0.contains("unknown name `prob`") && x.3.as_deref() == Some("did you mean `probe`?")),
+        "{e:?}"
+    );
+    assert!(e.iter().any(|x| x.0.contains("unknown name `treshold_ms`")
+        && x.3.as_deref() == Some("did you mean `threshold_ms`?")));
     assert!(e.iter().all(|x| x.1 == 8), "{e:?}");
 }
 
@@ -144,7 +159,11 @@ fn yaml_syntax_error_has_position() {
 #[test]
 fn include_cycle_is_an_error() {
     let r = load_files(
-        &[("dir/main.yaml", "include: [a.yaml]\nphases: []\n"), ("dir/a.yaml", "include: [b.yaml]\n"), ("dir/b.yaml", "include: [a.yaml]\n")],
+        &[
+            ("dir/main.yaml", "include: [a.yaml]\nphases: []\n"),
+            ("dir/a.yaml", "include: [b.yaml]\n"),
+            ("dir/b.yaml", "include: [a.yaml]\n"),
+        ],
         Overrides::default(),
     );
     let f = r.err().expect("cycle must fail");
@@ -175,12 +194,19 @@ fn fragment_param_typo_and_missing_param() {
     let r = load_files(
         &[
             ("s.yaml", "include: [frag.yaml]\nsetup:\n  - { use: start, with: { prot: 1 } }\n"),
-            ("frag.yaml", "fragments:\n  start:\n    params: [port]\n    steps:\n      - sleep: { duration: 1ms }\n"),
+            (
+                "frag.yaml",
+                "fragments:\n  start:\n    params: [port]\n    steps:\n      - sleep: { duration: 1ms }\n",
+            ),
         ],
         Overrides::default(),
     );
     let f = r.err().unwrap();
-    assert!(f.diagnostics.iter().any(|d| d.title.contains("has no parameter `prot`") && d.hint.as_deref() == Some("did you mean `port`?")));
+    assert!(f
+        .diagnostics
+        .iter()
+        .any(|d| d.title.contains("has no parameter `prot`")
+            && d.hint.as_deref() == Some("did you mean `port`?")));
     assert!(f.diagnostics.iter().any(|d| d.title.contains("needs parameter `port`")));
 }
 

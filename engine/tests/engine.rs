@@ -1,0 +1,356 @@
+//! Engine semantics with small test-only actions (registered in this test binary):
+//! deadlines, until/retries, background + stop, repeat series, undo, allow_failure,
+//! skipped phases, verdict rules and exit codes.
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use testrunner_actions::{inventory, Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, Undo};
+use testrunner_engine::{run, Interrupt, Journal, RegistryCatalog, RunOptions, UndoStack};
+use testrunner_reports::{CheckStatus, Event, RunReport, Verdict};
+use testrunner_scenario::{load, Masker, Overrides};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+static UNDONE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn spec(name: &'static str) -> ActionSpec {
+    ActionSpec {
+        name,
+        summary: "test",
+        params: json!({"type": "object"}),
+        outputs: &[],
+        example: "",
+        background: name == "t.bg",
+    }
+}
+
+/// Counts calls; outputs `n`, the number of calls so far.
+struct Count;
+#[async_trait]
+impl Action for Count {
+    fn spec(&self) -> ActionSpec {
+        spec("t.count")
+    }
+    async fn run(&self, _: Value, _: &ActionCtx) -> Result<Outcome, ActionError> {
+        Ok(Outcome::new().with("n", COUNTER.fetch_add(1, Ordering::SeqCst) + 1))
+    }
+}
+
+/// Fails until called `ok_after` times (per step id).
+struct Flaky;
+static FLAKY: Mutex<Vec<(String, u64)>> = Mutex::new(Vec::new());
+#[async_trait]
+impl Action for Flaky {
+    fn spec(&self) -> ActionSpec {
+        spec("t.flaky")
+    }
+    async fn run(&self, p: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
+        let mut f = FLAKY.lock().unwrap();
+        let n = match f.iter_mut().find(|(k, _)| *k == ctx.step_id) {
+            Some(e) => {
+                e.1 += 1;
+                e.1
+            }
+            None => {
+                f.push((ctx.step_id.clone(), 1));
+                1
+            }
+        };
+        if n < p["ok_after"].as_u64().unwrap_or(1) {
+            return Err(ActionError::new(format!("not yet ({n})")));
+        }
+        Ok(Outcome::new().with("calls", n))
+    }
+}
+
+/// Never returns: only the deadline ends it.
+struct Hang;
+#[async_trait]
+impl Action for Hang {
+    fn spec(&self) -> ActionSpec {
+        spec("t.hang")
+    }
+    async fn run(&self, _: Value, _: &ActionCtx) -> Result<Outcome, ActionError> {
+        futures::future::pending::<()>().await;
+        unreachable!()
+    }
+}
+
+/// Changes "the world" and registers its inverse (t.restore).
+struct Break;
+#[async_trait]
+impl Action for Break {
+    fn spec(&self) -> ActionSpec {
+        spec("t.break")
+    }
+    async fn run(&self, p: Value, _: &ActionCtx) -> Result<Outcome, ActionError> {
+        let what = p["what"].as_str().unwrap_or("x").to_string();
+        Ok(Outcome::new().undo(Undo {
+            key: format!("broken:{what}"),
+            description: format!("restore {what}"),
+            action: "t.restore",
+            params: json!({"what": what}),
+        }))
+    }
+}
+
+struct Restore;
+#[async_trait]
+impl Action for Restore {
+    fn spec(&self) -> ActionSpec {
+        spec("t.restore")
+    }
+    async fn run(&self, p: Value, _: &ActionCtx) -> Result<Outcome, ActionError> {
+        let what = p["what"].as_str().unwrap_or("x").to_string();
+        UNDONE.lock().unwrap().push(what.clone());
+        Ok(Outcome::new().resolves(format!("broken:{what}")))
+    }
+}
+
+/// Background: counts ticks until stopped.
+struct Bg;
+#[async_trait]
+impl Action for Bg {
+    fn spec(&self) -> ActionSpec {
+        spec("t.bg")
+    }
+    async fn run(&self, _: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
+        let mut ticks = 0u64;
+        loop {
+            tokio::select! {
+                _ = ctx.stop.cancelled() => return Ok(Outcome::new().with("ticks", ticks)),
+                _ = tokio::time::sleep(Duration::from_millis(5)) => ticks += 1,
+            }
+        }
+    }
+}
+
+/// Outputs what it was given (after `${…}` evaluation).
+struct Echo;
+#[async_trait]
+impl Action for Echo {
+    fn spec(&self) -> ActionSpec {
+        spec("t.echo")
+    }
+    async fn run(&self, p: Value, _: &ActionCtx) -> Result<Outcome, ActionError> {
+        Ok(Outcome::new().with("json", p))
+    }
+}
+
+inventory::submit!(ActionEntry(&Count));
+inventory::submit!(ActionEntry(&Flaky));
+inventory::submit!(ActionEntry(&Hang));
+inventory::submit!(ActionEntry(&Break));
+inventory::submit!(ActionEntry(&Restore));
+inventory::submit!(ActionEntry(&Bg));
+inventory::submit!(ActionEntry(&Echo));
+
+async fn run_yaml(yaml: &str) -> (RunReport, i32, Vec<Event>) {
+    run_with(yaml, Interrupt::default()).await
+}
+
+async fn run_with(yaml: &str, interrupt: Interrupt) -> (RunReport, i32, Vec<Event>) {
+    let text = yaml.to_string();
+    let read = move |_: &str| Ok(text.clone());
+    let sc = load("t.yaml", &read, &RegistryCatalog, &Overrides::default())
+        .unwrap_or_else(|f| panic!("{}", f.render(false)));
+    let dir = tempfile::tempdir().unwrap();
+    let masker = Arc::new(Masker::new(vec!["s3cr3t-value".to_string()]));
+    let journal =
+        Journal::create(&dir.path().join("journal.jsonl"), masker.clone(), Box::new(|_| {})).unwrap();
+    let opts = RunOptions {
+        run_dir: dir.path().to_path_buf(),
+        run_id: "test".into(),
+        command: vec![],
+        tool_version: "0".into(),
+        git_revision: None,
+        host: "h".into(),
+    };
+    let out = run(&sc, &opts, masker, journal.clone(), UndoStack::default(), interrupt).await;
+    // The journal on disk folds to the same report as the live one.
+    let disk = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
+    let rebuilt = RunReport::from_events(&RunReport::parse_journal(&disk).unwrap());
+    assert_eq!(rebuilt, out.report);
+    (out.report, out.exit.code(), journal.events())
+}
+
+fn check(r: &RunReport, id: &str) -> CheckStatus {
+    r.checks.iter().find(|c| c.decl.id == id).unwrap_or_else(|| panic!("no check {id}")).status
+}
+
+#[tokio::test]
+async fn hung_action_ends_at_its_deadline_and_run_goes_on_to_cleanup() {
+    let t = std::time::Instant::now();
+    let (r, code, _) = run_yaml(
+        "phases:\n  - name: p\n    steps:\n      - { id: h, t.hang: {}, timeout: 300ms }\n    checks:\n      - { id: C, expect: h.ok }\n  - name: later\n    checks:\n      - { id: D, expect: \"true\" }\n",
+    )
+    .await;
+    assert!(t.elapsed() < Duration::from_secs(3));
+    let h = r.step("h").unwrap();
+    assert_eq!(h.ok, Some(false));
+    assert!(h.error.as_deref().unwrap().contains("deadline 300ms exceeded"));
+    assert_eq!(check(&r, "C"), CheckStatus::Fail);
+    assert_eq!(check(&r, "D"), CheckStatus::Error);
+    assert!(r.checks[1].message.contains("phase `p` failed at step `h`"), "{}", r.checks[1].message);
+    assert_eq!(r.verdict(), Verdict::Fail);
+    assert_eq!(code, 1);
+}
+
+#[tokio::test]
+async fn until_polls_and_records_uncertainty() {
+    let (r, code, events) = run_yaml(
+        "phases:\n  - name: p\n    steps:\n      - id: c\n        t.flaky: { ok_after: 3 }\n        until: c.calls >= 5\n        interval: 20ms\n        timeout: 5s\n",
+    )
+    .await;
+    assert_eq!(code, 0);
+    let c = r.step("c").unwrap();
+    assert_eq!(c.attempts, 5);
+    let (miss, hit) = (c.last_miss_ms.unwrap(), c.first_match_ms.unwrap());
+    assert!(miss < hit && hit - miss < 1000, "{miss} {hit}");
+    let polls = events.iter().filter(|e| matches!(e, Event::Poll { .. })).count();
+    assert_eq!(polls, 5);
+}
+
+#[tokio::test]
+async fn until_that_never_holds_fails_with_last_value() {
+    let (r, code, _) = run_yaml(
+        "phases:\n  - name: p\n    steps:\n      - id: c\n        t.echo: { v: 1 }\n        until: c.json.v == 2\n        interval: 20ms\n        timeout: 200ms\n",
+    )
+    .await;
+    assert_eq!(code, 1);
+    let err = r.step("c").unwrap().error.clone().unwrap();
+    assert!(err.contains("until `c.json.v == 2` did not hold within 200ms"), "{err}");
+    assert!(err.contains("c.json.v = 1"), "{err}");
+}
+
+#[tokio::test]
+async fn retries_really_retry_and_are_bounded() {
+    let (r, code, _) = run_yaml(
+        "phases:\n  - name: p\n    steps:\n      - { id: ok3, t.flaky: { ok_after: 3 }, retries: 2, interval: 10ms }\n      - { id: no, t.flaky: { ok_after: 9 }, retries: 2, interval: 10ms }\n",
+    )
+    .await;
+    assert_eq!(r.step("ok3").unwrap().ok, Some(true));
+    assert_eq!(r.step("ok3").unwrap().attempts, 3);
+    assert_eq!(r.step("no").unwrap().ok, Some(false));
+    assert_eq!(r.step("no").unwrap().attempts, 3);
+    assert_eq!(code, 1);
+}
+
+#[tokio::test]
+async fn undo_runs_lifo_unless_already_restored_and_after_failure() {
+    UNDONE.lock().unwrap().clear();
+    let (r, code, _) = run_yaml(
+        "phases:\n  - name: p\n    steps:\n      - t.break: { what: a }\n      - t.break: { what: b }\n      - t.break: { what: c }\n      - t.restore: { what: b }\n      - { id: fail_here, t.hang: {}, timeout: 10ms }\n",
+    )
+    .await;
+    let _ = (r, code);
+    // `b` was restored by the scenario itself; a and c by the undo stack, c first.
+    let undone = UNDONE.lock().unwrap().clone();
+    assert_eq!(undone, vec!["b", "c", "a"]);
+}
+
+#[tokio::test]
+async fn background_steps_stop_and_report() {
+    let (r, code, _) = run_yaml(
+        "phases:\n  - name: p\n    steps:\n      - { id: load, t.bg: {}, background: true }\n      - t.flaky: { ok_after: 1 }\n      - stop: load\n    checks:\n      - { id: C, expect: load.ok && load.ticks >= 0 }\n",
+    )
+    .await;
+    assert_eq!(code, 0, "{:?}", r.checks);
+    assert_eq!(r.step("load").unwrap().ok, Some(true));
+}
+
+#[tokio::test]
+async fn repeated_phase_metrics_become_series() {
+    let (r, code, _) = run_yaml(
+        "phases:\n  - name: cycles\n    repeat: 3\n    steps:\n      - { id: e, t.echo: { i: \"${loop.index}\" } }\n    metrics:\n      v: { value: \"e.json.i * 10\", unit: ms }\n    checks:\n      - { id: S, expect: [\"v.count == 3\", \"v.max == 20\", \"v.min == 0\"] }\n",
+    )
+    .await;
+    assert_eq!(code, 0, "{:?}", r.checks);
+    let m = r.metrics.iter().find(|m| m.name == "v").unwrap();
+    assert_eq!(m.series.as_ref().unwrap()["all"], json!([0.0, 10.0, 20.0]));
+}
+
+#[tokio::test]
+async fn allowed_failure_is_recorded_not_passed() {
+    let (r, code, _) = run_yaml("phases:\n  - name: p\n    steps:\n      - { id: x, t.hang: {}, timeout: 10ms, allow_failure: true }\n      - t.echo: {}\n").await;
+    let x = r.step("x").unwrap();
+    assert_eq!((x.ok, x.allowed_failure), (Some(false), true));
+    assert_eq!(code, 0);
+}
+
+#[tokio::test]
+async fn setup_failure_is_a_harness_error_and_checks_error() {
+    let (r, code, _) = run_yaml(
+        "setup:\n  - { id: s, t.hang: {}, timeout: 10ms }\nphases:\n  - name: p\n    checks:\n      - { id: C, expect: \"true\" }\n",
+    )
+    .await;
+    assert_eq!(code, 3);
+    assert_eq!(r.verdict(), Verdict::Error);
+    assert_eq!(check(&r, "C"), CheckStatus::Error);
+    assert!(r.checks[0].message.contains("setup failed at step `s`"));
+}
+
+#[tokio::test]
+async fn partial_and_scenario_exit_codes() {
+    let base = "phases:\n  - name: p\n    checks:\n      - { id: A, expect: \"true\" }\n      - { id: B, expect: \"false\" }\n";
+    let (r, code, _) = run_yaml(&format!("{base}outcome: {{ partial_if_passed: [A] }}\n")).await;
+    assert_eq!((r.verdict(), code), (Verdict::Partial, 1));
+    let (r, code, _) = run_yaml(&format!("{base}outcome: {{ partial_if_passed: [B] }}\n")).await;
+    assert_eq!((r.verdict(), code), (Verdict::Fail, 1));
+    let (_, code, _) = run_yaml(&format!(
+        "{base}exit_codes:\n  - {{ when_failed: [A], code: 5 }}\n  - {{ when_failed: [B], code: 2 }}\n"
+    ))
+    .await;
+    assert_eq!(code, 2);
+}
+
+#[tokio::test]
+async fn hard_fail_invariants_fail_the_run() {
+    let (r, code, _) = run_yaml("vars: { lost_rows: 1 }\nhard_fail:\n  - { id: HF-1, when: lost_rows > 0, message: rows lost }\nphases: []\n").await;
+    assert_eq!(code, 1);
+    assert_eq!(check(&r, "HF-1"), CheckStatus::Fail);
+    let (_, code, _) =
+        run_yaml("vars: { lost_rows: 0 }\nhard_fail:\n  - { id: HF-1, when: lost_rows > 0 }\nphases: []\n")
+            .await;
+    assert_eq!(code, 0);
+}
+
+#[tokio::test]
+async fn interrupt_stops_scheduling_runs_undo_and_reports() {
+    UNDONE.lock().unwrap().clear();
+    let interrupt = Interrupt::default();
+    let i2 = interrupt.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        i2.fire("SIGINT");
+    });
+    let (r, code, _) = run_with(
+        "phases:\n  - name: p\n    steps:\n      - t.break: { what: z }\n      - { id: h, t.hang: {}, timeout: 60s }\n  - name: q\n    checks:\n      - { id: C, expect: \"true\" }\n",
+        interrupt,
+    )
+    .await;
+    assert_eq!(code, 130);
+    assert_eq!(r.verdict(), Verdict::Interrupted);
+    assert_eq!(r.interrupted.as_deref(), Some("SIGINT"));
+    assert_eq!(UNDONE.lock().unwrap().clone(), vec!["z"]);
+    assert_eq!(check(&r, "C"), CheckStatus::Error);
+}
+
+#[tokio::test]
+async fn secrets_are_masked_in_the_journal() {
+    let (_, _, events) = run_yaml("vars: { pw: s3cr3t-value }\nphases:\n  - name: p\n    steps:\n      - { id: e, t.echo: { url: \"postgres://u:${pw}@h\" } }\n").await;
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(!text.contains("s3cr3t-value"));
+    assert!(text.contains("postgres://u:****@h"));
+}
+
+#[tokio::test]
+async fn when_false_skips_a_step() {
+    let (r, code, _) = run_yaml(
+        "vars: { go: false }\nphases:\n  - name: p\n    steps:\n      - { id: h, t.hang: {}, when: go }\n",
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert!(r.step("h").unwrap().skipped);
+}

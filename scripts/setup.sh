@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs and starts what testrunner's tests and shipped scenarios need on a fresh
+# Debian bookworm machine, idempotently:
+#   - Debian packages: postgresql-15 (server binaries only; no cluster is started),
+#     libxml2-utils (xmllint, to validate junit.xml), python3 (the kubectl stub)
+#   - the Docker daemon, started if it is installed but not running
+#   - the local image testrunner-hostfs:latest (scripts/build-image.sh; no registry needed)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15 postgresql-client-15)
+command -v xmllint >/dev/null || need+=(libxml2-utils)
+command -v python3 >/dev/null || need+=(python3)
+command -v docker >/dev/null || need+=(docker.io)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # The Debian package creates and starts a default cluster; the tests start their own.
+  if command -v pg_lsclusters >/dev/null; then
+    pg_lsclusters -h 2>/dev/null | awk '{print $1, $2}' | while read -r v c; do pg_ctlcluster "$v" "$c" stop 2>/dev/null || true; done
+  fi
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  echo "setup: starting the Docker daemon"
+  if command -v systemctl >/dev/null && systemctl start docker 2>/dev/null; then :; else
+    (dockerd >/var/log/dockerd.log 2>&1 &)
+  fi
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { echo "setup: the Docker daemon did not start (see /var/log/dockerd.log)" >&2; exit 1; }
+fi
+
+scripts/build-image.sh
+echo "setup: ok"
