@@ -2,6 +2,7 @@
 //! deadline, polling with `until`, background steps, checks and verdicts, signals, and a
 //! journal flushed event by event.
 
+pub mod baseline;
 mod catalog;
 mod exit;
 mod journal;
@@ -10,6 +11,7 @@ mod step;
 mod undo;
 mod verdict;
 
+pub use baseline::Baseline;
 pub use catalog::RegistryCatalog;
 pub use exit::{ExitCode, EXIT_CODE_TABLE};
 pub use journal::Journal;

@@ -20,6 +20,8 @@ pub struct RunOptions {
     pub tool_version: String,
     pub git_revision: Option<String>,
     pub host: String,
+    /// Compare metrics with this baseline (regression checks in every report).
+    pub baseline: Option<crate::Baseline>,
 }
 
 /// The first SIGINT/SIGTERM: the CLI cancels `token` and records which signal it was.
@@ -113,7 +115,13 @@ pub async fn run(
             .map(|p| p.name.clone())
             .chain((!sc.final_checks.is_empty()).then(|| "final".to_string()))
             .collect(),
-        checks: declared_checks(sc),
+        checks: {
+            let mut c = declared_checks(sc);
+            if let Some(b) = &opts.baseline {
+                c.extend(crate::baseline::declared(sc, b));
+            }
+            c
+        },
     });
 
     let mut stop_reason: Option<String> = None;
@@ -153,6 +161,9 @@ pub async fn run(
         }
     }
     r.hard_fail();
+    if let Some(b) = &opts.baseline {
+        r.regressions(b);
+    }
     r.cleanup().await;
 
     let interrupted = r.interrupt.name();
@@ -734,6 +745,22 @@ impl<'a> Runner<'a> {
                 value: None,
                 t_ms: ms_since(self.t0),
             });
+        }
+    }
+
+    fn regressions(&mut self, b: &crate::Baseline) {
+        let mut values = std::collections::BTreeMap::new();
+        for e in self.journal.events() {
+            if let Event::Metric { name, value, .. } = e {
+                if let Some(v) = value.as_f64() {
+                    values.insert(name, v);
+                }
+            }
+        }
+        for (id, status, message) in crate::baseline::evaluate(self.sc, b, &values) {
+            let value = values.get(id.trim_start_matches("BASELINE-")).map(|v| json!(v));
+            self.checks.push((id.clone(), status));
+            self.journal.emit(Event::Check { id, status, message, details: vec![], value, t_ms: ms_since(self.t0) });
         }
     }
 

@@ -166,6 +166,7 @@ async fn run_with(yaml: &str, interrupt: Interrupt) -> (RunReport, i32, Vec<Even
         tool_version: "0".into(),
         git_revision: None,
         host: "h".into(),
+        baseline: None,
     };
     let out = run(&sc, &opts, masker, journal.clone(), UndoStack::default(), interrupt).await;
     // The journal on disk folds to the same report as the live one.

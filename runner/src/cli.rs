@@ -41,6 +41,22 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Rebuild a run's reports from its journal (also after the runner was killed).
     Report(ReportArgs),
+    /// Dry run: resolved steps, checks, worst-case duration, fingerprint and read-only
+    /// preconditions (exit 3 when a blocker is found). Changes nothing.
+    Plan(PlanArgs),
+    /// Record baselines that later runs are compared with.
+    Baseline(BaselineArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -69,6 +85,32 @@ pub struct RunArgs {
     /// Print only the final report.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Compare metrics with this baseline (default: baselines/<scenario>.yaml if it exists).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_baseline")]
+    pub baseline: Option<PathBuf>,
+    /// Do not compare with any baseline.
+    #[arg(long)]
+    pub no_baseline: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BaselineArgs {
+    #[command(subcommand)]
+    pub command: BaselineCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BaselineCommand {
+    /// Record a baseline from one or more passing runs of the same scenario
+    /// (several runs let the comparison judge noise, not a single number).
+    Record {
+        /// Run directories (each with journal.jsonl).
+        #[arg(required = true)]
+        run_dirs: Vec<PathBuf>,
+        /// Where to write it (default: baselines/<scenario>.yaml).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -58,6 +58,13 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
             return ExitCode::HarnessError.code();
         }
     };
+    let baseline = match load_baseline(&args, &sc.id) {
+        Ok(b) => b,
+        Err(e) => {
+            print_error(&e, Some("record one with `testrunner baseline record <run-dir>...`, or pass --no-baseline"));
+            return ExitCode::HarnessError.code();
+        }
+    };
     let undo = UndoStack::default();
     let interrupt = Interrupt::default();
     spawn_signal_handler(interrupt.clone(), undo.clone());
@@ -68,6 +75,7 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         git_revision: git_revision(),
         host: hostname(),
+        baseline,
     };
     let outcome = testrunner_engine::run(&sc, &opts, masker.clone(), journal, undo, interrupt).await;
     if let Err(e) =
@@ -80,6 +88,28 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
     print!("{text}");
     println!("run directory: {}", dir.display());
     outcome.exit.code()
+}
+
+fn load_baseline(args: &RunArgs, scenario: &str) -> Result<Option<testrunner_engine::Baseline>, String> {
+    if args.no_baseline {
+        return Ok(None);
+    }
+    let (path, explicit) = match &args.baseline {
+        Some(p) => (p.clone(), true),
+        None => (crate::cmd_baseline::default_path(scenario), false),
+    };
+    if !explicit && !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read baseline {}: {e}", path.display()))?;
+    let b = testrunner_engine::Baseline::from_yaml(&text).map_err(|e| format!("baseline {}: {e}", path.display()))?;
+    if b.scenario != scenario {
+        return Err(format!("baseline {} is for scenario `{}`, not `{scenario}`", path.display(), b.scenario));
+    }
+    if !args.quiet {
+        eprintln!("comparing with baseline {} ({} run(s), recorded {})", path.display(), b.runs.len(), b.recorded_at);
+    }
+    Ok(Some(b))
 }
 
 fn secret_values(sc: &testrunner_scenario::Scenario) -> Vec<String> {

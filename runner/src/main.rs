@@ -2,7 +2,9 @@
 
 mod cli;
 mod cmd_actions;
+mod cmd_baseline;
 mod cmd_check;
+mod cmd_plan;
 mod cmd_report;
 mod cmd_run;
 mod load;
@@ -30,6 +32,8 @@ fn main() -> ExitCode {
         cli::Command::Actions => cmd_actions::list(),
         cli::Command::Explain(args) => cmd_actions::explain(args),
         cli::Command::Report(args) => cmd_report::run(args),
+        cli::Command::Plan(args) => cmd_plan::run(args),
+        cli::Command::Baseline(args) => cmd_baseline::run(args),
     };
     ExitCode::from(code as u8)
 }

@@ -1,0 +1,59 @@
+use crate::cli::{BaselineArgs, BaselineCommand};
+use crate::load::print_error;
+use std::path::{Path, PathBuf};
+use testrunner_engine::{Baseline, ExitCode};
+use testrunner_reports::RunReport;
+
+pub fn run(args: BaselineArgs) -> i32 {
+    match args.command {
+        BaselineCommand::Record { run_dirs, out } => record(&run_dirs, out),
+    }
+}
+
+/// A run's report, folded from its journal (present even when the runner was killed).
+pub fn read_run(dir: &Path) -> Result<RunReport, String> {
+    let path = dir.join("journal.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let events = RunReport::parse_journal(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(RunReport::from_events(&events))
+}
+
+fn record(dirs: &[PathBuf], out: Option<PathBuf>) -> i32 {
+    let mut reports = vec![];
+    for d in dirs {
+        match read_run(d) {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                print_error(&e, Some("pass run directories, e.g. runs/val17/<timestamp>"));
+                return ExitCode::HarnessError.code();
+            }
+        }
+    }
+    let host = reports.first().map(|r| r.host.clone()).unwrap_or_default();
+    let rev = reports.first().and_then(|r| r.git_revision.clone());
+    let baseline = match Baseline::record(&reports, rev, host) {
+        Ok(b) => b,
+        Err(e) => {
+            print_error(&format!("cannot record a baseline: {e}"), None);
+            return ExitCode::HarnessError.code();
+        }
+    };
+    let path = out.unwrap_or_else(|| default_path(&baseline.scenario));
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    if let Err(e) = std::fs::write(&path, baseline.to_yaml()) {
+        print_error(&format!("cannot write {}: {e}", path.display()), None);
+        return ExitCode::HarnessError.code();
+    }
+    println!("baseline for `{}` from {} run(s) written to {}", baseline.scenario, reports.len(), path.display());
+    for (name, m) in &baseline.metrics {
+        let unit = m.unit.as_deref().unwrap_or("");
+        println!("  {name:<28} median {} {unit}  spread {} {unit}  ({} samples)", m.median, m.spread, m.samples.len());
+    }
+    ExitCode::Pass.code()
+}
+
+pub fn default_path(scenario: &str) -> PathBuf {
+    PathBuf::from("baselines").join(format!("{scenario}.yaml"))
+}

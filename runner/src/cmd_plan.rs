@@ -1,0 +1,202 @@
+//! `plan`: a read-only walk of a scenario — resolved steps, checks, worst-case duration,
+//! fingerprint, and preconditions probed without changing anything. No action's `run` is
+//! ever called here; only `probe`, which must be read-only.
+use crate::cli::PlanArgs;
+use crate::load::{color_stderr, load_scenario};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::time::Duration;
+use testrunner_actions::{find, ActionCtx, Precondition};
+use testrunner_engine::ExitCode;
+use testrunner_scenario::{format_duration, Masker, Param, Scenario, Scope, Step};
+
+pub fn run(args: PlanArgs) -> i32 {
+    let sc = match load_scenario(&args.scenario, &args.vars) {
+        Ok(sc) => sc,
+        Err(f) => {
+            eprint!("{}", f.render(color_stderr()));
+            return ExitCode::HarnessError.code();
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let plan = rt.block_on(build(&sc));
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan.to_json(&sc)).unwrap_or_default());
+    } else {
+        print!("{}", plan.render(&sc));
+    }
+    if plan.preconditions.iter().any(|(_, p)| p.blocker) {
+        ExitCode::HarnessError.code()
+    } else {
+        ExitCode::Pass.code()
+    }
+}
+
+pub struct Plan {
+    steps: Vec<PlannedStep>,
+    pub preconditions: Vec<(String, Precondition)>,
+    worst_case: Duration,
+    masker: Masker,
+}
+
+struct PlannedStep {
+    stage: String,
+    id: String,
+    action: String,
+    params: Value,
+    timeout: Option<Duration>,
+    note: String,
+}
+
+pub async fn build(sc: &Scenario) -> Plan {
+    let mut scope = Scope::new();
+    scope.set("run", json!({"id": "<run-id>", "dir": "<run-dir>", "scenario": sc.id}));
+    let mut secrets = vec![];
+    for v in &sc.vars {
+        let value = partial(&v.value, &scope);
+        if sc.secrets.contains(&v.name) {
+            secrets.push(value.as_str().map(String::from).unwrap_or_else(|| value.to_string()));
+        }
+        scope.set(v.name.clone(), value);
+    }
+    let masker = Masker::new(secrets);
+    let probe_dir = std::env::temp_dir().join(format!("testrunner-plan-{}", std::process::id()));
+    let ctx = ActionCtx::standalone(probe_dir, "plan", Duration::from_secs(10));
+    let mut steps = vec![];
+    let mut preconditions = vec![];
+    let mut created: BTreeSet<String> = BTreeSet::new();
+    let mut worst = Duration::ZERO;
+    let stages: Vec<(String, &[Step], u32)> = std::iter::once(("setup".to_string(), sc.setup.as_slice(), 1))
+        .chain(sc.phases.iter().map(|p| (p.name.clone(), p.steps.as_slice(), p.repeat.unwrap_or(1))))
+        .collect();
+    for (stage, list, times) in &stages {
+        for s in list.iter() {
+            let mut step_scope = scope.clone();
+            if let Some(fs) = &s.scope {
+                let _ = fs.bind(&mut step_scope);
+            }
+            let params = partial(&s.params, &step_scope);
+            let timeout = if s.background { None } else { Some(s.timeout.unwrap_or(sc.defaults.step_timeout)) };
+            if let Some(t) = timeout {
+                worst += t * *times;
+            }
+            let mut note = String::new();
+            if let Some(u) = &s.until {
+                note = format!("until {}", u.source);
+            }
+            if s.background {
+                note = "background until stopped".into();
+            }
+            // A step acting on something an earlier step creates cannot be probed yet.
+            let names = resource_names(&params);
+            let acts_on_planned = names.iter().any(|n| created.contains(n));
+            if s.action == "docker.run" || s.action == "process.spawn" {
+                created.extend(names.iter().cloned());
+            }
+            if !acts_on_planned || s.action == "docker.run" {
+                if let Some(action) = find(&s.action) {
+                    let probe = tokio::time::timeout(Duration::from_secs(10), action.probe(params.clone(), &ctx)).await;
+                    match probe {
+                        Ok(found) => preconditions.extend(found.into_iter().map(|p| (s.id.clone(), p))),
+                        Err(_) => preconditions.push((s.id.clone(), Precondition::warning("precondition probe timed out after 10s"))),
+                    }
+                }
+            }
+            steps.push(PlannedStep { stage: stage.clone(), id: s.id.clone(), action: s.action.clone(), params, timeout, note });
+        }
+    }
+    let worst = worst.min(sc.timeout);
+    for s in &sc.teardown {
+        let params = partial(&s.params, &scope);
+        steps.push(PlannedStep {
+            stage: "teardown".into(),
+            id: s.id.clone(),
+            action: s.action.clone(),
+            params,
+            timeout: Some(s.timeout.unwrap_or(sc.defaults.step_timeout)),
+            note: String::new(),
+        });
+    }
+    Plan { steps, preconditions, worst_case: worst, masker }
+}
+
+/// Evaluates what can be evaluated before the run; `${…}` that read step results stay as text.
+fn partial(p: &Param, scope: &Scope) -> Value {
+    match p {
+        Param::Lit(v) => v.clone(),
+        Param::Tmpl(t) => t.eval(scope).unwrap_or_else(|_| Value::String(t.source())),
+        Param::Seq(items) => Value::Array(items.iter().map(|i| partial(i, scope)).collect()),
+        Param::Map(entries) => Value::Object(entries.iter().map(|(k, v)| (k.clone(), partial(v, scope))).collect()),
+    }
+}
+
+fn resource_names(params: &Value) -> Vec<String> {
+    ["container", "name"].iter().filter_map(|k| params.get(*k).and_then(Value::as_str).map(String::from)).collect()
+}
+
+impl Plan {
+    fn render(&self, sc: &Scenario) -> String {
+        let mut out = format!("Plan: {} — {}\n", sc.id, sc.title);
+        out.push_str(&format!("File:        {}\n", sc.file));
+        out.push_str(&format!("Fingerprint: {}\n", &sc.fingerprint[..16]));
+        out.push_str(&format!(
+            "Worst case:  {} (run timeout {}; teardown budget {})\n\n",
+            format_duration(self.worst_case),
+            format_duration(sc.timeout),
+            format_duration(sc.defaults.teardown_timeout)
+        ));
+        out.push_str("Steps:\n");
+        let mut stage = String::new();
+        let idw = self.steps.iter().map(|s| s.id.len()).max().unwrap_or(4);
+        let aw = self.steps.iter().map(|s| s.action.len()).max().unwrap_or(4);
+        for s in &self.steps {
+            if s.stage != stage {
+                out.push_str(&format!("  [{}]\n", s.stage));
+                stage = s.stage.clone();
+            }
+            let params = self.masker.mask(&s.params.to_string()).into_owned();
+            let t = s.timeout.map(|t| format!("≤ {}", format_duration(t))).unwrap_or_else(|| "bg".into());
+            let note = if s.note.is_empty() { String::new() } else { format!("  ({})", s.note) };
+            out.push_str(&format!("    {:<idw$}  {:<aw$}  {:>8}  {params}{note}\n", s.id, s.action, t));
+        }
+        let checks: Vec<_> = sc.phases.iter().flat_map(|p| &p.checks).chain(&sc.final_checks).collect();
+        out.push_str(&format!("\nChecks ({}):\n", checks.len()));
+        for c in checks {
+            let e: Vec<&str> = c.expect.iter().map(|e| e.source.as_str()).collect();
+            out.push_str(&format!("  {} {}: {}\n", c.id, c.name, e.join(" && ")));
+        }
+        let blockers = self.preconditions.iter().filter(|(_, p)| p.blocker).count();
+        let warnings = self.preconditions.len() - blockers;
+        out.push_str("\nPreconditions:\n");
+        if self.preconditions.is_empty() {
+            out.push_str("  none found\n");
+        }
+        for (step, p) in &self.preconditions {
+            let tag = if p.blocker { "BLOCKER" } else { "WARNING" };
+            out.push_str(&format!("  {tag}  {step}: {}\n", self.masker.mask(&p.message)));
+        }
+        out.push_str(&format!(
+            "\n{}: {blockers} blocker{}, {warnings} warning{}\n",
+            if blockers == 0 { "Ready to run" } else { "Not ready" },
+            if blockers == 1 { "" } else { "s" },
+            if warnings == 1 { "" } else { "s" }
+        ));
+        out
+    }
+
+    fn to_json(&self, sc: &Scenario) -> Value {
+        let mut v = json!({
+            "scenario": sc.id,
+            "fingerprint": &sc.fingerprint[..16],
+            "worst_case_ms": self.worst_case.as_millis() as u64,
+            "steps": self.steps.iter().map(|s| json!({
+                "stage": s.stage, "id": s.id, "action": s.action, "params": s.params,
+                "timeout_ms": s.timeout.map(|t| t.as_millis() as u64), "note": s.note,
+            })).collect::<Vec<_>>(),
+            "blockers": self.preconditions.iter().filter(|(_, p)| p.blocker).map(|(s, p)| json!({"step": s, "message": p.message})).collect::<Vec<_>>(),
+            "warnings": self.preconditions.iter().filter(|(_, p)| !p.blocker).map(|(s, p)| json!({"step": s, "message": p.message})).collect::<Vec<_>>(),
+        });
+        self.masker.mask_json(&mut v);
+        v
+    }
+}

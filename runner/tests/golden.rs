@@ -1,0 +1,98 @@
+//! Golden CLI tests: each directory under `tests/golden/` holds a scenario, the command
+//! line (`cmd`), and the expected stdout, stderr and exit code. Output is normalised
+//! (durations, timestamps, paths, hashes) so the comparison is about behaviour.
+//! Regenerate with `GOLDEN_UPDATE=1 cargo test -p testrunner --test golden`.
+use regex::Regex;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn normalise(text: &str, run_dir: &Path) -> String {
+    let mut t = text.replace(&run_dir.to_string_lossy().to_string(), "<RUN>");
+    let rules: &[(&str, &str)] = &[
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "<TIME>"),
+        (r"\b[0-9a-f]{64}\b", "<SHA256>"),
+        (r"\b[0-9a-f]{12,16}\b", "<HASH>"),
+        (r"\b\d+(\.\d+)?(ms|s)\b", "<DUR>"),
+        (r"\b\d+ attempts\b", "<N> attempts"),
+        (r"attempt \d+", "attempt <N>"),
+        (r"(_ms|elapsed|ms)=\d+", "$1=<N>"),
+        (r"pid \d+", "pid <PID>"),
+    ];
+    for (re, with) in rules {
+        t = Regex::new(re).unwrap().replace_all(&t, *with).into_owned();
+    }
+    t
+}
+
+fn run_case(dir: &Path) -> Result<(), String> {
+    let cmd = std::fs::read_to_string(dir.join("cmd")).map_err(|e| format!("{}: cmd: {e}", dir.display()))?;
+    let out_dir = tempfile::tempdir().unwrap();
+    let args: Vec<String> = cmd
+        .split_whitespace()
+        .map(|a| a.replace("{out}", &out_dir.path().join("run").to_string_lossy()))
+        .collect();
+    let bin = env!("CARGO_BIN_EXE_testrunner");
+    let target_bin = Path::new(bin).parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", target_bin.display(), std::env::var("PATH").unwrap_or_default());
+    let output = Command::new(bin)
+        .args(&args)
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let stdout = normalise(&String::from_utf8_lossy(&output.stdout), out_dir.path());
+    let stderr = normalise(&String::from_utf8_lossy(&output.stderr), out_dir.path());
+    let code = format!("{}\n", output.status.code().unwrap_or(-1));
+    if std::env::var_os("GOLDEN_UPDATE").is_some() {
+        std::fs::write(dir.join("expected.stdout"), &stdout).unwrap();
+        std::fs::write(dir.join("expected.stderr"), &stderr).unwrap();
+        std::fs::write(dir.join("expected.code"), &code).unwrap();
+        return Ok(());
+    }
+    let mut problems = vec![];
+    for (name, actual) in [("expected.stdout", &stdout), ("expected.stderr", &stderr), ("expected.code", &code)] {
+        let expected = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        if expected != *actual {
+            problems.push(format!("--- {name} (expected)\n{expected}\n--- actual\n{actual}"));
+        }
+    }
+    // Every run that produced a junit.xml must produce a valid one.
+    let junit = out_dir.path().join("run/junit.xml");
+    if junit.exists() {
+        if let Err(e) = validate_junit(&junit) {
+            problems.push(e);
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("golden case {}:\n{}", dir.display(), problems.join("\n")))
+    }
+}
+
+pub fn validate_junit(path: &Path) -> Result<(), String> {
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/junit-10.xsd");
+    let out = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&xsd)
+        .arg(path)
+        .output()
+        .map_err(|e| format!("xmllint not runnable ({e}): install libxml2-utils (scripts/setup.sh does)"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} does not validate:\n{}", path.display(), String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+#[test]
+fn golden_cases() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    cases.sort();
+    assert!(!cases.is_empty());
+    let failures: Vec<String> = cases.iter().filter_map(|c| run_case(c).err()).collect();
+    assert!(failures.is_empty(), "{} of {} golden cases differ:\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+}
