@@ -34,6 +34,30 @@ pub trait Action: Send + Sync + 'static {
     /// dropping this future, so hold no state that must survive cancellation without a guard
     /// (spawned children use `kill_on_drop`).
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError>;
+
+    /// Read-only preconditions for `testrunner plan`: is the daemon reachable, does the
+    /// image exist, does the URL answer? Must not change anything. `params` holds what
+    /// could be resolved before the run (unresolved `${…}` stay as text).
+    async fn probe(&self, _params: Value, _ctx: &ActionCtx) -> Vec<Precondition> {
+        vec![]
+    }
+}
+
+/// One finding of a read-only precondition probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Precondition {
+    /// A blocker means the run would certainly fail; a warning means it might.
+    pub blocker: bool,
+    pub message: String,
+}
+
+impl Precondition {
+    pub fn blocker(message: impl Into<String>) -> Self {
+        Precondition { blocker: true, message: message.into() }
+    }
+    pub fn warning(message: impl Into<String>) -> Self {
+        Precondition { blocker: false, message: message.into() }
+    }
 }
 
 /// Registry entry; every action module submits one per action with `inventory::submit!`.
