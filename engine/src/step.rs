@@ -108,9 +108,11 @@ impl Attempts {
                 stop: self.stop.clone(),
             };
             let fut = self.action.run(self.params.clone(), &ctx);
+            // Biased: an interrupt wins over an action that returns because of it.
             let res = tokio::select! {
-                r = tokio::time::timeout_at(self.deadline.into(), fut) => Some(r),
+                biased;
                 _ = self.interrupt.cancelled() => None,
+                r = tokio::time::timeout_at(self.deadline.into(), fut) => Some(r),
             };
             let a_end = ms_since(self.t0);
             run.finished_ms = a_end;
