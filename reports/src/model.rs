@@ -5,6 +5,7 @@ use serde_json::Value;
 /// One run, as every report shows it. Built only by folding events, so a report rebuilt
 /// from `journal.jsonl` is the same report the live run wrote.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunReport {
     pub run_id: String,
     pub scenario: String,
@@ -391,4 +392,102 @@ impl RunReport {
         }
         Ok(events)
     }
+}
+
+/// Actions that inject a fault; reports mark their steps distinctly.
+const FAULT_ACTIONS: &[&str] = &[
+    "docker.stop",
+    "docker.kill",
+    "docker.pause",
+    "process.signal",
+    "kube.patch",
+    "kube.scale",
+    "kube.delete",
+];
+
+impl StepRecord {
+    pub fn is_fault(&self) -> bool {
+        FAULT_ACTIONS.contains(&self.action.as_str())
+    }
+
+    pub fn elapsed_ms(&self) -> Option<u64> {
+        self.finished_ms.map(|f| f.saturating_sub(self.started_ms))
+    }
+
+    /// One word for the step's outcome, as every report shows it.
+    pub fn status_word(&self) -> &'static str {
+        match (self.ok, self.skipped, self.allowed_failure) {
+            (_, true, _) => "skipped",
+            (None, ..) => "unfinished",
+            (Some(true), ..) => "ok",
+            (Some(false), _, true) => "failed (allowed)",
+            (Some(false), ..) => "failed",
+        }
+    }
+}
+
+impl PhaseResult {
+    pub fn elapsed_ms(&self) -> Option<u64> {
+        Some(self.finished_ms?.saturating_sub(self.started_ms?))
+    }
+}
+
+impl RunReport {
+    pub fn phase(&self, name: &str) -> Option<&PhaseResult> {
+        self.phases.iter().find(|p| p.name == name)
+    }
+
+    pub fn metric(&self, name: &str) -> Option<&MetricResult> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+
+    /// Every record of the steps of `phase`, in the order they started.
+    pub fn steps_of<'a>(&'a self, phase: &'a str) -> impl Iterator<Item = &'a StepRecord> + 'a {
+        self.steps.iter().filter(move |s| s.phase == phase)
+    }
+
+    /// The value a check's metric had: the check's own value, else the metric of that name.
+    pub fn check_metric_value(&self, c: &CheckResult) -> Option<Value> {
+        let name = c.decl.metric.as_deref()?;
+        c.value.clone().or_else(|| self.metric(name).map(|m| m.value.clone()))
+    }
+
+    /// Undo records that failed: changes that were NOT restored.
+    pub fn unrestored(&self) -> impl Iterator<Item = &UndoRecord> {
+        self.undo.iter().filter(|u| !u.ok)
+    }
+
+    /// The last moment anything was recorded, in run milliseconds.
+    pub fn clock_end_ms(&self) -> u64 {
+        let steps = self.steps.iter().flat_map(|s| {
+            [Some(s.started_ms), s.finished_ms].into_iter().chain(s.polls.iter().map(|p| Some(p.finished_ms)))
+        });
+        let phases = self.phases.iter().flat_map(|p| [p.started_ms, p.finished_ms]);
+        let rest = self
+            .undo
+            .iter()
+            .map(|u| Some(u.t_ms))
+            .chain(self.harness_errors.iter().map(|h| Some(h.t_ms)))
+            .chain(self.logs.iter().map(|l| Some(l.t_ms)));
+        steps.chain(phases).chain(rest).flatten().fold(self.duration_ms, u64::max)
+    }
+}
+
+/// A JSON value as a person reads it: strings bare, whole floats without `.0`.
+pub fn display_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+            Some(f) if n.is_f64() => format!("{}", (f * 1000.0).round() / 1000.0),
+            _ => n.to_string(),
+        },
+        Value::Null => "null".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Milliseconds as seconds with three decimals (`1.234 s`).
+pub fn secs(ms: u64) -> String {
+    format!("{}.{:03} s", ms / 1000, ms % 1000)
 }

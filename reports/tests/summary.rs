@@ -1,0 +1,51 @@
+//! The plain-text final report: snapshots and the properties people rely on.
+mod common;
+
+use testrunner_reports::summary;
+
+#[test]
+fn snapshots() {
+    insta::assert_snapshot!("summary_passing", summary::render(&common::report(&common::passing())));
+    insta::assert_snapshot!("summary_failing", summary::render(&common::report(&common::failing())));
+    insta::assert_snapshot!("summary_interrupted", summary::render(&common::report(&common::interrupted())));
+    insta::assert_snapshot!("summary_incomplete", summary::render(&common::incomplete()));
+}
+
+#[test]
+fn check_matrix_is_aligned_and_carries_numbers() {
+    let text = summary::render(&common::report(&common::passing()));
+    assert!(
+        text.contains("VAL17-03 loss_detection_timing_bound: PASS  (loss_ms=765, threshold=30000)\n"),
+        "{text}"
+    );
+    assert!(text.contains("VAL17-01 baseline_quorum_healthy:     PASS\n"), "{text}");
+    assert!(text.contains("recovery_ms: median 300 ms  (n=2 min=250 p95=345 max=350)"), "{text}");
+    assert!(text.ends_with("pass=4 fail=0 error=0 total=4\nVerdict: PASS\n"), "{text}");
+    assert!(!text.contains('\u{1b}'), "no ANSI colours");
+}
+
+#[test]
+fn failures_harness_errors_and_unrestored_changes_are_loud() {
+    let text = summary::render(&common::report(&common::failing()));
+    assert!(
+        text.contains(
+            "VAL17-02 loss_detected:               FAIL\n    expected `lost.ok`\n      - `lost.ok` is false"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("VAL17-06 recovery_detected:           ERROR\n    not run: phase `loss`"),
+        "{text}"
+    );
+    assert!(text.contains("ERROR [teardown] at 30.600 s: step `rm_pg` failed"), "{text}");
+    assert!(
+        text.contains("NOT RESTORED  start container val17-pg  [docker.stopped:val17-pg]: no such container"),
+        "{text}"
+    );
+    assert!(text.contains("!!! 1 change(s) NOT restored"), "{text}");
+    assert!(text.ends_with("pass=1 fail=1 error=2 total=4\nVerdict: ERROR\n"), "{text}");
+
+    let text = summary::render(&common::incomplete());
+    assert!(text.contains("Verdict: INCOMPLETE"), "{text}");
+    assert!(text.contains("step `lost` (http.get) started at 0.401 s and never finished"), "{text}");
+}
