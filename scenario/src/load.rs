@@ -738,14 +738,6 @@ impl<'a> Loader<'a> {
             };
             self.err(d);
         }
-        let Some((akey, aval)) = action else {
-            if !entries.iter().any(|(k, _)| !STEP_KEYS.contains(&k.value.as_str())) {
-                self.err(Diagnostic::error("this step has no action", node.span.clone()).hint(
-                    "add one action key, e.g. `http.get: { url: ... }`; `testrunner actions` lists them",
-                ));
-            }
-            return None;
-        };
         let f = Fields { node };
         let explicit = f.get("id").and_then(|n| {
             let s = self.string(n, "step id")?;
@@ -758,7 +750,17 @@ impl<'a> Loader<'a> {
             }
             Some((s, n.span.clone()))
         });
+        // The id is reserved even when the action is wrong, so later references to it
+        // do not cascade into more errors.
         let id = self.step_id(explicit, ctx, index, &node.span)?;
+        let Some((akey, aval)) = action else {
+            if !entries.iter().any(|(k, _)| !STEP_KEYS.contains(&k.value.as_str())) {
+                self.err(Diagnostic::error("this step has no action", node.span.clone()).hint(
+                    "add one action key, e.g. `http.get: { url: ... }`; `testrunner actions` lists them",
+                ));
+            }
+            return None;
+        };
         let mut assertions = vec![];
         let params = match akey.value.as_str() {
             // `set` takes any names; `assert` takes bare expressions.
@@ -893,6 +895,7 @@ impl<'a> Loader<'a> {
             else {
                 continue;
             };
+            let id_span = f.get("id").map(|n| n.span.clone()).unwrap_or_else(|| item.span.clone());
             let Some(id) = f.get("id").and_then(|n| self.string(n, "check id")) else {
                 self.err(
                     Diagnostic::error("a check needs an `id`", item.span.clone()).hint("e.g. `id: VAL17-01`"),
@@ -921,7 +924,7 @@ impl<'a> Loader<'a> {
             out.push(Check {
                 id,
                 name,
-                span: item.span.clone(),
+                span: id_span,
                 phase: phase.to_string(),
                 expect,
                 metric,

@@ -29,7 +29,7 @@ pub fn validate(sc: &Scenario, diags: &mut Vec<Diagnostic>) {
             }
             let candidates: Vec<&str> = known.iter().chain(extra.iter()).map(String::as_str).collect();
             diags.push(
-                Diagnostic::error(format!("unknown name `{root}` in `{}`", e.source), e.span.clone())
+                Diagnostic::error(format!("unknown name `{root}` in `{}`", e.source), point_at(e, &root))
                     .label("not a var, step id or metric")
                     .hint(did_you_mean(&root, candidates.iter().copied()).unwrap_or_else(|| {
                         "expressions can read vars, step ids (`<id>.ok`, `<id>.json`...), metrics, `loop` and `run`".into()
@@ -154,4 +154,39 @@ fn scope_names(scope: Option<&FragmentScope>) -> BTreeSet<String> {
         cur = s.parent.as_deref();
     }
     out
+}
+
+/// The span of the first whole-word use of `name` inside the expression (outside string
+/// literals), or the whole expression when it spans lines.
+fn point_at(e: &Expr, name: &str) -> crate::Span {
+    let mut span = e.span.clone();
+    if e.source.contains('\n') {
+        return span;
+    }
+    let chars: Vec<char> = e.source.chars().collect();
+    let word: Vec<char> = name.chars().collect();
+    let mut quote: Option<char> = None;
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    for i in 0..chars.len() {
+        let c = chars[i];
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        if c == '"' || c == '\'' {
+            quote = Some(c);
+            continue;
+        }
+        if chars[i..].starts_with(&word)
+            && (i == 0 || !(is_word(chars[i - 1]) || chars[i - 1] == '.'))
+            && chars.get(i + word.len()).is_none_or(|n| !is_word(*n))
+        {
+            span.col += i as u32;
+            span.len = word.len() as u32;
+            return span;
+        }
+    }
+    span
 }
