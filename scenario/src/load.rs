@@ -546,7 +546,7 @@ impl<'a> Loader<'a> {
     }
 
     fn use_fragment(&mut self, node: &SNode, ctx: &StepCtx) -> Vec<Step> {
-        let Some(f) = self.fields(node, "a `use` step", &["use", "with", "id"]) else { return vec![] };
+        let Some(f) = self.fields(node, "a `use` step", &["use", "with", "id", "when"]) else { return vec![] };
         let name_node = f.get("use").unwrap();
         let Some(name) = self.string(name_node, "fragment name") else { return vec![] };
         if ctx.fragment_stack.contains(&name) {
@@ -636,6 +636,16 @@ impl<'a> Loader<'a> {
             fragment_stack: stack,
         };
         let mut steps = self.steps(&frag_steps, &inner);
+        // `when` on a `use` guards every step it expands to.
+        if let Some(outer) = f.get("when").and_then(|n| self.expr(n)) {
+            for s in &mut steps {
+                s.when = Some(match &s.when {
+                    None => outer.clone(),
+                    Some(inner) => Expr::compile(&format!("({}) && ({})", outer.source, inner.source), outer.span.clone())
+                        .unwrap_or_else(|_| outer.clone()),
+                });
+            }
+        }
         // Short ids inside the fragment refer to this expansion's steps.
         if let Some(pre) = &prefix {
             let aliases: Vec<(String, String)> = steps
@@ -644,6 +654,14 @@ impl<'a> Loader<'a> {
                     s.id.strip_prefix(&format!("{pre}_")).map(|short| (short.to_string(), s.id.clone()))
                 })
                 .collect();
+            for (short, _) in &aliases {
+                if declared.iter().any(|(p, _)| p == short) {
+                    self.err(
+                        Diagnostic::error(format!("fragment `{name}` has a step id and a parameter both named `{short}`"), node.span.clone())
+                            .hint("rename the step: inside the fragment both would be read by that name"),
+                    );
+                }
+            }
             let full = Arc::new(FragmentScope { aliases, ..(*scope).clone() });
             for s in &mut steps {
                 if s.scope.as_ref().is_some_and(|sc| Arc::ptr_eq(sc, &scope)) {

@@ -22,6 +22,15 @@ pub fn validate(sc: &Scenario, diags: &mut Vec<Diagnostic>) {
     known.extend(sc.phases.iter().flat_map(|p| p.metrics.iter().map(|m| m.name.clone())));
     known.extend(sc.final_metrics.iter().map(|m| m.name.clone()));
 
+    for s in &all_steps {
+        if let Some(v) = sc.vars.iter().find(|v| v.name == s.id) {
+            diags.push(
+                Diagnostic::error(format!("step id `{}` is also a var name", s.id), s.span.clone())
+                    .note(format!("the var is declared at {}", v.span))
+                    .hint("rename one of them: expressions read both by name"),
+            );
+        }
+    }
     let mut check = |e: &Expr, extra: &BTreeSet<String>| {
         for root in e.roots() {
             if known.contains(&root) || extra.contains(&root) {
