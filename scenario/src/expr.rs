@@ -221,6 +221,10 @@ pub fn short(v: &Value) -> String {
 
 fn register_functions(ctx: &mut cel::Context) {
     // Aggregates over lists of numbers, for series metrics. `max`/`min` take a list or arguments.
+    // `duration_ms("90s") == 90000`: compare measured milliseconds with duration vars.
+    let _ = ctx.add_function("duration_ms", |d: Arc<String>| -> i64 {
+        crate::parse_duration(&d).map(|d| d.as_millis() as i64).unwrap_or(-1)
+    });
     let _ = ctx.add_function("max", cel::functions::max);
     let _ = ctx.add_function("min", cel::functions::min);
     let _ =

@@ -546,7 +546,9 @@ impl<'a> Loader<'a> {
     }
 
     fn use_fragment(&mut self, node: &SNode, ctx: &StepCtx) -> Vec<Step> {
-        let Some(f) = self.fields(node, "a `use` step", &["use", "with", "id", "when"]) else { return vec![] };
+        let Some(f) = self.fields(node, "a `use` step", &["use", "with", "id", "when"]) else {
+            return vec![];
+        };
         let name_node = f.get("use").unwrap();
         let Some(name) = self.string(name_node, "fragment name") else { return vec![] };
         if ctx.fragment_stack.contains(&name) {
@@ -641,8 +643,11 @@ impl<'a> Loader<'a> {
             for s in &mut steps {
                 s.when = Some(match &s.when {
                     None => outer.clone(),
-                    Some(inner) => Expr::compile(&format!("({}) && ({})", outer.source, inner.source), outer.span.clone())
-                        .unwrap_or_else(|_| outer.clone()),
+                    Some(inner) => Expr::compile(
+                        &format!("({}) && ({})", outer.source, inner.source),
+                        outer.span.clone(),
+                    )
+                    .unwrap_or_else(|_| outer.clone()),
                 });
             }
         }
@@ -657,8 +662,11 @@ impl<'a> Loader<'a> {
             for (short, _) in &aliases {
                 if declared.iter().any(|(p, _)| p == short) {
                     self.err(
-                        Diagnostic::error(format!("fragment `{name}` has a step id and a parameter both named `{short}`"), node.span.clone())
-                            .hint("rename the step: inside the fragment both would be read by that name"),
+                        Diagnostic::error(
+                            format!("fragment `{name}` has a step id and a parameter both named `{short}`"),
+                            node.span.clone(),
+                        )
+                        .hint("rename the step: inside the fragment both would be read by that name"),
                     );
                 }
             }
