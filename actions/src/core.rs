@@ -1,1 +1,446 @@
-//! (to be written)
+//! Core actions: sleep, log, set, assert, fail, exec, and net.free_port.
+use crate::params::{decode, schema};
+use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField};
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use tokio::io::AsyncWriteExt;
+
+/// Output text kept in step results; evidence files keep everything.
+const MAX_OUTPUT: usize = 64 * 1024;
+
+pub(crate) fn truncate(text: &str) -> String {
+    if text.len() <= MAX_OUTPUT {
+        return text.to_string();
+    }
+    let mut cut = MAX_OUTPUT;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… [truncated: {} bytes total]", &text[..cut], text.len())
+}
+
+/// `0`, `[0, 1]` or `"any"`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ExpectExit {
+    /// One exit code.
+    Code(i32),
+    /// Any of these exit codes.
+    Codes(Vec<i32>),
+    /// `"any"`: every exit code is accepted.
+    Any(AnyWord),
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AnyWord {
+    Any,
+}
+
+impl ExpectExit {
+    pub fn accepts(&self, code: i32) -> bool {
+        match self {
+            ExpectExit::Code(c) => *c == code,
+            ExpectExit::Codes(cs) => cs.contains(&code),
+            ExpectExit::Any(_) => true,
+        }
+    }
+    pub fn describe(&self) -> String {
+        match self {
+            ExpectExit::Code(c) => c.to_string(),
+            ExpectExit::Codes(cs) => format!("{cs:?}"),
+            ExpectExit::Any(_) => "any".into(),
+        }
+    }
+}
+
+// ---- sleep ----
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SleepParams {
+    /// How long to wait. Ends early (with `interrupted: true`) when the run is interrupted.
+    duration: crate::Dur,
+}
+
+struct Sleep;
+
+#[async_trait]
+impl Action for Sleep {
+    fn spec(&self) -> ActionSpec {
+        ActionSpec {
+            name: "sleep",
+            summary: "Wait for a fixed time (a load window, a settle period) — never as synchronisation",
+            params: schema::<SleepParams>(),
+            outputs: &[OutputField {
+                name: "interrupted",
+                ty: "bool",
+                doc: "true when the wait was cut short",
+            }],
+            example: "- id: settle\n  sleep: { duration: 5s }\n",
+            background: false,
+        }
+    }
+    async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
+        let p: SleepParams = decode(params)?;
+        tokio::select! {
+            _ = tokio::time::sleep(p.duration.0) => Ok(Outcome::new().with("interrupted", false)),
+            _ = ctx.stop.cancelled() => Ok(Outcome::new().with("interrupted", true)),
+        }
+    }
+}
+
+// ---- log ----
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct LogParams {
+    /// The message; shown in the terminal and the journal.
+    message: String,
+}
+
+struct Log;
+
+#[async_trait]
+impl Action for Log {
+    fn spec(&self) -> ActionSpec {
+        ActionSpec {
+            name: "log",
+            summary: "Write a message to the terminal and the journal",
+            params: schema::<LogParams>(),
+            outputs: &[OutputField { name: "message", ty: "string", doc: "the message" }],
+            example: "- log: { message: \"leader is ${leader.json.holder_id}\" }\n",
+            background: false,
+        }
+    }
+    async fn run(&self, params: Value, _: &ActionCtx) -> Result<Outcome, ActionError> {
+        let p: LogParams = decode(params)?;
+        Ok(Outcome::new().with("message", p.message))
+    }
+}
+
+// ---- set ----
+
+struct Set;
+
+#[async_trait]
+impl Action for Set {
+    fn spec(&self) -> ActionSpec {
+        ActionSpec {
+            name: "set",
+            summary: "Compute named values (readable by name in later expressions)",
+            params: json!({"type": "object", "additionalProperties": true,
+                           "description": "any names, each with a value or a `${…}` expression"}),
+            outputs: &[OutputField {
+                name: "<name>",
+                ty: "any",
+                doc: "each value, also readable as a bare name",
+            }],
+            example: "- set:\n    leader_url: \"http://127.0.0.1:${string(n1_port.port)}\"\n",
+            background: false,
+        }
+    }
+    async fn run(&self, params: Value, _: &ActionCtx) -> Result<Outcome, ActionError> {
+        match params {
+            Value::Object(m) => Ok(Outcome { output: m, ..Default::default() }),
+            other => Err(ActionError::new(format!("`set` takes a map of names, not {other}"))),
+        }
+    }
+}
+
+// ---- assert ----
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct AssertParams {
+    /// A CEL expression, or a list of them; all must hold (e.g. `lost.json.count >= 1`).
+    expect: Value,
+    /// Prefix for the failure message.
+    message: Option<String>,
+}
+
+struct Assert;
+
+#[async_trait]
+impl Action for Assert {
+    fn spec(&self) -> ActionSpec {
+        let mut params = schema::<AssertParams>();
+        params["properties"]["expect"] = json!({"type": ["string", "array"], "items": {"type": "string"},
+            "description": "a CEL expression, or a list of them; all must hold"});
+        ActionSpec {
+            name: "assert",
+            summary: "Fail the step (and its phase) unless every expression holds",
+            params,
+            outputs: &[],
+            example: "- assert:\n    expect: [\"rows.row.n == 100\", \"lag.p95 < 50\"]\n    message: standby caught up\n",
+            background: false,
+        }
+    }
+    /// The engine evaluates the expressions itself (to explain failures); this handles
+    /// already-evaluated booleans.
+    async fn run(&self, params: Value, _: &ActionCtx) -> Result<Outcome, ActionError> {
+        let items = match params.get("expect") {
+            Some(Value::Array(a)) => a.clone(),
+            Some(v) => vec![v.clone()],
+            None => vec![],
+        };
+        if items.iter().all(|v| *v == Value::Bool(true)) {
+            Ok(Outcome::new())
+        } else {
+            let m = params.get("message").and_then(Value::as_str).unwrap_or("assertion failed");
+            Err(ActionError::new(m))
+        }
+    }
+}
+
+// ---- fail ----
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct FailParams {
+    /// Why the step fails.
+    message: String,
+}
+
+struct Fail;
+
+#[async_trait]
+impl Action for Fail {
+    fn spec(&self) -> ActionSpec {
+        ActionSpec {
+            name: "fail",
+            summary: "Fail the step with a message (use with `when:`)",
+            params: schema::<FailParams>(),
+            outputs: &[],
+            example: "- fail: { message: \"no standby found\" }\n  when: replication.row_count == 0\n",
+            background: false,
+        }
+    }
+    async fn run(&self, params: Value, _: &ActionCtx) -> Result<Outcome, ActionError> {
+        let p: FailParams = decode(params)?;
+        Err(ActionError::new(p.message))
+    }
+}
+
+// ---- exec ----
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ExecParams {
+    /// The program and its arguments, as a list; no shell is involved (unless `shell: true`).
+    argv: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    /// Working directory.
+    cwd: Option<String>,
+    /// Text written to the program's standard input.
+    stdin: Option<String>,
+    /// Run `argv[0]` with `/bin/sh -c`. Dangerous: never build the string from values;
+    /// pass values through `env` instead. `argv` must then be exactly one string.
+    #[serde(default)]
+    shell: bool,
+    /// Accepted exit code(s), or `"any"`. Default 0.
+    expect_exit: Option<ExpectExit>,
+    /// Also write the full stdout+stderr to this evidence file.
+    save_output: Option<String>,
+}
+
+struct Exec;
+
+#[async_trait]
+impl Action for Exec {
+    fn spec(&self) -> ActionSpec {
+        ActionSpec {
+            name: "exec",
+            summary: "Run a program (argument vector, no shell) and capture stdout, stderr and exit code",
+            params: schema::<ExecParams>(),
+            outputs: &[
+                OutputField { name: "stdout", ty: "string", doc: "standard output (truncated past 64 KiB)" },
+                OutputField { name: "stderr", ty: "string", doc: "standard error (truncated past 64 KiB)" },
+                OutputField { name: "exit_code", ty: "int", doc: "exit code (-1 when killed by a signal)" },
+                OutputField { name: "pid", ty: "int", doc: "process id" },
+                OutputField { name: "json", ty: "any", doc: "stdout parsed as JSON, when it is JSON" },
+            ],
+            example: "- id: backup\n  exec: { argv: [halab, backup, --pg-url, \"${pg_url}\", --out, \"${run.dir}/backup.dump\"] }\n",
+            background: false,
+        }
+    }
+    async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
+        let p: ExecParams = decode(params)?;
+        if p.argv.is_empty() {
+            return Err(ActionError::new("`argv` is empty").hint("e.g. argv: [ls, -l]"));
+        }
+        let mut cmd = if p.shell {
+            if p.argv.len() != 1 {
+                return Err(ActionError::new("with `shell: true`, `argv` must be exactly one string"));
+            }
+            let mut c = tokio::process::Command::new("/bin/sh");
+            c.arg("-c").arg(&p.argv[0]);
+            c
+        } else {
+            let mut c = tokio::process::Command::new(&p.argv[0]);
+            c.args(&p.argv[1..]);
+            c
+        };
+        cmd.envs(&p.env).kill_on_drop(true).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(if p.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        if let Some(dir) = &p.cwd {
+            cmd.current_dir(dir);
+        }
+        let mut child = cmd.spawn().map_err(|e| {
+            ActionError::new(format!("cannot start `{}`: {e}", p.argv[0]))
+                .hint("is the program installed and on PATH?")
+        })?;
+        let pid = child.id().unwrap_or(0);
+        if let (Some(input), Some(mut stdin)) = (p.stdin.as_ref(), child.stdin.take()) {
+            stdin.write_all(input.as_bytes()).await?;
+        }
+        let out = child.wait_with_output().await?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let code = out.status.code().unwrap_or(-1);
+        if let Some(file) = &p.save_output {
+            ctx.write_evidence(file, format!("{stdout}{stderr}").as_bytes())?;
+        }
+        let mut outcome = Outcome::new()
+            .with("stdout", truncate(&stdout))
+            .with("stderr", truncate(&stderr))
+            .with("exit_code", code)
+            .with("pid", pid);
+        if let Ok(j) = serde_json::from_str::<Value>(stdout.trim()) {
+            outcome = outcome.with("json", j);
+        }
+        let expect = p.expect_exit.unwrap_or(ExpectExit::Code(0));
+        if expect.accepts(code) {
+            return Ok(outcome);
+        }
+        let tail: String = stderr
+            .lines()
+            .rev()
+            .take(3)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join(" | ");
+        let mut err = ActionError::new(format!(
+            "`{}` exited with {code}, expected {}: {tail}",
+            p.argv[0],
+            expect.describe()
+        ));
+        err.output = outcome.output;
+        Err(err)
+    }
+}
+
+// ---- net.free_port ----
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct FreePortParams {
+    /// Address to find a free port on (default 127.0.0.1).
+    host: Option<String>,
+}
+
+struct FreePort;
+
+#[async_trait]
+impl Action for FreePort {
+    fn spec(&self) -> ActionSpec {
+        ActionSpec {
+            name: "net.free_port",
+            summary: "Pick a free TCP port on a loopback address (scenarios never hard-code ports)",
+            params: schema::<FreePortParams>(),
+            outputs: &[OutputField { name: "port", ty: "int", doc: "a port that was free a moment ago" }],
+            example: "- id: pg_port\n  net.free_port: {}\n",
+            background: false,
+        }
+    }
+    async fn run(&self, params: Value, _: &ActionCtx) -> Result<Outcome, ActionError> {
+        let p: FreePortParams = decode(params)?;
+        let host = p.host.unwrap_or_else(|| "127.0.0.1".into());
+        let l = std::net::TcpListener::bind((host.as_str(), 0))?;
+        Ok(Outcome::new().with("port", l.local_addr()?.port()))
+    }
+}
+
+inventory::submit!(ActionEntry(&Sleep));
+inventory::submit!(ActionEntry(&Log));
+inventory::submit!(ActionEntry(&Set));
+inventory::submit!(ActionEntry(&Assert));
+inventory::submit!(ActionEntry(&Fail));
+inventory::submit!(ActionEntry(&Exec));
+inventory::submit!(ActionEntry(&FreePort));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn ctx() -> (tempfile::TempDir, ActionCtx) {
+        let d = tempfile::tempdir().unwrap();
+        let c = ActionCtx::standalone(d.path().to_path_buf(), "t", Duration::from_secs(10));
+        (d, c)
+    }
+
+    #[tokio::test]
+    async fn exec_captures_and_checks_exit_codes() {
+        let (_d, c) = ctx();
+        let ok = Exec.run(json!({"argv": ["sh", "-c", "echo '{\"a\":1}'; echo err >&2"]}), &c).await.unwrap();
+        assert_eq!(ok.output["json"], json!({"a": 1}));
+        assert_eq!(ok.output["stderr"], "err\n");
+        let e = Exec.run(json!({"argv": ["sh", "-c", "echo out; exit 3"]}), &c).await.unwrap_err();
+        assert!(e.message.contains("exited with 3, expected 0"), "{}", e.message);
+        assert_eq!(e.output["stdout"], "out\n");
+        assert_eq!(e.output["exit_code"], 3);
+        let any = Exec.run(json!({"argv": ["false"], "expect_exit": "any"}), &c).await.unwrap();
+        assert_eq!(any.output["exit_code"], 1);
+    }
+
+    #[tokio::test]
+    async fn exec_is_killed_at_the_deadline() {
+        let (d, c) = ctx();
+        let pidfile = d.path().join("pid");
+        let script = format!("echo $$ > {}; exec sleep 60", pidfile.display());
+        let r = tokio::time::timeout(
+            Duration::from_millis(500),
+            Exec.run(json!({"argv": ["sh", "-c", script]}), &c),
+        )
+        .await;
+        assert!(r.is_err(), "the deadline must end it");
+        let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_string();
+        let t = std::time::Instant::now();
+        loop {
+            let gone = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.split_whitespace().nth(2) == Some("Z"))
+                .unwrap_or(true);
+            if gone {
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(5), "child {pid} survived the deadline");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn free_port_is_bindable() {
+        let (_d, c) = ctx();
+        let o = FreePort.run(json!({}), &c).await.unwrap();
+        let port = o.output["port"].as_u64().unwrap() as u16;
+        std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    }
+
+    #[tokio::test]
+    async fn sleep_honours_stop() {
+        let (_d, c) = ctx();
+        c.stop.cancel();
+        let o = Sleep.run(json!({"duration": "60s"}), &c).await.unwrap();
+        assert_eq!(o.output["interrupted"], true);
+    }
+}

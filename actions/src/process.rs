@@ -1,1 +1,518 @@
-//! (to be written)
+//! Process actions: spawn (with readiness), signal, wait. Spawned processes live in the
+//! run's process table under their name; each registers a kill as its undo.
+use crate::core::ExpectExit;
+use crate::params::{decode, schema};
+use crate::{
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField, Precondition,
+    SpawnedProcess, Undo,
+};
+use async_trait::async_trait;
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const POLL: Duration = Duration::from_millis(50);
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Ready {
+    /// Ready when this TCP port accepts connections.
+    port: Option<u16>,
+    /// Host for `port` (default 127.0.0.1).
+    host: Option<String>,
+    /// Ready when the process's log has a line matching this regular expression.
+    log_regex: Option<String>,
+    /// Ready when this URL answers with a 2xx status.
+    http: Option<String>,
+    /// How long readiness may take (default: the step's deadline).
+    timeout: Option<Dur>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SpawnParams {
+    /// Name in the run's process table (used by process.signal / process.wait).
+    name: String,
+    /// Program and arguments (no shell).
+    argv: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    /// Working directory.
+    cwd: Option<String>,
+    /// When the process counts as started.
+    ready: Option<Ready>,
+    /// Evidence file for stdout+stderr (default `<name>.log`).
+    log: Option<String>,
+}
+
+struct Spawn;
+
+fn pid_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"),
+        Err(_) => false,
+    }
+}
+
+/// Exit status of a table entry, if it has exited (reaps it).
+fn try_exit(ctx: &ActionCtx, name: &str) -> Option<std::process::ExitStatus> {
+    let mut table = ctx.state.processes.lock().unwrap();
+    let entry = table.get_mut(name)?;
+    entry.child.as_mut()?.try_wait().ok().flatten()
+}
+
+fn log_tail(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().rev().take(5).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+}
+
+#[async_trait]
+impl Action for Spawn {
+    fn spec(&self) -> ActionSpec {
+        ActionSpec {
+            name: "process.spawn",
+            summary: "Start a process in the background (logs to evidence), wait until it is ready",
+            params: schema::<SpawnParams>(),
+            outputs: &[
+                OutputField { name: "pid", ty: "int", doc: "process id" },
+                OutputField { name: "name", ty: "string", doc: "name in the process table" },
+                OutputField { name: "log", ty: "string", doc: "evidence path of its stdout+stderr" },
+                OutputField { name: "ready_ms", ty: "int", doc: "time from start to ready" },
+            ],
+            example: "- id: web\n  process.spawn:\n    name: web\n    argv: [python3, -m, http.server, \"8080\", --bind, 127.0.0.1]\n    ready: { port: 8080, timeout: 10s }\n",
+            background: false,
+        }
+    }
+
+    async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
+        let p: SpawnParams = decode(params)?;
+        if p.argv.is_empty() {
+            return Err(ActionError::new("`argv` is empty"));
+        }
+        {
+            let table = ctx.state.processes.lock().unwrap();
+            if let Some(e) = table.get(&p.name) {
+                if pid_alive(e.pid) {
+                    return Err(ActionError::new(format!(
+                        "a process named `{}` is already running (pid {})",
+                        p.name, e.pid
+                    ))
+                    .hint("give each spawned process its own name"));
+                }
+            }
+        }
+        let log_rel = p.log.clone().unwrap_or_else(|| format!("{}.log", p.name));
+        let log_path = ctx.evidence_path(&log_rel)?;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        let mut cmd = tokio::process::Command::new(&p.argv[0]);
+        cmd.args(&p.argv[1..]).envs(&p.env).stdin(std::process::Stdio::null());
+        cmd.stdout(log.try_clone()?).stderr(log);
+        if let Some(d) = &p.cwd {
+            cmd.current_dir(d);
+        }
+        // Own process group: a terminal Ctrl-C reaches only the runner, which cleans up.
+        cmd.process_group(0).kill_on_drop(true);
+        // SAFETY: prctl is async-signal-safe; it makes the child die with the runner,
+        // even when the runner is SIGKILLed.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+                Ok(())
+            });
+        }
+        let started = Instant::now();
+        let child = cmd.spawn().map_err(|e| {
+            ActionError::new(format!("cannot start `{}`: {e}", p.argv[0]))
+                .hint("is the program installed and on PATH?")
+        })?;
+        let pid = child.id().unwrap_or(0);
+        ctx.state.processes.lock().unwrap().insert(
+            p.name.clone(),
+            SpawnedProcess { name: p.name.clone(), pid, child: Some(child), log: log_path.clone() },
+        );
+        let undo = Undo {
+            key: format!("process:{}", p.name),
+            description: format!("kill process {} (pid {pid})", p.name),
+            action: "process.signal",
+            params: json!({"name": p.name, "signal": "KILL"}),
+        };
+        let evidence = format!("evidence/{log_rel}");
+        if let Some(ready) = &p.ready {
+            if let Err(e) = wait_ready(ctx, &p.name, ready, &log_path, started).await {
+                let _ = kill_and_reap(ctx, &p.name, pid).await;
+                return Err(e);
+            }
+        }
+        Ok(Outcome::new()
+            .with("pid", pid)
+            .with("name", p.name.clone())
+            .with("log", evidence)
+            .with("ready_ms", started.elapsed().as_millis() as u64)
+            .undo(undo))
+    }
+
+    async fn probe(&self, params: Value, _: &ActionCtx) -> Vec<Precondition> {
+        let Some(prog) = params.get("argv").and_then(|a| a.get(0)).and_then(Value::as_str) else {
+            return vec![];
+        };
+        if prog.contains("${") || prog.contains('/') {
+            return vec![];
+        }
+        let found = std::env::var("PATH")
+            .unwrap_or_default()
+            .split(':')
+            .any(|d| std::path::Path::new(d).join(prog).is_file());
+        if found {
+            vec![]
+        } else {
+            vec![Precondition::blocker(format!("`{prog}` is not on PATH"))]
+        }
+    }
+}
+
+async fn wait_ready(
+    ctx: &ActionCtx,
+    name: &str,
+    r: &Ready,
+    log: &std::path::Path,
+    started: Instant,
+) -> Result<(), ActionError> {
+    let limit = r.timeout.map(|d| d.0).unwrap_or_else(|| ctx.remaining());
+    let re = match &r.log_regex {
+        Some(s) => {
+            Some(regex::Regex::new(s).map_err(|e| ActionError::new(format!("invalid log_regex: {e}")))?)
+        }
+        None => None,
+    };
+    let host = r.host.clone().unwrap_or_else(|| "127.0.0.1".into());
+    loop {
+        if let Some(status) = try_exit(ctx, name) {
+            return Err(ActionError::new(format!(
+                "`{name}` exited ({status}) before it was ready; log: {}",
+                log_tail(log)
+            ))
+            .hint(format!("see evidence/{}", log.file_name().unwrap_or_default().to_string_lossy())));
+        }
+        let mut ready = true;
+        if let Some(port) = r.port {
+            ready &= tokio::time::timeout(POLL, tokio::net::TcpStream::connect((host.as_str(), port)))
+                .await
+                .is_ok_and(|c| c.is_ok());
+        }
+        if let (true, Some(re)) = (ready, &re) {
+            ready &= std::fs::read_to_string(log).is_ok_and(|t| t.lines().any(|l| re.is_match(l)));
+        }
+        if let (true, Some(url)) = (ready, &r.http) {
+            let resp = tokio::time::timeout(Duration::from_secs(1), ctx.state.http.get(url).send()).await;
+            ready &= matches!(resp, Ok(Ok(ref x)) if x.status().is_success());
+        }
+        if ready {
+            return Ok(());
+        }
+        if started.elapsed() >= limit {
+            return Err(ActionError::new(format!(
+                "`{name}` was not ready within {}; log: {}",
+                testrunner_scenario::format_duration(limit),
+                log_tail(log)
+            ))
+            .hint("raise ready.timeout, or check the readiness condition (port, log_regex, http)"));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+async fn kill_and_reap(ctx: &ActionCtx, name: &str, pid: u32) -> Result<(), ActionError> {
+    match signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(e) => return Err(ActionError::new(format!("kill {pid}: {e}"))),
+    }
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(5) {
+        if try_exit(ctx, name).is_some() || !pid_alive(pid) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(ActionError::new(format!("pid {pid} did not die within 5s of SIGKILL")))
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SignalParams {
+    /// A process started by process.spawn.
+    name: Option<String>,
+    /// Or a pid.
+    pid: Option<i32>,
+    /// Or a file holding a pid.
+    pidfile: Option<String>,
+    /// TERM, KILL, STOP, CONT, INT, HUP, QUIT, USR1, USR2 (with or without SIG).
+    signal: String,
+    /// Signal the whole process group.
+    #[serde(default)]
+    group: bool,
+}
+
+struct SignalAction;
+
+fn parse_signal(s: &str) -> Result<Signal, ActionError> {
+    let up = s.trim().to_uppercase();
+    let full = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    full.parse::<Signal>().map_err(|_| {
+        ActionError::new(format!("unknown signal `{s}`"))
+            .hint("TERM, KILL, STOP, CONT, INT, HUP, QUIT, USR1, USR2")
+    })
+}
+
+#[async_trait]
+impl Action for SignalAction {
+    fn spec(&self) -> ActionSpec {
+        ActionSpec {
+            name: "process.signal",
+            summary:
+                "Send a signal to a process (by spawned name, pid or pidfile); SIGSTOP is undone with SIGCONT",
+            params: schema::<SignalParams>(),
+            outputs: &[
+                OutputField { name: "pid", ty: "int", doc: "the process signalled" },
+                OutputField { name: "signal", ty: "string", doc: "the signal sent" },
+            ],
+            example: "- id: kill_leader\n  process.signal: { name: node1, signal: KILL }\n",
+            background: false,
+        }
+    }
+
+    async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
+        let p: SignalParams = decode(params)?;
+        let sig = parse_signal(&p.signal)?;
+        let (pid, label) = match (&p.name, p.pid, &p.pidfile) {
+            (Some(n), None, None) => {
+                let table = ctx.state.processes.lock().unwrap();
+                let e = table.get(n).ok_or_else(|| {
+                    ActionError::new(format!("no spawned process named `{n}`"))
+                        .hint("process.spawn it first, or give `pid`")
+                })?;
+                (e.pid as i32, n.clone())
+            }
+            (None, Some(pid), None) => (pid, pid.to_string()),
+            (None, None, Some(f)) => {
+                let text = std::fs::read_to_string(f)
+                    .map_err(|e| ActionError::new(format!("cannot read pidfile {f}: {e}")))?;
+                let pid: i32 = text
+                    .trim()
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .parse()
+                    .map_err(|_| ActionError::new(format!("{f} holds no pid")))?;
+                (pid, pid.to_string())
+            }
+            _ => return Err(ActionError::new("give exactly one of `name`, `pid`, `pidfile`")),
+        };
+        let target = Pid::from_raw(pid);
+        let sent = if p.group { signal::killpg(target, sig) } else { signal::kill(target, sig) };
+        let mut out = Outcome::new().with("pid", pid).with("signal", sig.as_str());
+        match sent {
+            Ok(()) => {}
+            // Killing what is already gone is what the caller wanted.
+            Err(nix::errno::Errno::ESRCH) if sig == Signal::SIGKILL => {}
+            Err(e) => return Err(ActionError::new(format!("{} to {label} (pid {pid}): {e}", sig.as_str()))),
+        }
+        match sig {
+            Signal::SIGSTOP => {
+                out = out.undo(Undo {
+                    key: format!("process.stopped:{label}"),
+                    description: format!("resume process {label} (SIGCONT)"),
+                    action: "process.signal",
+                    params: if p.name.is_some() {
+                        json!({"name": label, "signal": "CONT"})
+                    } else {
+                        json!({"pid": pid, "signal": "CONT"})
+                    },
+                });
+            }
+            Signal::SIGCONT => out = out.resolves(format!("process.stopped:{label}")),
+            Signal::SIGKILL => {
+                if let Some(n) = &p.name {
+                    kill_and_reap(ctx, n, pid as u32).await?;
+                    out = out.resolves(format!("process:{n}")).resolves(format!("process.stopped:{n}"));
+                }
+            }
+            _ => {}
+        }
+        Ok(out)
+    }
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct WaitParams {
+    /// A process started by process.spawn.
+    name: String,
+    /// How long to wait (default: the step's deadline).
+    timeout: Option<Dur>,
+    /// Accepted exit code(s) or "any" (default 0; a process killed by a signal only matches "any").
+    expect_exit: Option<ExpectExit>,
+}
+
+struct Wait;
+
+#[async_trait]
+impl Action for Wait {
+    fn spec(&self) -> ActionSpec {
+        ActionSpec {
+            name: "process.wait",
+            summary: "Wait (bounded) for a spawned process to exit; exit code or signal out",
+            params: schema::<WaitParams>(),
+            outputs: &[
+                OutputField {
+                    name: "exit_code",
+                    ty: "int",
+                    doc: "exit code, or null when killed by a signal",
+                },
+                OutputField { name: "signal", ty: "string", doc: "the signal that killed it, if any" },
+                OutputField { name: "waited_ms", ty: "int", doc: "how long the wait took" },
+            ],
+            example: "- process.wait: { name: node1, timeout: 10s, expect_exit: 0 }\n",
+            background: false,
+        }
+    }
+
+    async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
+        let p: WaitParams = decode(params)?;
+        if !ctx.state.processes.lock().unwrap().contains_key(&p.name) {
+            return Err(ActionError::new(format!("no spawned process named `{}`", p.name)));
+        }
+        let limit = p.timeout.map(|d| d.0).unwrap_or_else(|| ctx.remaining());
+        let t = Instant::now();
+        let status = loop {
+            if let Some(s) = try_exit(ctx, &p.name) {
+                break s;
+            }
+            if t.elapsed() >= limit {
+                return Err(ActionError::new(format!(
+                    "`{}` still running after {}",
+                    p.name,
+                    testrunner_scenario::format_duration(limit)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        use std::os::unix::process::ExitStatusExt;
+        let sig = status.signal().and_then(|s| Signal::try_from(s).ok()).map(|s| s.as_str().to_string());
+        let mut out = Outcome::new()
+            .with("exit_code", status.code().map(Value::from).unwrap_or(Value::Null))
+            .with("signal", sig.clone().map(Value::from).unwrap_or(Value::Null))
+            .with("waited_ms", t.elapsed().as_millis() as u64)
+            .resolves(format!("process:{}", p.name))
+            .resolves(format!("process.stopped:{}", p.name));
+        let expect = p.expect_exit.unwrap_or(ExpectExit::Code(0));
+        let ok = match status.code() {
+            Some(c) => expect.accepts(c),
+            None => matches!(expect, ExpectExit::Any(_)),
+        };
+        if ok {
+            return Ok(out);
+        }
+        let how = status
+            .code()
+            .map(|c| format!("exit code {c}"))
+            .unwrap_or_else(|| format!("signal {}", sig.unwrap_or_default()));
+        let mut e =
+            ActionError::new(format!("`{}` ended with {how}, expected {}", p.name, expect.describe()));
+        e.output = std::mem::take(&mut out.output);
+        Err(e)
+    }
+}
+
+inventory::submit!(ActionEntry(&Spawn));
+inventory::submit!(ActionEntry(&SignalAction));
+inventory::submit!(ActionEntry(&Wait));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> (tempfile::TempDir, ActionCtx) {
+        let d = tempfile::tempdir().unwrap();
+        let c = ActionCtx::standalone(d.path().to_path_buf(), "t", Duration::from_secs(20));
+        (d, c)
+    }
+
+    fn state(pid: i64) -> String {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        s.rsplit(')').next().and_then(|r| r.split_whitespace().next()).unwrap_or("gone").to_string()
+    }
+
+    /// Signal delivery is asynchronous: wait (bounded) for the state to show.
+    async fn wait_state(pid: i64, want: &str, negate: bool) {
+        let t = Instant::now();
+        while (state(pid) == want) == negate {
+            assert!(t.elapsed() < Duration::from_secs(5), "pid {pid} state {}", state(pid));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn spawn_ready_by_log_then_stop_cont_kill_wait() {
+        let (_d, c) = ctx();
+        let o = Spawn
+            .run(json!({"name": "s", "argv": ["sh", "-c", "echo booted; exec sleep 60"], "ready": {"log_regex": "boot", "timeout": "5s"}}), &c)
+            .await
+            .unwrap();
+        let pid = o.output["pid"].as_i64().unwrap();
+        assert_eq!(o.undo[0].key, "process:s");
+        let stop = SignalAction.run(json!({"name": "s", "signal": "STOP"}), &c).await.unwrap();
+        wait_state(pid, "T", false).await;
+        assert_eq!(stop.undo[0].key, "process.stopped:s");
+        let cont = SignalAction.run(json!({"name": "s", "signal": "SIGCONT"}), &c).await.unwrap();
+        assert_eq!(cont.resolves, vec!["process.stopped:s"]);
+        wait_state(pid, "T", true).await;
+        let k = SignalAction.run(json!({"name": "s", "signal": "KILL"}), &c).await.unwrap();
+        assert!(k.resolves.contains(&"process:s".to_string()));
+        assert!(!pid_alive(pid as u32));
+        // Killing again (as the undo stack would) is fine.
+        SignalAction.run(json!({"name": "s", "signal": "KILL"}), &c).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn readiness_fails_when_the_process_exits_early() {
+        let (_d, c) = ctx();
+        let e = Spawn
+            .run(json!({"name": "x", "argv": ["sh", "-c", "echo oops; exit 7"], "ready": {"port": 1, "timeout": "5s"}}), &c)
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("exited (exit status: 7) before it was ready"), "{}", e.message);
+        assert!(e.message.contains("oops"));
+    }
+
+    #[tokio::test]
+    async fn ready_by_port_and_wait_reports_the_signal() {
+        let (_d, c) = ctx();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let argv = json!(["python3", "-c", format!("import socket,time; s=socket.socket(); s.bind(('127.0.0.1',{port})); s.listen(); time.sleep(60)")]);
+        Spawn
+            .run(json!({"name": "p", "argv": argv, "ready": {"port": port, "timeout": "10s"}}), &c)
+            .await
+            .unwrap();
+        SignalAction.run(json!({"name": "p", "signal": "TERM"}), &c).await.unwrap();
+        let w = Wait.run(json!({"name": "p", "timeout": "5s", "expect_exit": "any"}), &c).await.unwrap();
+        assert_eq!(w.output["signal"], "SIGTERM");
+        let e = Wait.run(json!({"name": "p", "timeout": "1s"}), &c).await.unwrap_err();
+        assert!(e.message.contains("expected 0"), "{}", e.message);
+    }
+
+    #[tokio::test]
+    async fn duplicate_running_name_is_refused() {
+        let (_d, c) = ctx();
+        Spawn.run(json!({"name": "d", "argv": ["sleep", "30"]}), &c).await.unwrap();
+        let e = Spawn.run(json!({"name": "d", "argv": ["sleep", "30"]}), &c).await.unwrap_err();
+        assert!(e.message.contains("already running"));
+        SignalAction.run(json!({"name": "d", "signal": "KILL"}), &c).await.unwrap();
+    }
+}

@@ -6,7 +6,11 @@ use testrunner_engine::ExitCode;
 use testrunner_scenario::{did_you_mean, STEP_KEYS};
 
 pub fn list() -> i32 {
-    let all = testrunner_actions::all();
+    let mut all = testrunner_actions::all();
+    all.sort_by_key(|a| {
+        let name = a.spec().name;
+        (name.split_once('.').map(|(d, _)| d).unwrap_or("core"), name)
+    });
     let width = all.iter().map(|a| a.spec().name.len()).max().unwrap_or(10);
     let mut domain = "";
     for a in &all {

@@ -46,10 +46,20 @@ fn record(dirs: &[PathBuf], out: Option<PathBuf>) -> i32 {
         print_error(&format!("cannot write {}: {e}", path.display()), None);
         return ExitCode::HarnessError.code();
     }
-    println!("baseline for `{}` from {} run(s) written to {}", baseline.scenario, reports.len(), path.display());
+    println!(
+        "baseline for `{}` from {} run(s) written to {}",
+        baseline.scenario,
+        reports.len(),
+        path.display()
+    );
     for (name, m) in &baseline.metrics {
         let unit = m.unit.as_deref().unwrap_or("");
-        println!("  {name:<28} median {} {unit}  spread {} {unit}  ({} samples)", m.median, m.spread, m.samples.len());
+        println!(
+            "  {name:<28} median {} {unit}  spread {} {unit}  ({} samples)",
+            m.median,
+            m.spread,
+            m.samples.len()
+        );
     }
     ExitCode::Pass.code()
 }

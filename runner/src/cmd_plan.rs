@@ -76,7 +76,8 @@ pub async fn build(sc: &Scenario) -> Plan {
                 let _ = fs.bind(&mut step_scope);
             }
             let params = partial(&s.params, &step_scope);
-            let timeout = if s.background { None } else { Some(s.timeout.unwrap_or(sc.defaults.step_timeout)) };
+            let timeout =
+                if s.background { None } else { Some(s.timeout.unwrap_or(sc.defaults.step_timeout)) };
             if let Some(t) = timeout {
                 worst += t * *times;
             }
@@ -95,14 +96,26 @@ pub async fn build(sc: &Scenario) -> Plan {
             }
             if !acts_on_planned || s.action == "docker.run" {
                 if let Some(action) = find(&s.action) {
-                    let probe = tokio::time::timeout(Duration::from_secs(10), action.probe(params.clone(), &ctx)).await;
+                    let probe =
+                        tokio::time::timeout(Duration::from_secs(10), action.probe(params.clone(), &ctx))
+                            .await;
                     match probe {
                         Ok(found) => preconditions.extend(found.into_iter().map(|p| (s.id.clone(), p))),
-                        Err(_) => preconditions.push((s.id.clone(), Precondition::warning("precondition probe timed out after 10s"))),
+                        Err(_) => preconditions.push((
+                            s.id.clone(),
+                            Precondition::warning("precondition probe timed out after 10s"),
+                        )),
                     }
                 }
             }
-            steps.push(PlannedStep { stage: stage.clone(), id: s.id.clone(), action: s.action.clone(), params, timeout, note });
+            steps.push(PlannedStep {
+                stage: stage.clone(),
+                id: s.id.clone(),
+                action: s.action.clone(),
+                params,
+                timeout,
+                note,
+            });
         }
     }
     let worst = worst.min(sc.timeout);
@@ -126,12 +139,17 @@ fn partial(p: &Param, scope: &Scope) -> Value {
         Param::Lit(v) => v.clone(),
         Param::Tmpl(t) => t.eval(scope).unwrap_or_else(|_| Value::String(t.source())),
         Param::Seq(items) => Value::Array(items.iter().map(|i| partial(i, scope)).collect()),
-        Param::Map(entries) => Value::Object(entries.iter().map(|(k, v)| (k.clone(), partial(v, scope))).collect()),
+        Param::Map(entries) => {
+            Value::Object(entries.iter().map(|(k, v)| (k.clone(), partial(v, scope))).collect())
+        }
     }
 }
 
 fn resource_names(params: &Value) -> Vec<String> {
-    ["container", "name"].iter().filter_map(|k| params.get(*k).and_then(Value::as_str).map(String::from)).collect()
+    ["container", "name"]
+        .iter()
+        .filter_map(|k| params.get(*k).and_then(Value::as_str).map(String::from))
+        .collect()
 }
 
 impl Plan {

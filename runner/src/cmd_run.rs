@@ -61,7 +61,10 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
     let baseline = match load_baseline(&args, &sc.id) {
         Ok(b) => b,
         Err(e) => {
-            print_error(&e, Some("record one with `testrunner baseline record <run-dir>...`, or pass --no-baseline"));
+            print_error(
+                &e,
+                Some("record one with `testrunner baseline record <run-dir>...`, or pass --no-baseline"),
+            );
             return ExitCode::HarnessError.code();
         }
     };
@@ -101,13 +104,24 @@ fn load_baseline(args: &RunArgs, scenario: &str) -> Result<Option<testrunner_eng
     if !explicit && !path.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read baseline {}: {e}", path.display()))?;
-    let b = testrunner_engine::Baseline::from_yaml(&text).map_err(|e| format!("baseline {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read baseline {}: {e}", path.display()))?;
+    let b = testrunner_engine::Baseline::from_yaml(&text)
+        .map_err(|e| format!("baseline {}: {e}", path.display()))?;
     if b.scenario != scenario {
-        return Err(format!("baseline {} is for scenario `{}`, not `{scenario}`", path.display(), b.scenario));
+        return Err(format!(
+            "baseline {} is for scenario `{}`, not `{scenario}`",
+            path.display(),
+            b.scenario
+        ));
     }
     if !args.quiet {
-        eprintln!("comparing with baseline {} ({} run(s), recorded {})", path.display(), b.runs.len(), b.recorded_at);
+        eprintln!(
+            "comparing with baseline {} ({} run(s), recorded {})",
+            path.display(),
+            b.runs.len(),
+            b.recorded_at
+        );
     }
     Ok(Some(b))
 }

@@ -52,7 +52,9 @@ fn run_case(dir: &Path) -> Result<(), String> {
         return Ok(());
     }
     let mut problems = vec![];
-    for (name, actual) in [("expected.stdout", &stdout), ("expected.stderr", &stderr), ("expected.code", &code)] {
+    for (name, actual) in
+        [("expected.stdout", &stdout), ("expected.stderr", &stderr), ("expected.code", &code)]
+    {
         let expected = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
         if expected != *actual {
             problems.push(format!("--- {name} (expected)\n{expected}\n--- actual\n{actual}"));
@@ -74,12 +76,10 @@ fn run_case(dir: &Path) -> Result<(), String> {
 
 pub fn validate_junit(path: &Path) -> Result<(), String> {
     let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/junit-10.xsd");
-    let out = Command::new("xmllint")
-        .args(["--noout", "--schema"])
-        .arg(&xsd)
-        .arg(path)
-        .output()
-        .map_err(|e| format!("xmllint not runnable ({e}): install libxml2-utils (scripts/setup.sh does)"))?;
+    let out =
+        Command::new("xmllint").args(["--noout", "--schema"]).arg(&xsd).arg(path).output().map_err(|e| {
+            format!("xmllint not runnable ({e}): install libxml2-utils (scripts/setup.sh does)")
+        })?;
     if out.status.success() {
         Ok(())
     } else {
@@ -90,9 +90,16 @@ pub fn validate_junit(path: &Path) -> Result<(), String> {
 #[test]
 fn golden_cases() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let mut cases: Vec<PathBuf> =
+        std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
     cases.sort();
     assert!(!cases.is_empty());
     let failures: Vec<String> = cases.iter().filter_map(|c| run_case(c).err()).collect();
-    assert!(failures.is_empty(), "{} of {} golden cases differ:\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} golden cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
 }

@@ -80,11 +80,13 @@ fn sigint_mid_run_cleans_up_and_exits_130() {
     wait_for_step(&out, "freeze", Duration::from_secs(20));
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     assert_eq!(stat.split_whitespace().nth(2), Some("T"), "the sleeper is stopped before the interrupt");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT)
+        .unwrap();
     let code = wait_exit(&mut child, Duration::from_secs(30));
     assert_eq!(code, 130);
     assert!(process_gone(pid, Duration::from_secs(10)), "spawned process {pid} was left behind");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["verdict"], "INTERRUPTED");
     assert_eq!(report["interrupted"], "SIGINT");
     let undo = report["undo"].as_array().unwrap();
@@ -113,7 +115,8 @@ fn sigkilled_runner_leaves_a_journal_that_rebuilds_reports() {
     for f in ["report.json", "report.html", "junit.xml", "summary.txt", "manifest.json"] {
         assert!(out.join(f).exists(), "{f} missing after rebuild");
     }
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["verdict"], "INCOMPLETE");
     let steps = report["steps"].as_array().unwrap();
     assert!(steps.iter().any(|s| s["step"] == "freeze" && s["ok"] == true));
@@ -129,12 +132,16 @@ fn hung_endpoint_cannot_hang_the_run() {
     let code = wait_exit(&mut child, Duration::from_secs(30));
     assert_eq!(code, 1);
     assert!(t.elapsed() < Duration::from_secs(20), "took {:?}", t.elapsed());
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     let step = report["steps"].as_array().unwrap().iter().find(|s| s["step"] == "status").unwrap().clone();
     assert_eq!(step["ok"], false);
     let elapsed = step["finished_ms"].as_u64().unwrap() - step["started_ms"].as_u64().unwrap();
     assert!((1400..5000).contains(&elapsed), "ended after {elapsed} ms, deadline 1500 ms");
-    assert!(step["error"].as_str().unwrap().contains("deadline 1.5s exceeded") || step["error"].as_str().unwrap().contains("1500ms"));
+    assert!(
+        step["error"].as_str().unwrap().contains("deadline 1.5s exceeded")
+            || step["error"].as_str().unwrap().contains("1500ms")
+    );
     validate_junit(&out.join("junit.xml"));
     let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
     assert!(junit.contains("<failure"), "{junit}");
@@ -142,6 +149,11 @@ fn hung_endpoint_cannot_hang_the_run() {
 
 fn validate_junit(path: &Path) {
     let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/junit-10.xsd");
-    let out = Command::new("xmllint").args(["--noout", "--schema"]).arg(&xsd).arg(path).output().expect("xmllint (libxml2-utils)");
+    let out = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(&xsd)
+        .arg(path)
+        .output()
+        .expect("xmllint (libxml2-utils)");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
