@@ -92,12 +92,15 @@ impl Expr {
                     .map(|v| short(&v))
                     .unwrap_or_else(|| "<unavailable>".into())
             };
-            let (l, r) = (eval_side(lhs), eval_side(rhs));
-            return vec![
-                format!("{} = {l}", lhs.trim()),
-                format!("{} = {r}", rhs.trim()),
-                format!("wanted {op}"),
-            ];
+            let (lt, rt) = (lhs.trim(), rhs.trim());
+            let literal = |t: &str| {
+                t.parse::<f64>().is_ok() || matches!(t, "true" | "false" | "null") || t.starts_with(['"', '\''])
+            };
+            return match (literal(lt), literal(rt)) {
+                (false, true) => vec![format!("{lt} = {}", eval_side(lhs)), format!("wanted {op} {rt}")],
+                (true, false) => vec![format!("{rt} = {}", eval_side(rhs)), format!("wanted {lt} {op} it")],
+                _ => vec![format!("{lt} = {}", eval_side(lhs)), format!("{rt} = {}", eval_side(rhs)), format!("wanted {op}")],
+            };
         }
         self.roots()
             .into_iter()
