@@ -138,10 +138,8 @@ fn hung_endpoint_cannot_hang_the_run() {
     assert_eq!(step["ok"], false);
     let elapsed = step["finished_ms"].as_u64().unwrap() - step["started_ms"].as_u64().unwrap();
     assert!((1400..5000).contains(&elapsed), "ended after {elapsed} ms, deadline 1500 ms");
-    assert!(
-        step["error"].as_str().unwrap().contains("deadline 1.5s exceeded")
-            || step["error"].as_str().unwrap().contains("1500ms")
-    );
+    let err = step["error"].as_str().unwrap();
+    assert!(err.contains("deadline 1500ms exceeded") || err.contains("no response within"), "{err}");
     validate_junit(&out.join("junit.xml"));
     let junit = std::fs::read_to_string(out.join("junit.xml")).unwrap();
     assert!(junit.contains("<failure"), "{junit}");
