@@ -288,7 +288,8 @@ impl<'a> Loader<'a> {
             sources: Sources::default(),
             warnings: vec![],
         };
-        crate::refs::validate(&sc, &mut self.diags);
+        let reserved: Vec<String> = self.step_ids.keys().cloned().collect();
+        crate::refs::validate(&sc, &reserved, &mut self.diags);
         crate::resolved::fill(&mut sc);
         sc.sources = self.sources.clone();
         Some(sc)

@@ -6,8 +6,11 @@ use crate::load::BUILTIN_NAMES;
 use crate::model::{FragmentScope, Param, Scenario, Step};
 use std::collections::BTreeSet;
 
-pub fn validate(sc: &Scenario, diags: &mut Vec<Diagnostic>) {
+/// `reserved` are step ids seen while loading, including those of steps that were invalid
+/// (so one bad step does not cascade into unknown-name errors).
+pub fn validate(sc: &Scenario, reserved: &[String], diags: &mut Vec<Diagnostic>) {
     let mut known: BTreeSet<String> = BUILTIN_NAMES.iter().map(|s| s.to_string()).collect();
+    known.extend(reserved.iter().cloned());
     known.extend(sc.vars.iter().map(|v| v.name.clone()));
     let all_steps: Vec<&Step> =
         sc.setup.iter().chain(sc.phases.iter().flat_map(|p| &p.steps)).chain(&sc.teardown).collect();
