@@ -94,12 +94,18 @@ impl Expr {
             };
             let (lt, rt) = (lhs.trim(), rhs.trim());
             let literal = |t: &str| {
-                t.parse::<f64>().is_ok() || matches!(t, "true" | "false" | "null") || t.starts_with(['"', '\''])
+                t.parse::<f64>().is_ok()
+                    || matches!(t, "true" | "false" | "null")
+                    || t.starts_with(['"', '\''])
             };
             return match (literal(lt), literal(rt)) {
                 (false, true) => vec![format!("{lt} = {}", eval_side(lhs)), format!("wanted {op} {rt}")],
                 (true, false) => vec![format!("{rt} = {}", eval_side(rhs)), format!("wanted {lt} {op} it")],
-                _ => vec![format!("{lt} = {}", eval_side(lhs)), format!("{rt} = {}", eval_side(rhs)), format!("wanted {op}")],
+                _ => vec![
+                    format!("{lt} = {}", eval_side(lhs)),
+                    format!("{rt} = {}", eval_side(rhs)),
+                    format!("wanted {op}"),
+                ],
             };
         }
         self.roots()

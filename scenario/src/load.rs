@@ -1235,6 +1235,30 @@ impl<'a> Loader<'a> {
     }
 
     fn duration(&mut self, node: &SNode) -> Option<Duration> {
+        // `timeout: "${rto_deadline}"`: a var with a literal value, resolved at load time
+        // (after overrides), so deadlines are known before the run starts.
+        if let Node::Str(s) = &node.value {
+            let t = s.trim();
+            if let Some(name) = t.strip_prefix("${").and_then(|r| r.strip_suffix('}')).map(str::trim) {
+                let value = self.vars.iter().find(|(n, _, _)| n.value == name).map(|(_, v, _)| v.clone());
+                return match value {
+                    Some(v)
+                        if matches!(v.value, Node::Str(_) | Node::Int(_))
+                            && !v.value.as_str().is_some_and(|x| x.contains("${")) =>
+                    {
+                        let resolved = Spanned::new(v.value.clone(), node.span.clone());
+                        self.duration(&resolved)
+                    }
+                    _ => {
+                        self.err(
+                            Diagnostic::error(format!("`{t}` must name a var holding a duration"), node.span.clone())
+                                .hint("durations of engine keys are fixed before the run: use a var like `rto_deadline: 90s`"),
+                        );
+                        None
+                    }
+                };
+            }
+        }
         match &node.value {
             Node::Int(ms) if *ms >= 0 => Some(Duration::from_millis(*ms as u64)),
             Node::Str(s) => match crate::parse_duration(s) {
