@@ -25,6 +25,22 @@ pub fn validate(sc: &Scenario, reserved: &[String], diags: &mut Vec<Diagnostic>)
     known.extend(sc.phases.iter().flat_map(|p| p.metrics.iter().map(|m| m.name.clone())));
     known.extend(sc.final_metrics.iter().map(|m| m.name.clone()));
 
+    for s in all_steps.iter().filter(|s| s.action == "set") {
+        if let Param::Map(entries) = &s.params {
+            for (k, _) in entries {
+                if let Some(other) = all_steps.iter().find(|o| o.id == *k) {
+                    diags.push(
+                        Diagnostic::error(
+                            format!("`set` defines `{k}`, which is also a step id"),
+                            s.span.clone(),
+                        )
+                        .note(format!("step `{k}` is at {}", other.span))
+                        .hint("rename one of them: expressions read both by name"),
+                    );
+                }
+            }
+        }
+    }
     for s in &all_steps {
         if let Some(v) = sc.vars.iter().find(|v| v.name == s.id) {
             diags.push(
