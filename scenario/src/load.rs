@@ -672,9 +672,10 @@ impl<'a> Loader<'a> {
                 }
             }
             let full = Arc::new(FragmentScope { aliases, ..(*scope).clone() });
+            // Steps of nested fragments hang below this scope: point their chains at `full`.
             for s in &mut steps {
-                if s.scope.as_ref().is_some_and(|sc| Arc::ptr_eq(sc, &scope)) {
-                    s.scope = Some(full.clone());
+                if let Some(sc) = &s.scope {
+                    s.scope = Some(rebase(sc, &scope, &full));
                 }
             }
         }
@@ -1283,6 +1284,21 @@ impl<'a> Loader<'a> {
                 None
             }
         }
+    }
+}
+
+/// `chain` with every link that is `old` replaced by `new`.
+fn rebase(
+    chain: &Arc<FragmentScope>,
+    old: &Arc<FragmentScope>,
+    new: &Arc<FragmentScope>,
+) -> Arc<FragmentScope> {
+    if Arc::ptr_eq(chain, old) {
+        return new.clone();
+    }
+    match &chain.parent {
+        Some(p) => Arc::new(FragmentScope { parent: Some(rebase(p, old, new)), ..(**chain).clone() }),
+        None => chain.clone(),
     }
 }
 
