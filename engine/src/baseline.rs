@@ -29,15 +29,26 @@ pub struct BaselineMetric {
 impl Baseline {
     /// Builds a baseline from one or more runs of the same scenario. Runs that did not
     /// pass are refused: a baseline must describe a healthy system.
-    pub fn record(reports: &[RunReport], git_revision: Option<String>, host: String) -> Result<Baseline, String> {
+    pub fn record(
+        reports: &[RunReport],
+        git_revision: Option<String>,
+        host: String,
+    ) -> Result<Baseline, String> {
         let first = reports.first().ok_or("no runs given")?;
         let mut metrics: BTreeMap<String, Vec<(f64, Option<String>)>> = BTreeMap::new();
         for r in reports {
             if r.scenario != first.scenario {
-                return Err(format!("runs of different scenarios: `{}` and `{}`", first.scenario, r.scenario));
+                return Err(format!(
+                    "runs of different scenarios: `{}` and `{}`",
+                    first.scenario, r.scenario
+                ));
             }
             if r.verdict() != testrunner_reports::Verdict::Pass {
-                return Err(format!("run {} did not pass ({}); record baselines from passing runs", r.run_id, r.verdict().as_str()));
+                return Err(format!(
+                    "run {} did not pass ({}); record baselines from passing runs",
+                    r.run_id,
+                    r.verdict().as_str()
+                ));
             }
             for m in &r.metrics {
                 if let Some(v) = m.value.as_f64() {
@@ -96,7 +107,11 @@ pub fn declared(sc: &Scenario, b: &Baseline) -> Vec<CheckDecl> {
             )],
             metric: Some(name.to_string()),
             unit: unit.clone(),
-            threshold: Some(format!("{}{:.0}% of baseline", if r.lower_is_better { "+" } else { "-" }, r.tolerance * 100.0)),
+            threshold: Some(format!(
+                "{}{:.0}% of baseline",
+                if r.lower_is_better { "+" } else { "-" },
+                r.tolerance * 100.0
+            )),
         })
         .collect()
 }
@@ -111,10 +126,18 @@ fn rules(sc: &Scenario) -> impl Iterator<Item = (&str, &Option<String>, &testrun
 
 /// Judges `value` against the baseline: the allowed move is the larger of the relative
 /// tolerance, the spread seen between the baseline's own runs, and `min_delta`.
-pub fn judge(name: &str, value: Option<f64>, b: &BaselineMetric, r: &testrunner_scenario::Regression) -> (CheckStatus, String) {
+pub fn judge(
+    name: &str,
+    value: Option<f64>,
+    b: &BaselineMetric,
+    r: &testrunner_scenario::Regression,
+) -> (CheckStatus, String) {
     let unit = b.unit.as_deref().map(|u| format!(" {u}")).unwrap_or_default();
     let Some(v) = value else {
-        return (CheckStatus::Error, format!("{name}: no value in this run to compare with baseline {}{unit}", fmt(b.median)));
+        return (
+            CheckStatus::Error,
+            format!("{name}: no value in this run to compare with baseline {}{unit}", fmt(b.median)),
+        );
     };
     let allowed = (r.tolerance * b.median.abs()).max(b.spread).max(r.min_delta);
     let delta = v - b.median;
@@ -137,7 +160,11 @@ pub fn judge(name: &str, value: Option<f64>, b: &BaselineMetric, r: &testrunner_
 }
 
 /// Evaluates every declared regression check from the run's metric values.
-pub fn evaluate(sc: &Scenario, b: &Baseline, values: &BTreeMap<String, f64>) -> Vec<(String, CheckStatus, String)> {
+pub fn evaluate(
+    sc: &Scenario,
+    b: &Baseline,
+    values: &BTreeMap<String, f64>,
+) -> Vec<(String, CheckStatus, String)> {
     rules(sc)
         .filter_map(|(name, _, r)| {
             let bm = b.metrics.get(name)?;

@@ -761,7 +761,14 @@ impl<'a> Runner<'a> {
         for (id, status, message) in crate::baseline::evaluate(self.sc, b, &values) {
             let value = values.get(id.trim_start_matches("BASELINE-")).map(|v| json!(v));
             self.checks.push((id.clone(), status));
-            self.journal.emit(Event::Check { id, status, message, details: vec![], value, t_ms: ms_since(self.t0) });
+            self.journal.emit(Event::Check {
+                id,
+                status,
+                message,
+                details: vec![],
+                value,
+                t_ms: ms_since(self.t0),
+            });
         }
     }
 
