@@ -1184,9 +1184,9 @@ impl<'a> Loader<'a> {
                     at.len = 1;
                 }
                 self.err(
-                    Diagnostic::error(format!("invalid expression: {}", e.message), at).label("here").hint(
-                        "expressions are CEL: `a.b == \"x\"`, `x <= 30000`, `size(list) > 0`, `a && b`",
-                    ),
+                    Diagnostic::error(format!("invalid expression: {}", e.message), at)
+                        .label("here")
+                        .hint(crate::schema::cel_hint(&e.message)),
                 );
                 None
             }

@@ -233,7 +233,7 @@ pub fn compile_template(s: &str, span: &Span, sources: &Sources, diags: &mut Vec
             diags.push(
                 Diagnostic::error(format!("invalid expression: {msg}"), at)
                     .label("here")
-                    .hint("expressions are CEL: `a.b == \"x\"`, `x <= 30000`, `size(list) > 0`"),
+                    .hint(cel_hint(&msg)),
             );
             Param::Lit(Value::String(s.to_string()))
         }
@@ -274,4 +274,13 @@ fn describe(schema: &Value, root: &Value) -> String {
 
 fn doc_hint(schema: &Value) -> Option<String> {
     schema.get("description").and_then(Value::as_str).map(|d| d.lines().next().unwrap_or(d).to_string())
+}
+
+/// The hint for a CEL compile error.
+pub fn cel_hint(message: &str) -> String {
+    if message.contains("reserved identifier") {
+        "CEL reserves some words (namespace, package, loop, in, as, ...): rename the var, e.g. `kube_namespace`".into()
+    } else {
+        "expressions are CEL: `a.b == \"x\"`, `x <= 30000`, `size(list) > 0`, `a && b`".into()
+    }
 }
