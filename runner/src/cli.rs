@@ -46,6 +46,21 @@ pub enum Command {
     Plan(PlanArgs),
     /// Record baselines that later runs are compared with.
     Baseline(BaselineArgs),
+    /// Build a readiness (proof) report from the latest runs of several scenarios
+    /// (exit 0 when the first readiness level is reached, 1 otherwise).
+    Readiness(ReadinessArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReadinessArgs {
+    /// The readiness spec, e.g. readiness/ha.yaml.
+    pub spec: PathBuf,
+    /// The runs directory (holding <scenario>/<timestamp>/report.json).
+    #[arg(long, default_value = "runs")]
+    pub runs: PathBuf,
+    /// Where to write readiness.txt/.json/.html (default: <runs>/readiness-<id>/<timestamp>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

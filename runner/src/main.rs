@@ -5,6 +5,7 @@ mod cmd_actions;
 mod cmd_baseline;
 mod cmd_check;
 mod cmd_plan;
+mod cmd_readiness;
 mod cmd_report;
 mod cmd_run;
 mod load;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         cli::Command::Report(args) => cmd_report::run(args),
         cli::Command::Plan(args) => cmd_plan::run(args),
         cli::Command::Baseline(args) => cmd_baseline::run(args),
+        cli::Command::Readiness(args) => cmd_readiness::run(args),
     };
     ExitCode::from(code as u8)
 }
