@@ -202,3 +202,47 @@ fn a_scenario_failing_midway_leaves_no_container_and_none_paused() {
     let out = Command::new("docker").args(["ps", "-a", "--format", "{{.Names}}"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains("trtest-midway-"), "containers left behind");
 }
+
+#[test]
+fn a_val17_baseline_catches_a_deliberately_slowed_run() {
+    let base = run("scenarios/val17.yaml", &[]);
+    assert_eq!(base.code, 0, "{}", summary(&base));
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("val17.yaml");
+    let bin = env!("CARGO_BIN_EXE_testrunner");
+    let o = Command::new(bin)
+        .args(["baseline", "record"])
+        .arg(&base.dir)
+        .arg("--out")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    // A quorum monitor six times slower: loss and recovery detection regress.
+    let bindir = Path::new(bin).parent().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let id: String = tmp
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let out = tmp.path().join(format!("s{id}"));
+    let o = Command::new(bin)
+        .current_dir(root())
+        .args(["run", "scenarios/val17.yaml", "-q", "--var", "monitor_interval=3s", "--baseline"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&out)
+        .env("PATH", format!("{}:{}", bindir.display(), std::env::var("PATH").unwrap_or_default()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("REGRESSION loss_ms") || text.contains("REGRESSION recovery_ms"), "{text}");
+    let line = text.lines().find(|l| l.starts_with("VAL17-03 ")).unwrap_or("");
+    assert!(line.contains("PASS"), "the functional checks still pass: {text}");
+    assert_nothing_left(&out);
+}

@@ -1,0 +1,136 @@
+//! Baselines (record, compare, regression fails the run) and `plan` (read-only).
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tr(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_testrunner"))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn scenario(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios").join(name).to_string_lossy().to_string()
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn a_recorded_baseline_catches_a_slowed_run_and_passes_a_normal_one() {
+    let d = tempfile::tempdir().unwrap();
+    let s = scenario("timed.yaml");
+    for i in 0..2 {
+        let out = d.path().join(format!("base{i}"));
+        let o = tr(&["run", &s, "-q", "--out", out.to_str().unwrap()], d.path());
+        assert_eq!(o.status.code(), Some(0));
+    }
+    let o = tr(&["baseline", "record", "base0", "base1"], d.path());
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let file = d.path().join("baselines/timed.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("work_time_ms") && text.contains("samples"), "{text}");
+
+    // A run three times slower: the regression fails it, with a readable line in every report.
+    let slow = d.path().join("slow");
+    let o = tr(&["run", &s, "-q", "--var", "work_ms=400", "--out", slow.to_str().unwrap()], d.path());
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
+    let summary = String::from_utf8_lossy(&o.stdout);
+    assert!(summary.contains("REGRESSION work_time_ms"), "{summary}");
+    let junit = std::fs::read_to_string(slow.join("junit.xml")).unwrap();
+    assert!(junit.contains("BASELINE-work_time_ms") && junit.contains("REGRESSION"), "{junit}");
+    let html = std::fs::read_to_string(slow.join("report.html")).unwrap();
+    assert!(html.contains("REGRESSION work_time_ms"));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(slow.join("report.json")).unwrap()).unwrap();
+    let c = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["decl"]["id"] == "BASELINE-work_time_ms")
+        .unwrap()
+        .clone();
+    assert_eq!(c["status"], "fail");
+
+    // Within tolerance: passes, and the comparison is still reported.
+    let ok = d.path().join("ok");
+    let o = tr(&["run", &s, "-q", "--var", "work_ms=110", "--out", ok.to_str().unwrap()], d.path());
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("work_time_ms:"));
+
+    // --no-baseline skips the comparison.
+    let o = tr(
+        &[
+            "run",
+            &s,
+            "-q",
+            "--no-baseline",
+            "--var",
+            "work_ms=400",
+            "--out",
+            d.path().join("nb").to_str().unwrap(),
+        ],
+        d.path(),
+    );
+    assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn a_baseline_is_only_recorded_from_passing_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let s = scenario("interrupt.yaml");
+    let _ = s;
+    let f = d.path().join("fail");
+    let o = tr(&["run", &scenario("hung-endpoint.yaml"), "-q", "--out", f.to_str().unwrap()], d.path());
+    assert_eq!(o.status.code(), Some(1));
+    let o = tr(&["baseline", "record", "fail"], d.path());
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("did not pass"));
+}
+
+#[test]
+fn plan_changes_nothing_and_its_fingerprint_is_stable() {
+    let d = tempfile::tempdir().unwrap();
+    let s = scenario("timed.yaml");
+    let a = tr(&["plan", &s], d.path());
+    let b = tr(&["plan", &s], d.path());
+    assert_eq!(a.status.code(), Some(0), "{}", String::from_utf8_lossy(&a.stderr));
+    let fp = |o: &Output| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .find(|l| l.starts_with("Fingerprint:"))
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(fp(&a), fp(&b));
+    // Nothing ran: no run directory, and the `exec: touch` never happened.
+    assert!(!d.path().join("runs").exists());
+    let text = String::from_utf8_lossy(&a.stdout);
+    assert!(text.contains("touch") && text.contains("<run-dir>/touched"), "{text}");
+    assert!(!Path::new("<run-dir>/touched").exists());
+}
+
+#[test]
+fn plan_of_every_shipped_scenario_mutates_no_container() {
+    let before = Command::new("docker").args(["ps", "-aq"]).output().unwrap().stdout;
+    for s in ["val13", "val14", "val15", "val16", "val17", "d31-local"] {
+        let o = tr(&["plan", &format!("scenarios/{s}.yaml")], &root());
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("Fingerprint:") && out.contains("Worst case:"), "{s}: {out}");
+        assert!(matches!(o.status.code(), Some(0) | Some(3)), "{s}");
+    }
+    let after = Command::new("docker").args(["ps", "-aq"]).output().unwrap().stdout;
+    assert_eq!(before, after, "plan created or removed containers");
+}
+
+#[test]
+fn plan_reports_a_missing_image_as_a_blocker() {
+    let o =
+        tr(&["plan", "scenarios/val17.yaml", "--var", "pg_image=testrunner-no-such-image:latest"], &root());
+    assert_eq!(o.status.code(), Some(3));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("BLOCKER") && out.contains("testrunner-no-such-image"), "{out}");
+}
