@@ -35,7 +35,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// The inverse of [`parse_duration`] for display: `250ms`, `30s`, `2m30s`.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms < 1000 || ms % 1000 != 0 {
+    if ms < 1000 || !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let s = ms / 1000;

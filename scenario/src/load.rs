@@ -732,7 +732,7 @@ impl<'a> Loader<'a> {
             if STEP_KEYS.contains(&k.value.as_str()) {
                 continue;
             }
-            if self.action_names.iter().any(|a| *a == k.value) {
+            if self.action_names.contains(&k.value) {
                 if let Some((first, _)) = action {
                     self.err(
                         Diagnostic::error(

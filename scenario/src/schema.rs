@@ -137,7 +137,7 @@ impl<'a> ParamCheck<'a> {
                     self.diags.push(
                         Diagnostic::error(format!("missing parameter `{r}` for {place}"), node.span.clone())
                             .label(format!("`{r}` is required here"))
-                            .hint_opt(props.and_then(|p| p.get(r)).and_then(|s| doc_hint(s))),
+                            .hint_opt(props.and_then(|p| p.get(r)).and_then(doc_hint)),
                     );
                 }
             }
@@ -203,11 +203,17 @@ impl<'a> ParamCheck<'a> {
             Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
             _ => return true,
         };
-        types.iter().any(|t| match (*t, node) {
-            ("null", Node::Null) | ("boolean", Node::Bool(_)) | ("integer", Node::Int(_)) => true,
-            ("number", Node::Int(_) | Node::Float(_)) | ("string", Node::Str(_)) => true,
-            ("array", Node::Seq(_)) | ("object", Node::Map(_)) => true,
-            _ => false,
+        types.iter().any(|t| {
+            matches!(
+                (*t, node),
+                ("null", Node::Null)
+                    | ("boolean", Node::Bool(_))
+                    | ("integer", Node::Int(_))
+                    | ("number", Node::Int(_) | Node::Float(_))
+                    | ("string", Node::Str(_))
+                    | ("array", Node::Seq(_))
+                    | ("object", Node::Map(_))
+            )
         })
     }
 }

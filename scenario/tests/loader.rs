@@ -166,7 +166,7 @@ fn include_cycle_is_an_error() {
         ],
         Overrides::default(),
     );
-    let f = r.err().expect("cycle must fail");
+    let f = r.expect_err("cycle must fail");
     let d = &f.diagnostics[0];
     assert!(d.title.contains("include cycle"), "{}", d.title);
     assert_eq!(&*d.span.file, "dir/b.yaml");

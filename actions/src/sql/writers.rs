@@ -335,21 +335,18 @@ async fn worker(w: i32, cfg: &Cfg, sh: &Shared, ctx: &ActionCtx) {
                 continue;
             }
         };
-        match write_batch(c, cfg, w, batch as i64, &ids, &payload).await {
-            Err(e) => {
-                sh.error(e);
-                {
-                    let mut s = sh.sets.lock().unwrap();
-                    ids.iter().for_each(|id| {
-                        s.failed.insert(*id);
-                    });
-                }
-                if c.client.is_closed() || c.client.simple_query("ROLLBACK").await.is_err() {
-                    conn = None;
-                }
-                continue;
+        if let Err(e) = write_batch(c, cfg, w, batch as i64, &ids, &payload).await {
+            sh.error(e);
+            {
+                let mut s = sh.sets.lock().unwrap();
+                ids.iter().for_each(|id| {
+                    s.failed.insert(*id);
+                });
             }
-            Ok(()) => {}
+            if c.client.is_closed() || c.client.simple_query("ROLLBACK").await.is_err() {
+                conn = None;
+            }
+            continue;
         }
         // COMMIT: never cancelled by stop; bounded by commit_timeout (then the connection is dropped).
         let before = c.notices.lock().unwrap().len();
