@@ -8,7 +8,7 @@ mod model;
 pub mod html;
 pub mod json;
 pub mod junit;
-pub mod proof;
+pub mod readiness;
 pub mod summary;
 
 pub use event::{CheckDecl, CheckStatus, Event, Verdict};

@@ -1,0 +1,13 @@
+//! `readiness.json`: the evaluated report for machines, tagged with [`super::SCHEMA`].
+use super::Readiness;
+
+pub fn json(r: &Readiness) -> String {
+    match serde_json::to_string_pretty(r) {
+        Ok(mut s) => {
+            s.push('\n');
+            s
+        }
+        // Serializing plain data cannot fail; keep any failure visible rather than panic.
+        Err(e) => format!("{{\"schema\": \"{}\", \"error\": {:?}}}\n", super::SCHEMA, e.to_string()),
+    }
+}
