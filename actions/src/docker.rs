@@ -367,7 +367,11 @@ impl Action for Stop {
             .await
             .map_err(|e| docker_err(&p.container, e))?;
         let state = state_of(&inspect(ctx, &p.container).await?);
-        Ok(Outcome::new().with("state", state).undo(stopped_undo(&p.container)))
+        // A stopped container is no longer paused: that inverse is moot.
+        Ok(Outcome::new()
+            .with("state", state)
+            .undo(stopped_undo(&p.container))
+            .resolves(format!("docker.paused:{}", p.container)))
     }
     async fn probe(&self, params: Value, ctx: &ActionCtx) -> Vec<Precondition> {
         probe_exists(params, ctx).await
@@ -426,8 +430,8 @@ impl Action for Kill {
             state = state_of(&inspect(ctx, &p.container).await?);
         }
         let mut o = Outcome::new().with("state", state.clone()).with("signal", sig);
-        if state != "running" {
-            o = o.undo(stopped_undo(&p.container));
+        if state != "running" && state != "paused" {
+            o = o.undo(stopped_undo(&p.container)).resolves(format!("docker.paused:{}", p.container));
         }
         Ok(o)
     }
@@ -506,7 +510,13 @@ impl Action for Unpause {
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
         let p: ContainerParam = decode(params)?;
         let d = ctx.docker().await?;
-        d.unpause_container(&p.container).await.map_err(|e| docker_err(&p.container, e))?;
+        match d.unpause_container(&p.container).await {
+            Ok(()) => {}
+            // Already running (or stopped): nothing left to unpause, which is what was asked.
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if message.contains("is not paused") => {}
+            Err(e) => return Err(docker_err(&p.container, e)),
+        }
         let state = state_of(&inspect(ctx, &p.container).await?);
         Ok(Outcome::new().with("state", state).resolves(format!("docker.paused:{}", p.container)))
     }

@@ -246,3 +246,16 @@ fn a_val17_baseline_catches_a_deliberately_slowed_run() {
     assert!(line.contains("PASS"), "the functional checks still pass: {text}");
     assert_nothing_left(&out);
 }
+
+#[test]
+fn negative_control_a_deleted_acknowledged_row_is_caught() {
+    let r = run("runner/tests/scenarios/zero-loss-deleted-row.yaml", &[]);
+    assert_eq!(r.code, 1, "{}", summary(&r));
+    assert_eq!(check(&r, "ZL-00"), "pass", "{}", summary(&r));
+    assert_eq!(check(&r, "ZL-01"), "pass", "{}", summary(&r));
+    assert_eq!(check(&r, "ZL-02"), "fail");
+    let v = r.report["steps"].as_array().unwrap().iter().find(|s| s["step"] == "after").unwrap()["result"]
+        .clone();
+    assert_eq!(v["lost"], 1);
+    assert_eq!(v["lost_ids"], serde_json::json!([2500]));
+}
