@@ -38,6 +38,7 @@ struct Page<'a> {
     phases: Vec<PhaseRow>,
     steps: Vec<StepRow>,
     timeline: Timeline,
+    write_rates: Vec<WriteRate>,
     undo: Vec<UndoRow>,
     unrestored: usize,
     harness: Vec<HarnessRow>,
@@ -144,6 +145,7 @@ impl<'a> Page<'a> {
             phases: r.phases.iter().map(phase_row).collect(),
             steps: r.steps.iter().map(step_row).collect(),
             timeline: Timeline::new(r),
+            write_rates: WriteRate::all(r),
             undo: r
                 .undo
                 .iter()
@@ -478,5 +480,101 @@ impl Timeline {
             faults,
             marks_rows,
         }
+    }
+}
+
+// ---- write rate: a writer pool's acknowledged rows per second, faults and promotions marked ----
+
+struct RateBar {
+    x: f64,
+    y: f64,
+    w: f64,
+    h: f64,
+    title: String,
+}
+
+struct RateMark {
+    x: f64,
+    label: String,
+    class: &'static str,
+}
+
+struct WriteRate {
+    step: String,
+    width: f64,
+    height: f64,
+    base: f64,
+    peak: String,
+    bars: Vec<RateBar>,
+    marks: Vec<RateMark>,
+    rto: String,
+}
+
+impl WriteRate {
+    const W: f64 = 900.0;
+    const H: f64 = 160.0;
+    const BASE: f64 = 140.0;
+
+    /// One chart per `sql.writers` step whose result carries a `series` of [second, rows].
+    fn all(r: &RunReport) -> Vec<WriteRate> {
+        r.steps
+            .iter()
+            .filter(|s| s.action == "sql.writers")
+            .filter_map(|s| {
+                let series: Vec<(f64, f64)> = s.result.get("series")?.as_array()?.iter()
+                    .filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?)))
+                    .collect();
+                if series.is_empty() {
+                    return None;
+                }
+                let start_ms = s.started_ms as f64;
+                let end_ms = s.finished_ms.map(|f| f as f64).unwrap_or(start_ms + series.len() as f64 * 1000.0);
+                let span_ms = (end_ms - start_ms).max(series.len() as f64 * 1000.0).max(1.0);
+                let peak = series.iter().map(|p| p.1).fold(1.0, f64::max);
+                let scale_x = |ms: f64| 40.0 + (ms - start_ms).max(0.0) / span_ms * (Self::W - 60.0);
+                let step_s = if series.len() > 1 { (series[1].0 - series[0].0).max(0.001) } else { 1.0 };
+                let bw = step_s * 1000.0 / span_ms * (Self::W - 60.0);
+                let bars = series
+                    .iter()
+                    .map(|(sec, n)| {
+                        let h = n / peak * (Self::BASE - 20.0);
+                        RateBar { x: scale_x(start_ms + sec * 1000.0), y: Self::BASE - h, w: (bw - 1.0).max(1.0), h, title: format!("t={sec:.1} s: {n} rows/s acknowledged") }
+                    })
+                    .collect();
+                let marks = r
+                    .steps
+                    .iter()
+                    .filter(|o| o.started_ms as f64 >= start_ms && (o.started_ms as f64) <= end_ms)
+                    .filter_map(|o| {
+                        let promote = o.action == "sql.promote" || o.step.contains("promot");
+                        if o.is_fault() || promote {
+                            Some(RateMark {
+                                x: scale_x(o.started_ms as f64),
+                                label: format!("{} ({}) at {} ms", o.step, o.action, o.started_ms),
+                                class: if promote { "promote" } else { "kill" },
+                            })
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
+                let metric = |n: &str| r.metrics.iter().find(|m| m.name == n).map(|m| display_value(&m.value));
+                let rto = match (metric("rto_ms"), metric("rto_uncertainty_ms")) {
+                    (Some(v), Some(u)) => format!("RTO {v} ms, measured to the first poll that saw the new primary; the promotion completed within the {u} ms before it."),
+                    (Some(v), None) => format!("RTO {v} ms"),
+                    _ => String::new(),
+                };
+                Some(WriteRate {
+                    step: s.step.clone(),
+                    width: Self::W,
+                    height: Self::H,
+                    base: Self::BASE,
+                    peak: format!("{peak} rows/s"),
+                    bars,
+                    marks,
+                    rto,
+                })
+            })
+            .collect()
     }
 }

@@ -169,6 +169,11 @@ fn d31_local_passes_with_zero_acknowledged_rows_lost() {
         .clone();
     assert_eq!(v["lost"], 0);
     assert!(v["acknowledged"].as_u64().unwrap() > 0);
+    // The HTML shows the write rate with the kill and the promotion marked, and the RTO.
+    let html = std::fs::read_to_string(r.dir.join("report.html")).unwrap();
+    assert!(html.contains("Write rate — writers_pool"));
+    assert!(html.contains(">kill<") && html.contains(">promote<"), "kill and promotion marks");
+    assert!(html.contains("RTO "));
 }
 
 #[test]

@@ -123,8 +123,8 @@ struct Shared {
     attempted_rows: AtomicU64,
     blind: AtomicU64,
     errors: Mutex<Vec<String>>,
-    /// Acknowledged rows per second since start.
-    per_second: Mutex<Vec<u64>>,
+    /// Acknowledged rows per 100 ms bucket since start.
+    per_bucket: Mutex<Vec<u64>>,
     t0: Instant,
 }
 
@@ -136,8 +136,8 @@ impl Shared {
         }
     }
     fn acked(&self, n: u64) {
-        let s = self.t0.elapsed().as_secs() as usize;
-        let mut ps = self.per_second.lock().unwrap();
+        let s = (self.t0.elapsed().as_millis() / 100) as usize;
+        let mut ps = self.per_bucket.lock().unwrap();
         if ps.len() <= s {
             ps.resize(s + 1, 0);
         }
@@ -162,7 +162,7 @@ impl Action for Writers {
                 OutputField { name: "rows_per_s", ty: "float", doc: "acknowledged rows per second" },
                 OutputField { name: "max_ack_id", ty: "int", doc: "highest acknowledged id" },
                 OutputField { name: "ids_file", ty: "string", doc: "evidence file with every id by outcome" },
-                OutputField { name: "series", ty: "list", doc: "[second, acknowledged rows] for the write-rate chart" },
+                OutputField { name: "series", ty: "list", doc: "[seconds, acknowledged rows/s] per 100 ms, for the write-rate chart" },
                 OutputField { name: "errors", ty: "list", doc: "the first distinct errors" },
             ],
             example: "- id: writers\n  sql.writers: { url: \"${primary_url}\", workers: 8, batch_rows: 1000, row_bytes: 1024, rows: 1000000 }\n  background: true\n",
@@ -203,7 +203,7 @@ impl Action for Writers {
             attempted_rows: AtomicU64::new(0),
             blind: AtomicU64::new(0),
             errors: Mutex::default(),
-            per_second: Mutex::default(),
+            per_bucket: Mutex::default(),
             t0: Instant::now(),
         });
         let cfg = Arc::new(Cfg {
@@ -233,8 +233,14 @@ impl Action for Writers {
         let ids_text = render_ids(&s);
         let ids_file = ctx.write_evidence(&ids_file_name(&ctx.step_id), ids_text.as_bytes())?;
         let acked = s.acked.len();
-        let series: Vec<Value> =
-            shared.per_second.lock().unwrap().iter().enumerate().map(|(i, n)| json!([i, n])).collect();
+        let series: Vec<Value> = shared
+            .per_bucket
+            .lock()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, n)| json!([i as f64 / 10.0, n * 10]))
+            .collect();
         let errors: Vec<String> =
             shared.errors.lock().unwrap().iter().map(|e| ctx.state.masker.mask(e).into_owned()).collect();
         Ok(Outcome::new()
