@@ -126,7 +126,7 @@ pub async fn run(
 
     let mut stop_reason: Option<String> = None;
     if let Some(e) = var_error {
-        r.harness(&"vars".to_string(), e.clone());
+        r.harness("vars", e.clone());
         stop_reason = Some(format!("not run: vars could not be evaluated: {e}"));
     }
     if stop_reason.is_none() {
