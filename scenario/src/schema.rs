@@ -131,7 +131,11 @@ impl<'a> ParamCheck<'a> {
         }
         if let Some(required) = schema.get("required").and_then(Value::as_array) {
             for r in required.iter().filter_map(Value::as_str) {
-                if !entries.iter().any(|(k, _)| k.value == r) {
+                // A typo of this very name was already reported with a did-you-mean.
+                let misspelt = entries.iter().any(|(k, _)| {
+                    props.is_some_and(|p| !p.contains_key(&k.value)) && did_you_mean(&k.value, [r]).is_some()
+                });
+                if !misspelt && !entries.iter().any(|(k, _)| k.value == r) {
                     let place =
                         if path.is_empty() { format!("`{}`", self.action) } else { format!("`{path}`") };
                     self.diags.push(
