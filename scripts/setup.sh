@@ -2,7 +2,8 @@
 # Installs and starts what testrunner's tests and shipped scenarios need on a fresh
 # Debian bookworm machine, idempotently:
 #   - Debian packages: postgresql-15 (server binaries only; no cluster is started),
-#     libxml2-utils (xmllint, to validate junit.xml), python3 (the kubectl stub)
+#     libxml2-utils (xmllint, to validate junit.xml), python3 (the kubectl stub),
+#     python3-yaml and python3-jsonschema (the test that checks `testrunner schema`)
 #   - the Docker daemon, started if it is installed but not running
 #   - the local image testrunner-hostfs:latest (scripts/build-image.sh; no registry needed)
 set -euo pipefail
@@ -12,6 +13,8 @@ need=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15 postgresql-client-15)
 command -v xmllint >/dev/null || need+=(libxml2-utils)
 command -v python3 >/dev/null || need+=(python3)
+python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
+python3 -c 'import jsonschema' 2>/dev/null || need+=(python3-jsonschema)
 command -v docker >/dev/null || need+=(docker.io)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"

@@ -33,10 +33,20 @@ pub const EXIT_CODE_TABLE: &[(&str, &str)] = &[
     ("0", "pass: every check passed"),
     ("1", "a check failed, or the verdict is PARTIAL"),
     ("2, 4-125", "chosen by the scenario's `exit_codes` (e.g. 2 = RTO exceeded)"),
-    (
-        "3",
-        "harness error: invalid scenario, bad flags, setup failed, cleanup could not restore, internal error",
-    ),
+    ("3", "harness error: bad scenario or flags, failed setup, incomplete cleanup, internal error"),
     ("130", "interrupted by SIGINT (cleanup ran, reports marked interrupted)"),
     ("143", "terminated by SIGTERM (cleanup ran, reports marked interrupted)"),
 ];
+
+#[cfg(test)]
+mod tests {
+    /// The README documents the same table, row for row.
+    #[test]
+    fn readme_lists_the_same_exit_codes() {
+        let readme = include_str!("../../README.md");
+        for (code, meaning) in super::EXIT_CODE_TABLE {
+            let row = format!("| {code} | {meaning} |");
+            assert!(readme.contains(&row), "README.md lacks the row `{row}`");
+        }
+    }
+}

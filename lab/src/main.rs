@@ -4,8 +4,13 @@
 
 mod audit;
 mod backup;
+mod dumpfile;
+mod election;
+mod http;
 mod pg;
+mod quorum;
 mod serve;
+mod state;
 
 use clap::{Parser, Subcommand};
 use std::time::Duration;
@@ -31,24 +36,30 @@ enum Cmd {
     Restore(backup::RestoreArgs),
 }
 
-/// Parses `500ms`, `2s`, `1m` (and a bare number of milliseconds).
+/// Parses `500ms`, `2s`, `1.5s`, `1m` (and a bare number of milliseconds; `0` is zero).
 pub fn duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len()));
-    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration"))?;
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration (e.g. 500ms, 2s)"))?;
     let ms = match unit {
         "" | "ms" => n,
         "s" => n * 1e3,
         "m" => n * 60e3,
         _ => return Err(format!("`{s}`: use ms, s or m")),
     };
-    Ok(Duration::from_micros((ms * 1e3) as u64))
+    Ok(Duration::from_micros((ms * 1e3).round() as u64))
 }
 
 fn main() {
     let cli = Cli::parse();
-    let rt =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("halab: cannot start the runtime: {e}");
+            std::process::exit(2);
+        }
+    };
     let code = rt.block_on(async {
         match cli.cmd {
             Cmd::Serve(a) => serve::run(a).await,
@@ -56,5 +67,24 @@ fn main() {
             Cmd::Restore(a) => backup::restore(a).await,
         }
     });
+    // Don't wait for background tasks (a hung connection) on the way out.
+    rt.shutdown_timeout(Duration::from_millis(100));
     std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(duration("1m").unwrap(), Duration::from_secs(60));
+        assert_eq!(duration("0").unwrap(), Duration::ZERO);
+        assert!(duration("2h").is_err());
+        assert!(duration("fast").is_err());
+    }
 }

@@ -39,6 +39,9 @@ pub enum Command {
     Actions,
     /// Show an action's parameters, outputs and an example.
     Explain(ExplainArgs),
+    /// Print the scenario format as a JSON Schema, for editor completion and checks
+    /// (YAML language server). `testrunner check` remains the full validation.
+    Schema(SchemaArgs),
     /// Rebuild a run's reports from its journal (also after the runner was killed).
     Report(ReportArgs),
     /// Dry run: resolved steps, checks, worst-case duration, fingerprint and read-only
@@ -135,6 +138,13 @@ pub struct CheckArgs {
     pub scenarios: Vec<PathBuf>,
     #[command(flatten)]
     pub vars: VarArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SchemaArgs {
+    /// Write the schema to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -1,5 +1,6 @@
-//! `actions` and `explain`: the catalogue, generated from the same definitions that validate.
-use crate::cli::ExplainArgs;
+//! `actions`, `explain` and `schema`: the catalogue, generated from the same definitions
+//! that validate.
+use crate::cli::{ExplainArgs, SchemaArgs};
 use crate::load::print_error;
 use serde_json::Value;
 use testrunner_engine::ExitCode;
@@ -67,7 +68,9 @@ pub fn explain(args: ExplainArgs) -> i32 {
         }
         _ => println!("  (free-form map: any names)"),
     }
-    if !spec.outputs.is_empty() {
+    if spec.outputs.is_empty() {
+        println!("\nOutputs: none of its own (only the step fields below).");
+    } else {
         println!("\nOutputs (read them as <step_id>.<field>):");
         let w = spec.outputs.iter().map(|o| o.name.len()).max().unwrap_or(4);
         for o in spec.outputs {
@@ -127,5 +130,36 @@ fn simple(t: &str, schema: &Value, root: &Value) -> String {
         "integer" => "int".into(),
         "boolean" => "bool".into(),
         other => other.into(),
+    }
+}
+
+pub fn schema(args: SchemaArgs) -> i32 {
+    let mut all = testrunner_actions::all();
+    all.sort_by_key(|a| a.spec().name);
+    let actions: Vec<(String, String, Value)> = all
+        .iter()
+        .map(|a| {
+            let spec = a.spec();
+            (spec.name.to_string(), spec.summary.to_string(), spec.params)
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&testrunner_scenario::scenario_schema(&actions))
+        .expect("a JSON value serializes")
+        + "\n";
+    match args.out {
+        None => {
+            print!("{text}");
+            ExitCode::Pass.code()
+        }
+        Some(path) => match std::fs::write(&path, text) {
+            Ok(()) => ExitCode::Pass.code(),
+            Err(e) => {
+                print_error(
+                    &format!("cannot write {}: {e}", path.display()),
+                    Some("check that the directory exists and is writable"),
+                );
+                ExitCode::HarnessError.code()
+            }
+        },
     }
 }

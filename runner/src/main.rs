@@ -32,6 +32,7 @@ fn main() -> ExitCode {
         cli::Command::Check(args) => cmd_check::run(args),
         cli::Command::Actions => cmd_actions::list(),
         cli::Command::Explain(args) => cmd_actions::explain(args),
+        cli::Command::Schema(args) => cmd_actions::schema(args),
         cli::Command::Report(args) => cmd_report::run(args),
         cli::Command::Plan(args) => cmd_plan::run(args),
         cli::Command::Baseline(args) => cmd_baseline::run(args),

@@ -12,27 +12,32 @@ struct Run {
     code: i32,
     dir: PathBuf,
     report: serde_json::Value,
-    _tmp: tempfile::TempDir,
+    _tmp: Option<tempfile::TempDir>,
 }
 
 fn run(scenario: &str, vars: &[&str]) -> Run {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = run_in(tmp.path(), scenario, vars);
+    r._tmp = Some(tmp);
+    r
+}
+
+/// A run id unique among concurrently running tests (it names the run's containers).
+fn run_id(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}{}x{n}", std::process::id())
+}
+
+/// Runs `scenario` into `<parent>/<unique run id>`.
+fn run_in(parent: &Path, scenario: &str, vars: &[&str]) -> Run {
     let bin = Path::new(env!("CARGO_BIN_EXE_testrunner"));
     let bindir = bin.parent().unwrap();
     assert!(
         bindir.join("halab").exists(),
         "halab is not built: run `cargo build --workspace --bins` (scripts/test.sh does)"
     );
-    let tmp = tempfile::tempdir().unwrap();
-    // The run id names the containers: make it unique per test run.
-    let id: String = tmp
-        .path()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
-    let dir = tmp.path().join(format!("r{id}"));
+    let dir = parent.join(run_id("r"));
     let mut cmd = Command::new(bin);
     cmd.current_dir(root()).arg("run").arg(scenario).arg("--out").arg(&dir).arg("-q").arg("--no-baseline");
     for v in vars {
@@ -45,7 +50,7 @@ fn run(scenario: &str, vars: &[&str]) -> Run {
         .unwrap_or_else(|_| panic!("no report.json; stderr:\n{}", String::from_utf8_lossy(&out.stderr)));
     let code = out.status.code().unwrap_or(-1);
     assert_nothing_left(&dir);
-    Run { code, dir, report, _tmp: tmp }
+    Run { code, dir, report, _tmp: None }
 }
 
 /// No container of this run exists any more, and none is paused.
@@ -72,10 +77,44 @@ fn summary(r: &Run) -> String {
     std::fs::read_to_string(r.dir.join("summary.txt")).unwrap_or_default()
 }
 
+/// The five VAL slices pass for real, one after another (no other scenario's load skews
+/// their timings), and their runs make the VAL26 readiness report ready; with one run
+/// removed that slice is MISSING and the report is not ready.
 #[test]
-fn val17_passes_and_its_timing_agrees_with_an_independent_measurement() {
-    let r = run("scenarios/val17.yaml", &[]);
-    assert_eq!(r.code, 0, "{}", summary(&r));
+fn val13_to_val17_pass_and_their_runs_prove_readiness() {
+    let runs = tempfile::tempdir().unwrap();
+    for s in ["val13", "val14", "val15", "val16", "val17"] {
+        let r = run_in(&runs.path().join(s), &format!("scenarios/{s}.yaml"), &[]);
+        assert_eq!(r.code, 0, "{s}:\n{}", summary(&r));
+        if s == "val17" {
+            assert_val17_evidence_and_timing(&r);
+        }
+    }
+    let readiness = |out: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_testrunner"))
+            .current_dir(root())
+            .args(["readiness", "readiness/ha.yaml", "--runs"])
+            .arg(runs.path())
+            .arg("--out")
+            .arg(runs.path().join(out))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).to_string())
+    };
+    let (code, text) = readiness("ready");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("Verdict: HA DESIGN PARTNER READY"), "{text}");
+    assert!(!text.contains("MISSING"), "{text}");
+    std::fs::remove_dir_all(runs.path().join("val15")).unwrap();
+    let (code, text) = readiness("missing");
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("MISSING"), "{text}");
+    assert!(!text.contains("Verdict: HA DESIGN PARTNER READY"), "{text}");
+}
+
+/// VAL17's evidence files exist, and its loss timing agrees with an independent measurement.
+fn assert_val17_evidence_and_timing(r: &Run) {
     for f in [
         "val17-01-baseline.json",
         "val17-02-quorum-lost.json",
@@ -117,14 +156,8 @@ fn val17_passes_and_its_timing_agrees_with_an_independent_measurement() {
 fn val17_negative_control_monitor_disabled_fails_write_blocking() {
     let r = run("scenarios/val17.yaml", &["monitor_interval=0"]);
     assert_eq!(r.code, 1, "{}", summary(&r));
-    assert_eq!(check(&r, "VAL17-04"), "fail");
+    assert_eq!(check(&r, "VAL17-04"), "fail", "{}", summary(&r));
     assert_eq!(r.report["verdict"], "FAIL");
-}
-
-#[test]
-fn val13_passes() {
-    let r = run("scenarios/val13.yaml", &[]);
-    assert_eq!(r.code, 0, "{}", summary(&r));
 }
 
 #[test]
@@ -132,32 +165,37 @@ fn val13_negative_control_follower_that_never_takes_over() {
     // A lease that outlives the step's deadline: after SIGKILL no follower can take over in time.
     let r = run("scenarios/val13.yaml", &["lease_ttl=60s"]);
     assert_eq!(r.code, 1, "{}", summary(&r));
-    assert_ne!(check(&r, "VAL13-05"), "pass");
-}
-
-#[test]
-fn val14_passes() {
-    let r = run("scenarios/val14.yaml", &[]);
-    assert_eq!(r.code, 0, "{}", summary(&r));
+    assert_ne!(check(&r, "VAL13-05"), "pass", "{}", summary(&r));
 }
 
 #[test]
 fn val14_negative_control_unreachable_drain_target() {
     let r = run("scenarios/val14.yaml", &["heavy_drain_target_ms=0"]);
     assert_eq!(r.code, 1, "{}", summary(&r));
-    assert_eq!(check(&r, "VAL14-06"), "fail");
+    assert_eq!(check(&r, "VAL14-06"), "fail", "{}", summary(&r));
 }
 
 #[test]
-fn val15_passes() {
-    let r = run("scenarios/val15.yaml", &[]);
-    assert_eq!(r.code, 0, "{}", summary(&r));
+fn val15_negative_control_a_damaged_restore_is_caught() {
+    // One payload value changed in the restored database, after the restore reported success.
+    let r = run(
+        "scenarios/val15.yaml",
+        &["restored_fault_sql=UPDATE lab_writes SET value = 'damaged' WHERE id = 500"],
+    );
+    assert_eq!(r.code, 1, "{}", summary(&r));
+    assert_eq!(check(&r, "VAL15-06"), "fail", "{}", summary(&r));
+    assert_eq!(check(&r, "VAL15-08"), "fail", "{}", summary(&r));
+    assert_eq!(check(&r, "VAL15-07"), "pass", "row counts alone cannot see it");
 }
 
 #[test]
-fn val16_passes() {
-    let r = run("scenarios/val16.yaml", &[]);
-    assert_eq!(r.code, 0, "{}", summary(&r));
+fn val16_negative_control_a_lab_that_stays_fenced_fails_recovery() {
+    // Detection and fencing work, but no node re-takes the lease within the recovery budget.
+    let r = run("scenarios/val16.yaml", &["fence_hold=10m"]);
+    assert_eq!(r.code, 1, "{}", summary(&r));
+    assert_eq!(check(&r, "VAL16-04"), "pass", "{}", summary(&r));
+    assert_ne!(check(&r, "VAL16-07"), "pass", "{}", summary(&r));
+    assert_ne!(check(&r, "VAL16-08"), "pass", "{}", summary(&r));
 }
 
 #[test]
@@ -180,14 +218,14 @@ fn d31_local_passes_with_zero_acknowledged_rows_lost() {
 fn d31_negative_control_async_standby_loses_acknowledged_rows() {
     let r = run("scenarios/selftest/d31-async-loss.yaml", &[]);
     assert_eq!(r.code, 1, "{}", summary(&r));
-    assert_eq!(check(&r, "D31-FLOOR"), "fail");
+    assert_eq!(check(&r, "D31-FLOOR"), "fail", "{}", summary(&r));
 }
 
 #[test]
 fn d31_negative_control_withheld_promotion_trips_rto() {
     let r = run("scenarios/selftest/d31-no-promote.yaml", &[]);
     assert_eq!(r.code, 2, "{}", summary(&r));
-    assert_eq!(check(&r, "D31-RTO"), "fail");
+    assert_eq!(check(&r, "D31-RTO"), "fail", "{}", summary(&r));
 }
 
 #[test]
@@ -226,15 +264,7 @@ fn a_val17_baseline_catches_a_deliberately_slowed_run() {
     // A quorum monitor six times slower: loss and recovery detection regress.
     let bindir = Path::new(bin).parent().unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let id: String = tmp
-        .path()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
-    let out = tmp.path().join(format!("s{id}"));
+    let out = tmp.path().join(run_id("s"));
     let o = Command::new(bin)
         .current_dir(root())
         .args(["run", "scenarios/val17.yaml", "-q", "--var", "monitor_interval=3s", "--baseline"])
@@ -249,6 +279,19 @@ fn a_val17_baseline_catches_a_deliberately_slowed_run() {
     assert!(text.contains("REGRESSION loss_ms") || text.contains("REGRESSION recovery_ms"), "{text}");
     let line = text.lines().find(|l| l.starts_with("VAL17-03 ")).unwrap_or("");
     assert!(line.contains("PASS"), "the functional checks still pass: {text}");
+    // The same regression is a failed check in every report.
+    let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap();
+    assert!(read("junit.xml").contains("BASELINE-") && read("junit.xml").contains("REGRESSION"));
+    assert!(read("report.html").contains("REGRESSION"));
+    let report: serde_json::Value = serde_json::from_str(&read("report.json")).unwrap();
+    let failed: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["decl"]["id"].as_str().unwrap())
+        .collect();
+    assert!(failed.iter().all(|id| id.starts_with("BASELINE-")) && !failed.is_empty(), "{failed:?}");
     assert_nothing_left(&out);
 }
 
@@ -258,7 +301,7 @@ fn negative_control_a_deleted_acknowledged_row_is_caught() {
     assert_eq!(r.code, 1, "{}", summary(&r));
     assert_eq!(check(&r, "ZL-00"), "pass", "{}", summary(&r));
     assert_eq!(check(&r, "ZL-01"), "pass", "{}", summary(&r));
-    assert_eq!(check(&r, "ZL-02"), "fail");
+    assert_eq!(check(&r, "ZL-02"), "fail", "{}", summary(&r));
     let v = r.report["steps"].as_array().unwrap().iter().find(|s| s["step"] == "after").unwrap()["result"]
         .clone();
     assert_eq!(v["lost"], 1);

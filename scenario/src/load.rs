@@ -5,6 +5,7 @@ use crate::diag::{did_you_mean, Diagnostic};
 use crate::expr::Expr;
 use crate::model::*;
 use crate::node::{parse_yaml, Node, SNode};
+use crate::read::NodeReader;
 use crate::schema::{compile_template, ParamCheck};
 use crate::span::{Sources, Span, Spanned};
 use serde_json::Value;
@@ -53,7 +54,7 @@ impl LoadFailure {
 /// Keys a step may carry besides its one action.
 pub const STEP_KEYS: &[&str] =
     &["id", "name", "timeout", "until", "interval", "retries", "save", "background", "when", "allow_failure"];
-const TOP_KEYS: &[&str] = &[
+pub(crate) const TOP_KEYS: &[&str] = &[
     "scenario",
     "title",
     "description",
@@ -142,31 +143,18 @@ struct StepCtx {
     fragment_stack: Vec<String>,
 }
 
-impl<'a> Loader<'a> {
+impl NodeReader for Loader<'_> {
+    fn sources(&self) -> &Sources {
+        &self.sources
+    }
     fn err(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
+}
 
+impl<'a> Loader<'a> {
     fn fields<'n>(&mut self, node: &'n SNode, what: &str, allowed: &[&str]) -> Option<Fields<'n>> {
-        let Node::Map(entries) = &node.value else {
-            self.err(Diagnostic::error(
-                format!("{what} must be a map, not {}", node.value.kind()),
-                node.span.clone(),
-            ));
-            return None;
-        };
-        for (k, _) in entries {
-            if !allowed.contains(&k.value.as_str()) {
-                let hint = did_you_mean(&k.value, allowed.iter().copied())
-                    .unwrap_or_else(|| format!("{what} takes: {}", allowed.join(", ")));
-                self.err(
-                    Diagnostic::error(format!("unknown key `{}` in {what}", k.value), k.span.clone())
-                        .label("unknown key")
-                        .hint(hint),
-                );
-            }
-        }
-        Some(Fields { node })
+        self.map(node, what, allowed).map(|_| Fields { node })
     }
 
     fn parse_file(&mut self, path: &str, at: &Span) -> Option<SNode> {
@@ -1143,95 +1131,6 @@ impl<'a> Loader<'a> {
                 Param::Map(entries.iter().map(|(k, v)| (k.value.clone(), self.value_param(v))).collect())
             }
             other => Param::Lit(other.to_json()),
-        }
-    }
-
-    fn expr(&mut self, node: &SNode) -> Option<Expr> {
-        let src = match &node.value {
-            Node::Str(s) => s.clone(),
-            Node::Bool(b) => b.to_string(),
-            other => {
-                self.err(Diagnostic::error(
-                    format!("expected an expression, not {}", other.kind()),
-                    node.span.clone(),
-                ));
-                return None;
-            }
-        };
-        // `${x}` around a bare expression is accepted and unwrapped.
-        let bare = src.trim();
-        let inner = if bare.starts_with("${") && bare.ends_with('}') && bare.matches("${").count() == 1 {
-            &bare[2..bare.len() - 1]
-        } else {
-            bare
-        };
-        let quoted = self
-            .sources
-            .line(&node.span)
-            .and_then(|l| l.chars().nth(node.span.col.saturating_sub(1) as usize))
-            .is_some_and(|c| c == '"' || c == '\'');
-        let mut span = node.span.clone();
-        if quoted {
-            span.col += 1;
-            span.len = span.len.saturating_sub(2).max(1);
-        }
-        match Expr::compile(inner, span.clone()) {
-            Ok(e) => Some(e),
-            Err(e) => {
-                let mut at = span;
-                if !src.contains('\n') {
-                    at.col += (e.offset + src.find(inner).unwrap_or(0)) as u32;
-                    at.len = 1;
-                }
-                self.err(
-                    Diagnostic::error(format!("invalid expression: {}", e.message), at)
-                        .label("here")
-                        .hint(crate::schema::cel_hint(&e.message)),
-                );
-                None
-            }
-        }
-    }
-
-    fn string(&mut self, node: &SNode, what: &str) -> Option<String> {
-        match &node.value {
-            Node::Str(s) => Some(s.clone()),
-            Node::Int(i) => Some(i.to_string()),
-            Node::Float(f) => Some(f.to_string()),
-            other => {
-                self.err(Diagnostic::error(
-                    format!("{what} must be a string, not {}", other.kind()),
-                    node.span.clone(),
-                ));
-                None
-            }
-        }
-    }
-
-    fn string_list(&mut self, node: &SNode, what: &str) -> Vec<String> {
-        match &node.value {
-            Node::Seq(items) => items.iter().filter_map(|i| self.string(i, what)).collect(),
-            Node::Str(s) => vec![s.clone()],
-            other => {
-                self.err(Diagnostic::error(
-                    format!("{what} must be a list, not {}", other.kind()),
-                    node.span.clone(),
-                ));
-                vec![]
-            }
-        }
-    }
-
-    fn boolean(&mut self, node: &SNode) -> bool {
-        match node.value {
-            Node::Bool(b) => b,
-            _ => {
-                self.err(Diagnostic::error(
-                    format!("expected true or false, not {}", node.value.kind()),
-                    node.span.clone(),
-                ));
-                false
-            }
         }
     }
 

@@ -14,9 +14,13 @@ pub struct Conn {
 
 /// Removes a password from a connection string for messages (`password=x`, `user:x@`).
 pub fn redact(url: &str) -> String {
-    let re_kv = regex::Regex::new(r"password=\S+").unwrap();
-    let re_url = regex::Regex::new(r"(postgres(?:ql)?://[^:/@]+):[^@]*@").unwrap();
-    re_url.replace_all(&re_kv.replace_all(url, "password=****"), "$1:****@").into_owned()
+    static RE: std::sync::LazyLock<(regex::Regex, regex::Regex)> = std::sync::LazyLock::new(|| {
+        (
+            regex::Regex::new(r"(?i)password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)").unwrap(),
+            regex::Regex::new(r"(postgres(?:ql)?://[^:/@\s]+):[^@\s]*@").unwrap(),
+        )
+    });
+    RE.1.replace_all(&RE.0.replace_all(url, "password=****"), "$1:****@").into_owned()
 }
 
 pub fn pg_error(url: &str, e: &tokio_postgres::Error, ctx: &ActionCtx) -> ActionError {
@@ -33,7 +37,7 @@ pub fn pg_error(url: &str, e: &tokio_postgres::Error, ctx: &ActionCtx) -> Action
             src = s.source();
         }
     }
-    let text = ctx.state.masker.mask(&format!("{msg} [{}]", redact(url))).into_owned();
+    let text = ctx.state.masker.mask(&redact(&format!("{msg} [{}]", redact(url)))).into_owned();
     ActionError::new(text)
 }
 

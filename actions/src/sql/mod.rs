@@ -3,8 +3,12 @@
 //! they are masked in every message.
 mod conn;
 mod idset;
+mod params;
+mod promote;
 mod query;
 mod sample;
+mod sets;
+mod value;
 mod verify;
 mod writers;
 

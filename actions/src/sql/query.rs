@@ -1,101 +1,73 @@
-//! sql.exec, sql.query (rows as values, types mapped faithfully) and sql.promote.
+//! sql.exec and sql.query: statements and rows as values, types mapped faithfully.
 use super::conn::{connect, pg_error, CONNECT_TIMEOUT};
+use super::params::TextParam;
+use super::value::{binary_supported, to_json, Raw};
 use crate::params::{decode, schema};
-use crate::{
-    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField, Precondition,
-};
+use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField, Precondition};
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
-use std::time::Instant;
-use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::Row;
+use serde_json::{Map, Value};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, SimpleQueryMessage};
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ExecParams {
-    /// Connection string (`postgres://user@127.0.0.1:5432/db` or `host=... user=...`).
+    /// Connection string: `postgres://user:pass@127.0.0.1:5432/db` or `host=... user=... password=...`
+    /// (passwords are masked in every message).
     url: String,
-    /// SQL; several statements separated by `;` run as one batch.
+    /// SQL. Without `params`, several statements separated by `;` run as one batch (simple
+    /// protocol); with `params`, exactly one statement.
     sql: String,
+    /// Values for `$1`, `$2`...: sent as text and parsed by the server as the type the
+    /// statement gives each placeholder (lists become arrays, maps become JSON).
+    #[serde(default)]
+    params: Vec<Value>,
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct QueryParams {
-    /// Connection string.
+    /// Connection string (passwords are masked in every message).
     url: String,
-    /// One SQL statement; `$1`, `$2`... take `params`.
+    /// One SQL statement returning rows (SELECT, VALUES, ... RETURNING); `$1`, `$2`... take `params`.
     sql: String,
-    /// Parameters, passed as text (cast from text in SQL: `$1::text::int`).
+    /// Values for `$1`, `$2`...: sent as text, parsed by the server as the placeholder's type.
     #[serde(default)]
     params: Vec<Value>,
 }
 
-/// A row value as JSON, by column type; unknown types fall back to their text form.
-fn cell(row: &Row, i: usize) -> Value {
-    let ty = row.columns()[i].type_().clone();
-    macro_rules! get {
-        ($t:ty) => {
-            row.try_get::<_, Option<$t>>(i).ok().flatten()
+fn text_params(params: &[Value]) -> Vec<TextParam> {
+    params.iter().map(TextParam::from_json).collect()
+}
+
+fn refs(ps: &[TextParam]) -> Vec<&(dyn ToSql + Sync)> {
+    ps.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn row_map(row: &Row, names: &[String]) -> Result<Map<String, Value>, String> {
+    let mut m = Map::new();
+    for (i, name) in names.iter().enumerate() {
+        let col = &row.columns()[i];
+        let raw: Raw = row.try_get(i).map_err(|e| e.to_string())?;
+        let v = match raw.0 {
+            None => Value::Null,
+            Some(b) => to_json(col.type_(), b).map_err(|e| format!("column `{name}`: {e}"))?,
         };
+        m.insert(name.clone(), v);
     }
-    let v = match ty {
-        Type::BOOL => get!(bool).map(Value::from),
-        Type::INT2 => get!(i16).map(Value::from),
-        Type::INT4 => get!(i32).map(Value::from),
-        Type::INT8 => get!(i64).map(Value::from),
-        Type::OID => get!(u32).map(Value::from),
-        Type::FLOAT4 => get!(f32).map(|f| json!(f as f64)),
-        Type::FLOAT8 => get!(f64).map(|f| json!(f)),
-        Type::TEXT | Type::VARCHAR | Type::NAME | Type::BPCHAR | Type::UNKNOWN => {
-            get!(String).map(Value::from)
-        }
-        Type::JSON | Type::JSONB => get!(Value),
-        Type::BYTEA => get!(Vec<u8>).map(|b| Value::from(hex::encode(b))),
-        Type::TEXT_ARRAY | Type::VARCHAR_ARRAY => get!(Vec<Option<String>>).map(|v| json!(v)),
-        Type::INT4_ARRAY => get!(Vec<Option<i32>>).map(|v| json!(v)),
-        Type::INT8_ARRAY => get!(Vec<Option<i64>>).map(|v| json!(v)),
-        _ => return Value::Null,
-    };
-    v.unwrap_or(Value::Null)
+    Ok(m)
 }
 
-/// Column types without a direct mapping are re-read as text by the query itself.
-fn needs_text(ty: &Type) -> bool {
-    !matches!(
-        *ty,
-        Type::BOOL
-            | Type::INT2
-            | Type::INT4
-            | Type::INT8
-            | Type::OID
-            | Type::FLOAT4
-            | Type::FLOAT8
-            | Type::TEXT
-            | Type::VARCHAR
-            | Type::NAME
-            | Type::BPCHAR
-            | Type::UNKNOWN
-            | Type::JSON
-            | Type::JSONB
-            | Type::BYTEA
-            | Type::TEXT_ARRAY
-            | Type::VARCHAR_ARRAY
-            | Type::INT4_ARRAY
-            | Type::INT8_ARRAY
-    )
-}
-
-fn param_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
+/// Runs one statement and returns its rows as maps. Columns whose type has no binary
+/// mapping (interval, inet, money, ...) are read as `::text` by wrapping the statement in a
+/// CTE with positional column names (so duplicate names and DML ... RETURNING work), decided
+/// from the prepared statement before anything runs: the statement runs exactly once.
 pub async fn run_query(
     ctx: &ActionCtx,
     url: &str,
@@ -104,38 +76,36 @@ pub async fn run_query(
 ) -> Result<Vec<Map<String, Value>>, ActionError> {
     let c = connect(url, ctx, CONNECT_TIMEOUT).await?;
     let stmt = c.client.prepare(sql).await.map_err(|e| pg_error(url, &e, ctx))?;
-    // Parameters travel as text: the statement's casts decide their types.
-    let texts: Vec<Option<String>> = params.iter().map(param_text).collect();
-    let typed: Vec<&(dyn ToSql + Sync)> = texts.iter().map(|t| t as &(dyn ToSql + Sync)).collect();
-    if stmt.params().iter().any(|t| *t != Type::TEXT && *t != Type::VARCHAR && *t != Type::UNKNOWN)
-        && !params.is_empty()
-    {
-        return Err(ActionError::new("parameters are passed as text: cast them in the SQL from text (`$1::text::int`, `$1::text::pg_lsn`)"));
+    let ps = text_params(params);
+    if ps.len() != stmt.params().len() {
+        return Err(ActionError::new(format!(
+            "the statement has {} placeholder(s) but {} param(s) were given",
+            stmt.params().len(),
+            ps.len()
+        )));
     }
-    let textual = stmt.columns().iter().any(|c| needs_text(c.type_()));
-    let rows = if textual {
-        // Wrap the statement so every column comes back as text; numbers stay numbers below.
-        let cols: Vec<String> = stmt
+    let names: Vec<String> = stmt.columns().iter().map(|c| c.name().to_string()).collect();
+    let rows = if stmt.columns().iter().all(|c| binary_supported(c.type_())) {
+        c.client.query(&stmt, &refs(&ps)).await.map_err(|e| pg_error(url, &e, ctx))?
+    } else {
+        let aliases: Vec<String> = (1..=names.len()).map(|i| quote_ident(&format!("c{i}"))).collect();
+        let select: Vec<String> = stmt
             .columns()
             .iter()
-            .map(|c| {
-                let q = format!("\"{}\"", c.name().replace('"', "\"\""));
-                if needs_text(c.type_()) {
-                    format!("{q}::text AS {q}")
-                } else {
-                    q
-                }
-            })
+            .zip(&aliases)
+            .map(|(c, a)| if binary_supported(c.type_()) { a.clone() } else { format!("{a}::text") })
             .collect();
-        let wrapped = format!("SELECT {} FROM ({}) AS q", cols.join(", "), sql.trim().trim_end_matches(';'));
-        c.client.query(&wrapped, &typed).await.map_err(|e| pg_error(url, &e, ctx))?
-    } else {
-        c.client.query(&stmt, &typed).await.map_err(|e| pg_error(url, &e, ctx))?
+        let body = sql.trim().trim_end_matches(';');
+        let wrapped = format!(
+            "WITH \"tr_q\"({}) AS ({body}\n) SELECT {} FROM \"tr_q\"",
+            aliases.join(", "),
+            select.join(", ")
+        );
+        c.client.query(&wrapped, &refs(&ps)).await.map_err(|e| {
+            pg_error(url, &e, ctx).hint("a column of a type without a direct mapping is read as text by wrapping the statement; cast it yourself (`col::text`)")
+        })?
     };
-    Ok(rows
-        .iter()
-        .map(|r| (0..r.len()).map(|i| (r.columns()[i].name().to_string(), cell(r, i))).collect())
-        .collect())
+    rows.iter().map(|r| row_map(r, &names).map_err(ActionError::new)).collect()
 }
 
 struct Exec;
@@ -145,19 +115,39 @@ impl Action for Exec {
     fn spec(&self) -> ActionSpec {
         ActionSpec {
             name: "sql.exec",
-            summary: "Run SQL statements (DDL, DML) against PostgreSQL",
+            summary: "Run SQL statements (DDL, DML; several at once without params) against PostgreSQL",
             params: schema::<ExecParams>(),
-            outputs: &[OutputField { name: "elapsed_ms", ty: "int", doc: "time the batch took" }],
-            example: "- sql.exec: { url: \"${pg_url}\", sql: \"CREATE TABLE t (id bigserial PRIMARY KEY, v text)\" }\n",
+            outputs: &[
+                OutputField {
+                    name: "rows_affected",
+                    ty: "int",
+                    doc: "rows the (last) statement inserted, updated, deleted or returned",
+                },
+                OutputField { name: "statements", ty: "int", doc: "statements that completed" },
+            ],
+            example: "- sql.exec:\n    url: \"${pg_url}\"\n    sql: \"CREATE TABLE IF NOT EXISTS t (id bigserial PRIMARY KEY, v text); DELETE FROM t\"\n- sql.exec: { url: \"${pg_url}\", sql: \"INSERT INTO t (v) VALUES ($1)\", params: [hello] }\n",
             background: false,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
         let p: ExecParams = decode(params)?;
         let c = connect(&p.url, ctx, CONNECT_TIMEOUT).await?;
-        let t = Instant::now();
-        c.client.batch_execute(&p.sql).await.map_err(|e| pg_error(&p.url, &e, ctx))?;
-        Ok(Outcome::new().with("elapsed_ms", t.elapsed().as_millis() as u64))
+        if !p.params.is_empty() {
+            let ps = text_params(&p.params);
+            let n = c.client.execute(&p.sql, &refs(&ps)).await.map_err(|e| pg_error(&p.url, &e, ctx))?;
+            return Ok(Outcome::new().with("rows_affected", n).with("statements", 1));
+        }
+        let msgs = c.client.simple_query(&p.sql).await.map_err(|e| pg_error(&p.url, &e, ctx))?;
+        let counts: Vec<u64> = msgs
+            .iter()
+            .filter_map(|m| match m {
+                SimpleQueryMessage::CommandComplete(n) => Some(*n),
+                _ => None,
+            })
+            .collect();
+        Ok(Outcome::new()
+            .with("rows_affected", counts.last().copied().unwrap_or(0))
+            .with("statements", counts.len()))
     }
     async fn probe(&self, params: Value, ctx: &ActionCtx) -> Vec<Precondition> {
         probe_connect(params, ctx).await
@@ -181,7 +171,7 @@ impl Action for Query {
     fn spec(&self) -> ActionSpec {
         ActionSpec {
             name: "sql.query",
-            summary: "Run a query; rows as values (ints, floats, bools, text, JSON; others as text). Poll it with `until`",
+            summary: "Run a query; rows as values (ints, floats, exact numerics, bools, text, JSON, timestamps, uuids, arrays; others as text). Poll it with `until`",
             params: schema::<QueryParams>(),
             outputs: &[
                 OutputField { name: "rows", ty: "list", doc: "rows as maps column → value" },
@@ -206,58 +196,5 @@ impl Action for Query {
     }
 }
 
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct PromoteParams {
-    /// Connection string of the standby.
-    url: String,
-    /// Wait until the promotion completes (default true).
-    wait: Option<bool>,
-    /// How long pg_promote may wait (default 60s).
-    timeout: Option<Dur>,
-}
-
-struct Promote;
-
-#[async_trait]
-impl Action for Promote {
-    fn spec(&self) -> ActionSpec {
-        ActionSpec {
-            name: "sql.promote",
-            summary: "Promote a standby with pg_promote(), bounded",
-            params: schema::<PromoteParams>(),
-            outputs: &[
-                OutputField { name: "promoted", ty: "bool", doc: "what pg_promote returned" },
-                OutputField { name: "elapsed_ms", ty: "int", doc: "time the promotion took" },
-            ],
-            example: "- sql.promote: { url: \"${standby_url}\", wait: true, timeout: 30s }\n",
-            background: false,
-        }
-    }
-    async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
-        let p: PromoteParams = decode(params)?;
-        let secs = p.timeout.map(|d| d.0.as_secs().max(1) as i32).unwrap_or(60);
-        let c = connect(&p.url, ctx, CONNECT_TIMEOUT).await?;
-        let t = Instant::now();
-        let row = c
-            .client
-            .query_one("SELECT pg_promote($1, $2)", &[&p.wait.unwrap_or(true), &secs])
-            .await
-            .map_err(|e| {
-                pg_error(&p.url, &e, ctx).hint("is this server a standby? (SELECT pg_is_in_recovery())")
-            })?;
-        let promoted: bool = row.get(0);
-        let o = Outcome::new().with("promoted", promoted).with("elapsed_ms", t.elapsed().as_millis() as u64);
-        if promoted {
-            Ok(o)
-        } else {
-            let mut e = ActionError::new(format!("pg_promote did not complete within {secs}s"));
-            e.output = o.output;
-            Err(e)
-        }
-    }
-}
-
 inventory::submit!(ActionEntry(&Exec));
 inventory::submit!(ActionEntry(&Query));
-inventory::submit!(ActionEntry(&Promote));

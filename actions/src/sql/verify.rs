@@ -1,15 +1,27 @@
-//! sql.verify_no_loss: reads every id back and proves the floor (every acknowledged id is
-//! present) and gap-freedom up to the highest acknowledged id.
+//! sql.verify_no_loss: reads every id back into a bitmap and proves the zero-loss contract.
 //!
-//! Definitions. `holes` = ids in 1..=max_ack absent from the table. A hole is *explained*
-//! when the pool classified its id failed or unknown, or never allocated it (other
-//! clients, sequence jumps after a crash). `gaps` = unexplained holes — because the pool
-//! allocates and classifies every id it consumes, a gap is an acknowledged row that is
-//! gone, i.e. a lost transaction. The action fails when the floor is broken or, with
-//! `gap_free`, when there is any gap.
+//! Definitions (A = acknowledged ids, F = failed ids, U = unknown ids, all as recorded by
+//! the `sql.writers` pool, which takes every id it writes from the sequence first;
+//! P = ids present in the table; max = the highest acknowledged id):
+//! - **floor**: A ⊆ P. `lost` = |A \ P| (the first 20 are listed in `lost_ids`).
+//! - **holes**: ids in 1..=max that are not in P — the table-only view of the D31 harness.
+//! - **gap-free**: no hole in 1..=max among the ids the pool attempted and did not see fail,
+//!   i.e. among A ∪ U, except that an unknown batch may be absent *as a whole* (a
+//!   transaction whose COMMIT outcome is unknown either committed or did not; it cannot
+//!   half-commit). So `gaps` = |(A ∩ [1, max]) \ P| + the absent ids of unknown batches
+//!   that are *partly* present (`torn_batches` counts those batches). Holes of failed ids
+//!   (rolled back) and of ids the pool never received (other clients, a failed id
+//!   allocation, the sequence jumping ahead after a crash or promotion) are explained.
+//! - `failed_present` = |F ∩ P|: a batch reported failed (its COMMIT never sent) whose rows
+//!   exist contradicts the classification; it also fails the check.
+//!
+//! The action fails (an error carrying every output field) when the floor is broken,
+//! `failed_present` > 0, or `gap_free` is asked (default) and `gaps` > 0. The verdict is
+//! the `verified` field (`ok` is the engine's own). Memory is one bit per id up to the
+//! highest id present (1,000,000 ids ≈ 125 KB).
 use super::conn::{connect, pg_error, CONNECT_TIMEOUT};
 use super::idset::IdSet;
-use super::writers::{ids_file_name, lookup, parse_ids, WriterSets};
+use super::sets::{ids_file_name, lookup, parse_ids, WriterSets};
 use crate::params::{decode, schema};
 use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField};
 use async_trait::async_trait;
@@ -31,8 +43,10 @@ struct VerifyParams {
     writers: Option<String>,
     /// Or an ids file written by sql.writers (absolute, or relative to the run directory).
     ids_file: Option<String>,
-    /// Also require no gaps up to the highest acknowledged id (default true).
+    /// Also require gap-freedom up to the highest acknowledged id (default true; see `explain`).
     gap_free: Option<bool>,
+    /// The id column (default `id`).
+    id_column: Option<String>,
 }
 
 struct Verify;
@@ -87,96 +101,182 @@ impl Action for Verify {
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
         let p: VerifyParams = decode(params)?;
         let sets = load_sets(&p, ctx)?;
-        let table = p.table.clone().unwrap_or_else(|| "tr_writes".into());
-        let ident = format!("\"{}\"", table.replace('"', "\"\""));
+        let ident = quote(p.table.as_deref().unwrap_or("tr_writes"));
+        let col = quote(p.id_column.as_deref().unwrap_or("id"));
         let c = connect(&p.url, ctx, CONNECT_TIMEOUT).await?;
         let t = Instant::now();
-        let stream = c
-            .client
-            .copy_out(&format!("COPY (SELECT id FROM {ident} ORDER BY id) TO STDOUT"))
-            .await
-            .map_err(|e| pg_error(&p.url, &e, ctx))?;
+        // No ORDER BY: a bitmap does not care, and the server skips a sort.
+        let sql = format!("COPY (SELECT {col} FROM {ident} WHERE {col} IS NOT NULL) TO STDOUT");
+        let stream = c.client.copy_out(&sql).await.map_err(|e| pg_error(&p.url, &e, ctx))?;
         futures::pin_mut!(stream);
         let mut present = IdSet::new();
-        let mut partial: i64 = 0;
-        let mut in_num = false;
+        let mut reader = IdReader::default();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| pg_error(&p.url, &e, ctx))?;
-            for &b in chunk.iter() {
-                if b.is_ascii_digit() {
-                    partial = partial * 10 + (b - b'0') as i64;
-                    in_num = true;
-                } else if b == b'\n' && in_num {
-                    present.insert(partial);
-                    partial = 0;
-                    in_num = false;
-                }
-            }
+            reader.feed(&chunk, &mut present);
         }
         let read_ms = t.elapsed().as_millis() as u64;
         let s = sets.lock().unwrap();
-        let mut lost = 0u64;
-        let mut lost_ids = vec![];
-        for id in s.acked.iter() {
-            if !present.contains(id) {
-                lost += 1;
-                if lost_ids.len() < 20 {
-                    lost_ids.push(id);
-                }
-            }
-        }
-        let (mut unknown_present, mut unknown_absent) = (0u64, 0u64);
-        for id in s.unknown.iter() {
-            if present.contains(id) {
-                unknown_present += 1;
-            } else {
-                unknown_absent += 1;
-            }
-        }
-        let max_ack = s.acked.max().unwrap_or(0);
-        let (mut holes, mut gaps) = (0u64, 0u64);
-        for id in 1..=max_ack {
-            if present.contains(id) {
-                continue;
-            }
-            holes += 1;
-            let explained = s.failed.contains(id) || s.unknown.contains(id) || !s.acked.contains(id);
-            if !explained {
-                gaps += 1;
-            }
-        }
-        let floor_ok = lost == 0;
-        let gap_free_ok = gaps == 0;
-        let ok = floor_ok && (!p.gap_free.unwrap_or(true) || gap_free_ok);
+        let v = judge(&s, &present);
+        let ok = v.floor_ok() && v.failed_present == 0 && (!p.gap_free.unwrap_or(true) || v.gaps == 0);
         let out = Outcome::new()
-            .with("ok", ok)
-            .with("floor_ok", floor_ok)
-            .with("gap_free_ok", gap_free_ok)
+            .with("verified", ok)
+            .with("floor_ok", v.floor_ok())
+            .with("gap_free_ok", v.gaps == 0)
             .with("present", present.len())
             .with("acknowledged", s.acked.len())
-            .with("lost", lost)
-            .with("lost_ids", lost_ids.clone())
-            .with("unknown_present", unknown_present)
-            .with("unknown_absent", unknown_absent)
+            .with("lost", v.lost)
+            .with("lost_ids", v.lost_ids.clone())
+            .with("unknown", s.unknown.len())
+            .with("unknown_present", v.unknown_present)
+            .with("unknown_absent", v.unknown_absent)
+            .with("torn_batches", v.torn_batches)
             .with("failed", s.failed.len())
-            .with("max_ack_id", max_ack)
-            .with("holes", holes)
-            .with("gaps", gaps)
+            .with("failed_present", v.failed_present)
+            .with("max_ack_id", v.max_ack)
+            .with("holes", v.holes)
+            .with("gaps", v.gaps)
             .with("read_ms", read_ms);
-        // `ok` is the engine's own field; the verdict is carried as `verified`.
-        let mut out = out;
-        let verified = out.output.remove("ok").unwrap_or(Value::Bool(false));
-        out.output.insert("verified".into(), verified);
         if ok {
             return Ok(out);
         }
         let mut e = ActionError::new(format!(
-            "{lost} acknowledged row(s) missing (first: {:?}), {gaps} gap(s) up to id {max_ack}",
-            &lost_ids[..lost_ids.len().min(5)]
+            "{} acknowledged row(s) missing (first: {:?}), {} gap(s) up to id {}, {} failed row(s) present",
+            v.lost,
+            &v.lost_ids[..v.lost_ids.len().min(5)],
+            v.gaps,
+            v.max_ack,
+            v.failed_present
         ))
-        .hint("acknowledged writes were lost: the failover did not preserve committed transactions");
+        .hint(if v.lost > 0 {
+            "acknowledged writes were lost: the failover did not preserve committed transactions"
+        } else {
+            "the table does not match what the writer pool recorded (see gaps / failed_present)"
+        });
         e.output = out.output;
         Err(e)
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Parses COPY text output (one integer per line) incrementally across chunks.
+#[derive(Default)]
+struct IdReader {
+    value: i64,
+    digits: bool,
+    negative: bool,
+}
+
+impl IdReader {
+    fn feed(&mut self, chunk: &[u8], into: &mut IdSet) {
+        for &b in chunk {
+            match b {
+                b'0'..=b'9' => {
+                    self.value = self.value.saturating_mul(10).saturating_add((b - b'0') as i64);
+                    self.digits = true;
+                }
+                b'-' => self.negative = true,
+                b'\n' => {
+                    if self.digits && !self.negative {
+                        into.insert(self.value);
+                    }
+                    *self = IdReader::default();
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Verdict {
+    lost: u64,
+    lost_ids: Vec<i64>,
+    unknown_present: u64,
+    unknown_absent: u64,
+    torn_batches: u64,
+    failed_present: u64,
+    max_ack: i64,
+    holes: u64,
+    gaps: u64,
+}
+
+impl Verdict {
+    fn floor_ok(&self) -> bool {
+        self.lost == 0
+    }
+}
+
+fn judge(s: &WriterSets, present: &IdSet) -> Verdict {
+    let mut v = Verdict { max_ack: s.acked.max().unwrap_or(0), ..Default::default() };
+    for id in s.acked.iter() {
+        if !present.contains(id) {
+            v.lost += 1;
+            if v.lost_ids.len() < 20 {
+                v.lost_ids.push(id);
+            }
+        }
+    }
+    for id in s.unknown.iter() {
+        if present.contains(id) {
+            v.unknown_present += 1;
+        } else {
+            v.unknown_absent += 1;
+        }
+    }
+    v.failed_present = s.failed.iter().filter(|id| present.contains(*id)).count() as u64;
+    v.holes = (1..=v.max_ack).filter(|id| !present.contains(*id)).count() as u64;
+    // Every lost id is ≤ max_ack by definition; torn unknown batches add their absent ids.
+    v.gaps = v.lost;
+    for batch in &s.unknown_batches {
+        let here = batch.iter().filter(|id| present.contains(**id)).count();
+        if here > 0 && here < batch.len() {
+            v.torn_batches += 1;
+            v.gaps += batch.iter().filter(|id| **id <= v.max_ack && !present.contains(**id)).count() as u64;
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::sets::Class;
+
+    fn set(ids: impl IntoIterator<Item = i64>) -> IdSet {
+        let mut s = IdSet::new();
+        ids.into_iter().for_each(|i| {
+            s.insert(i);
+        });
+        s
+    }
+
+    #[test]
+    fn reader_parses_across_chunks() {
+        let mut s = IdSet::new();
+        let mut r = IdReader::default();
+        r.feed(b"1\n2\n12", &mut s);
+        r.feed(b"3\n-4\n", &mut s);
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![1, 2, 123]);
+    }
+
+    #[test]
+    fn definitions() {
+        let mut w = WriterSets::default();
+        w.record(Class::Acked, &[1, 2, 3, 6, 7]);
+        w.record(Class::Failed, &[4]);
+        w.record(Class::Unknown, &[5]);
+        w.record(Class::Unknown, &[8, 9]);
+        // 5 (unknown, whole batch absent) and 4 (failed) are explained holes; 10 never allocated.
+        let v = judge(&w, &set([1, 2, 3, 6, 7, 9]));
+        assert_eq!((v.lost, v.holes, v.gaps, v.torn_batches, v.failed_present), (0, 2, 0, 1, 0));
+        assert_eq!((v.unknown_present, v.unknown_absent), (1, 2));
+        // Batch {8, 9} is torn, but 8 > max_ack (7): not counted as a gap below max.
+        let v = judge(&w, &set([1, 3, 4, 6, 7]));
+        assert_eq!((v.lost, v.lost_ids.clone(), v.gaps, v.failed_present), (1, vec![2], 1, 1));
     }
 }
 

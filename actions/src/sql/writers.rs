@@ -1,15 +1,21 @@
 //! sql.writers: a pool of workers writing batches and classifying every attempted write.
 //!
-//! Contract (DESIGN §5): a batch is **acknowledged** when its COMMIT returned with no
-//! WARNING notice; **failed** when an error came before COMMIT was sent (rolled back);
-//! **unknown** when the connection was lost during COMMIT, the commit outlived
-//! `commit_timeout`, or COMMIT returned with a WARNING ("canceling wait for synchronous
-//! replication ... may not have been replicated"). A commit in flight is never cancelled:
-//! on stop the pool lets it finish, and on `commit_timeout` it drops the connection.
-//! Ids are allocated from the table's sequence before each batch, so every id the pool
-//! consumed is known and classified.
+//! Contract (DESIGN §5). Each batch is one transaction; its ids are taken from the table's
+//! sequence first, inside it (`nextval` × n), so every id the pool consumed is known. A batch is
+//! - **acknowledged** when its COMMIT returned with no WARNING notice;
+//! - **failed** when an error (or stop / deadline) came before COMMIT was sent: the server
+//!   rolls it back, so its ids are certainly absent;
+//! - **unknown** when the connection was lost or errored during COMMIT, the COMMIT outlived
+//!   `commit_timeout` / the deadline / the stop grace, or it returned with a WARNING
+//!   ("canceling wait for synchronous replication ... may not have been replicated").
+//!
+//! A commit in flight is never cancelled (no cancel request): when it must be abandoned
+//! the connection is dropped and the batch recorded unknown. Workers reconnect (bounded
+//! backoff) after a lost connection and keep writing, so writes continue across a failover
+//! when the URL follows the primary. Everything finishes before the step's deadline, so
+//! the output and the ids file always exist; dropping the step aborts every worker.
 use super::conn::{connect, pg_error, redact, Conn, CONNECT_TIMEOUT};
-use super::idset::IdSet;
+use super::sets::{ids_file_name, register, render_ids, Class, WriterSets};
 use crate::params::{decode, schema};
 use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField};
 use async_trait::async_trait;
@@ -17,27 +23,25 @@ use futures::SinkExt;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Deserialize, JsonSchema, Clone, Copy, PartialEq)]
 #[serde(rename_all = "lowercase")]
 enum Mode {
-    /// `INSERT ... SELECT unnest(ids)` per batch.
+    /// `INSERT ... SELECT unnest($ids)` per batch (payload generated server-side).
     Insert,
-    /// `COPY ... FROM STDIN` per batch.
+    /// `COPY ... FROM STDIN` per batch, with the pre-allocated ids.
     Copy,
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct WritersParams {
-    /// Connection string of the primary (or the service in front of it).
+    /// Connection string of the primary (or of the service in front of it); masked in messages.
     url: String,
-    /// Table (default tr_writes): id bigserial primary key, worker int, batch bigint, payload text.
+    /// Table (default tr_writes): `id bigserial primary key, worker int not null, batch bigint, payload text not null`.
     table: Option<String>,
     /// Concurrent workers, each with its own connection (default 8).
     workers: Option<u32>,
@@ -45,9 +49,9 @@ struct WritersParams {
     batch_rows: Option<u32>,
     /// Payload bytes per row (default 1024).
     row_bytes: Option<u32>,
-    /// Stop after this many rows have been attempted.
+    /// Stop after this many rows have been attempted (acknowledged + failed + unknown).
     rows: Option<u64>,
-    /// Stop after this long.
+    /// Stop starting batches after this long.
     duration: Option<Dur>,
     /// Cap on rows per second for the whole pool.
     rate: Option<u64>,
@@ -55,66 +59,35 @@ struct WritersParams {
     mode: Option<Mode>,
     /// Create the table if missing (default true).
     create_table: Option<bool>,
-    /// Empty the table (and restart its sequence) first.
+    /// Empty the table and restart its sequence first (default false).
     #[serde(default)]
     truncate: bool,
-    /// How long a COMMIT may take before the connection is dropped and the batch is unknown (default 30s).
+    /// How long a COMMIT may take before its connection is dropped and the batch is unknown (default 30s).
     commit_timeout: Option<Dur>,
-    /// Reconnect after a lost connection and keep writing (default true): writes continue across a failover.
+    /// After `stop`, how long an in-flight COMMIT may still finish before its connection is
+    /// dropped and the batch is unknown (default 2s).
+    stop_grace: Option<Dur>,
+    /// Reconnect after a lost connection and keep writing (default true): writes continue
+    /// across a failover. With false a worker ends when its connection fails.
     reconnect: Option<bool>,
 }
 
-/// Every id the pool allocated, by outcome.
-#[derive(Default)]
-pub struct WriterSets {
-    pub acked: IdSet,
-    pub failed: IdSet,
-    pub unknown: IdSet,
-}
-
-type Key = (PathBuf, String);
-static REGISTRY: LazyLock<Mutex<HashMap<Key, Arc<Mutex<WriterSets>>>>> = LazyLock::new(Default::default);
-
-/// The id sets of a writers step of this run, if it ran in this process.
-pub fn lookup(run_dir: &std::path::Path, step: &str) -> Option<Arc<Mutex<WriterSets>>> {
-    REGISTRY.lock().unwrap().get(&(run_dir.to_path_buf(), step.to_string())).cloned()
-}
-
-pub fn ids_file_name(step: &str) -> String {
-    format!("writers-{step}.ids")
-}
-
-/// `acked 1-5000`, `unknown 5001-6000`, `failed ...`: one line per run of ids.
-pub fn render_ids(sets: &WriterSets) -> String {
-    let mut out = String::from("# testrunner sql.writers ids v1\n");
-    for (label, set) in [("acked", &sets.acked), ("unknown", &sets.unknown), ("failed", &sets.failed)] {
-        for (a, b) in set.ranges() {
-            out.push_str(&format!("{label} {a}-{b}\n"));
-        }
-    }
-    out
-}
-
-pub fn parse_ids(text: &str) -> Result<WriterSets, String> {
-    let mut s = WriterSets::default();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty()) {
-        let (label, range) = line.split_once(' ').ok_or(format!("line {}: `{line}`", n + 1))?;
-        let (a, b) = range.split_once('-').ok_or(format!("line {}: `{line}`", n + 1))?;
-        let (a, b): (i64, i64) = (
-            a.parse().map_err(|_| format!("line {}", n + 1))?,
-            b.parse().map_err(|_| format!("line {}", n + 1))?,
-        );
-        let set = match label {
-            "acked" => &mut s.acked,
-            "unknown" => &mut s.unknown,
-            "failed" => &mut s.failed,
-            _ => return Err(format!("line {}: unknown label `{label}`", n + 1)),
-        };
-        for id in a..=b {
-            set.insert(id);
-        }
-    }
-    Ok(s)
+struct Cfg {
+    url: String,
+    ident: String,
+    seq: String,
+    batch_rows: u64,
+    row_bytes: i32,
+    rows: Option<u64>,
+    rate: Option<u64>,
+    mode: Mode,
+    commit_timeout: Duration,
+    stop_grace: Duration,
+    reconnect: bool,
+    /// No batch starts after this (duration, or the step deadline minus a margin).
+    write_end: Instant,
+    /// No commit is waited for after this (the output must be written before the deadline).
+    commit_end: Instant,
 }
 
 struct Shared {
@@ -130,18 +103,22 @@ struct Shared {
 
 impl Shared {
     fn error(&self, msg: String) {
+        let msg = redact(&msg);
         let mut e = self.errors.lock().unwrap();
         if e.len() < 5 && !e.contains(&msg) {
             e.push(msg);
         }
     }
-    fn acked(&self, n: u64) {
-        let s = (self.t0.elapsed().as_millis() / 100) as usize;
-        let mut ps = self.per_bucket.lock().unwrap();
-        if ps.len() <= s {
-            ps.resize(s + 1, 0);
+    fn record(&self, class: Class, ids: &[i64]) {
+        self.sets.lock().unwrap().record(class, ids);
+        if class == Class::Acked {
+            let s = (self.t0.elapsed().as_millis() / 100) as usize;
+            let mut ps = self.per_bucket.lock().unwrap();
+            if ps.len() <= s {
+                ps.resize(s + 1, 0);
+            }
+            ps[s] += ids.len() as u64;
         }
-        ps[s] += n;
     }
 }
 
@@ -156,14 +133,17 @@ impl Action for Writers {
             params: schema::<WritersParams>(),
             outputs: &[
                 OutputField { name: "acknowledged", ty: "int", doc: "rows whose COMMIT returned cleanly" },
-                OutputField { name: "failed", ty: "int", doc: "rows whose batch failed before COMMIT" },
+                OutputField { name: "failed", ty: "int", doc: "rows whose batch failed before COMMIT was sent" },
                 OutputField { name: "unknown", ty: "int", doc: "rows whose COMMIT outcome is unknown" },
-                OutputField { name: "blind_failures", ty: "int", doc: "id allocations that failed (ids never learned)" },
+                OutputField { name: "attempted", ty: "int", doc: "rows attempted (ids requested from the sequence)" },
+                OutputField { name: "blind_failures", ty: "int", doc: "id allocations that failed (ids never learned, nothing written)" },
                 OutputField { name: "rows_per_s", ty: "float", doc: "acknowledged rows per second" },
-                OutputField { name: "max_ack_id", ty: "int", doc: "highest acknowledged id" },
-                OutputField { name: "ids_file", ty: "string", doc: "evidence file with every id by outcome" },
+                OutputField { name: "max_ack_id", ty: "int", doc: "highest acknowledged id (null when none)" },
+                OutputField { name: "ids_file", ty: "string", doc: "evidence file with every id by outcome (read by sql.verify_no_loss)" },
                 OutputField { name: "series", ty: "list", doc: "[seconds, acknowledged rows/s] per 100 ms, for the write-rate chart" },
-                OutputField { name: "errors", ty: "list", doc: "the first distinct errors" },
+                OutputField { name: "errors", ty: "list", doc: "the first distinct errors (masked)" },
+                OutputField { name: "write_ms", ty: "int", doc: "time from the first batch to the end" },
+                OutputField { name: "workers", ty: "int", doc: "number of workers" },
             ],
             example: "- id: writers\n  sql.writers: { url: \"${primary_url}\", workers: 8, batch_rows: 1000, row_bytes: 1024, rows: 1000000 }\n  background: true\n",
             background: true,
@@ -174,29 +154,28 @@ impl Action for Writers {
         let p: WritersParams = decode(params)?;
         let table = p.table.clone().unwrap_or_else(|| "tr_writes".into());
         let ident = format!("\"{}\"", table.replace('"', "\"\""));
-        let setup = connect(&p.url, ctx, CONNECT_TIMEOUT).await?;
-        if p.create_table.unwrap_or(true) {
-            let ddl = format!("CREATE TABLE IF NOT EXISTS {ident} (id bigserial PRIMARY KEY, worker int NOT NULL, batch bigint, payload text NOT NULL)");
-            setup.client.batch_execute(&ddl).await.map_err(|e| pg_error(&p.url, &e, ctx))?;
-        }
-        if p.truncate {
-            setup
-                .client
-                .batch_execute(&format!("TRUNCATE {ident} RESTART IDENTITY"))
-                .await
-                .map_err(|e| pg_error(&p.url, &e, ctx))?;
-        }
-        let seq: Option<String> = setup
-            .client
-            .query_one("SELECT pg_get_serial_sequence($1, 'id')", &[&table])
-            .await
-            .map_err(|e| pg_error(&p.url, &e, ctx))?
-            .get(0);
-        let seq = seq.ok_or_else(|| ActionError::new(format!("table {table} has no serial `id` column")))?;
-        drop(setup);
-
-        let sets: Arc<Mutex<WriterSets>> = Arc::default();
-        REGISTRY.lock().unwrap().insert((ctx.state.run_dir.clone(), ctx.step_id.clone()), sets.clone());
+        let seq = prepare_table(&p, &table, &ident, ctx).await?;
+        // Keep a margin before the engine's deadline to stop, settle commits and write out.
+        let margin = (ctx.remaining() / 10).min(Duration::from_secs(3));
+        let now = Instant::now();
+        let hard = ctx.deadline.checked_sub(margin / 3).unwrap_or(now);
+        let soft = ctx.deadline.checked_sub(margin).unwrap_or(now);
+        let cfg = Arc::new(Cfg {
+            url: p.url.clone(),
+            ident,
+            seq,
+            batch_rows: p.batch_rows.unwrap_or(1000).max(1) as u64,
+            row_bytes: p.row_bytes.unwrap_or(1024) as i32,
+            rows: p.rows,
+            rate: p.rate.filter(|r| *r > 0),
+            mode: p.mode.unwrap_or(Mode::Insert),
+            commit_timeout: p.commit_timeout.map(|d| d.0).unwrap_or(Duration::from_secs(30)),
+            stop_grace: p.stop_grace.map(|d| d.0).unwrap_or(Duration::from_secs(2)),
+            reconnect: p.reconnect.unwrap_or(true),
+            write_end: p.duration.map(|d| (now + d.0).min(soft)).unwrap_or(soft),
+            commit_end: hard,
+        });
+        let sets = register(&ctx.state.run_dir, &ctx.step_id);
         let shared = Arc::new(Shared {
             sets: sets.clone(),
             next_batch: AtomicU64::new(0),
@@ -206,32 +185,17 @@ impl Action for Writers {
             per_bucket: Mutex::default(),
             t0: Instant::now(),
         });
-        let cfg = Arc::new(Cfg {
-            url: p.url.clone(),
-            ident,
-            seq,
-            batch_rows: p.batch_rows.unwrap_or(1000).max(1) as u64,
-            row_bytes: p.row_bytes.unwrap_or(1024) as i32,
-            rows: p.rows,
-            until: p.duration.map(|d| Instant::now() + d.0),
-            rate: p.rate,
-            mode: p.mode.unwrap_or(Mode::Insert),
-            commit_timeout: p.commit_timeout.map(|d| d.0).unwrap_or(Duration::from_secs(30)),
-            reconnect: p.reconnect.unwrap_or(true),
-        });
         let workers = p.workers.unwrap_or(8).max(1);
-        let mut handles = vec![];
+        // A JoinSet: if the engine drops this step, every worker is aborted with it.
+        let mut set = tokio::task::JoinSet::new();
         for w in 0..workers {
             let (cfg, shared, ctx) = (cfg.clone(), shared.clone(), ctx.clone());
-            handles.push(tokio::spawn(async move { worker(w as i32, &cfg, &shared, &ctx).await }));
+            set.spawn(async move { worker(w as i32, &cfg, &shared, &ctx).await });
         }
-        for h in handles {
-            let _ = h.await;
-        }
+        while set.join_next().await.is_some() {}
         let elapsed = shared.t0.elapsed();
         let s = sets.lock().unwrap();
-        let ids_text = render_ids(&s);
-        let ids_file = ctx.write_evidence(&ids_file_name(&ctx.step_id), ids_text.as_bytes())?;
+        let ids_file = ctx.write_evidence(&ids_file_name(&ctx.step_id), render_ids(&s).as_bytes())?;
         let acked = s.acked.len();
         let series: Vec<Value> = shared
             .per_bucket
@@ -243,22 +207,16 @@ impl Action for Writers {
             .collect();
         let errors: Vec<String> =
             shared.errors.lock().unwrap().iter().map(|e| ctx.state.masker.mask(e).into_owned()).collect();
+        let secs = elapsed.as_secs_f64();
         Ok(Outcome::new()
             .with("acknowledged", acked)
             .with("failed", s.failed.len())
             .with("unknown", s.unknown.len())
             .with("blind_failures", shared.blind.load(Ordering::Relaxed))
             .with("attempted", shared.attempted_rows.load(Ordering::Relaxed))
-            .with(
-                "rows_per_s",
-                if elapsed.as_secs_f64() > 0.0 {
-                    (acked as f64 / elapsed.as_secs_f64()).round()
-                } else {
-                    0.0
-                },
-            )
+            .with("rows_per_s", if secs > 0.0 { (acked as f64 / secs).round() } else { 0.0 })
             .with("max_ack_id", s.acked.max().map(Value::from).unwrap_or(Value::Null))
-            .with("elapsed_ms", elapsed.as_millis() as u64)
+            .with("write_ms", elapsed.as_millis() as u64)
             .with("ids_file", ids_file)
             .with("series", Value::Array(series))
             .with("errors", errors)
@@ -266,46 +224,62 @@ impl Action for Writers {
     }
 }
 
-struct Cfg {
-    url: String,
-    ident: String,
-    seq: String,
-    batch_rows: u64,
-    row_bytes: i32,
-    rows: Option<u64>,
-    until: Option<Instant>,
-    rate: Option<u64>,
-    mode: Mode,
-    commit_timeout: Duration,
-    reconnect: bool,
+/// Creates / truncates the table as asked and returns the name of its id sequence.
+async fn prepare_table(
+    p: &WritersParams,
+    table: &str,
+    ident: &str,
+    ctx: &ActionCtx,
+) -> Result<String, ActionError> {
+    let setup = connect(&p.url, ctx, CONNECT_TIMEOUT).await?;
+    let mut ddl = vec![];
+    if p.create_table.unwrap_or(true) {
+        ddl.push(format!("CREATE TABLE IF NOT EXISTS {ident} (id bigserial PRIMARY KEY, worker int NOT NULL, batch bigint, payload text NOT NULL)"));
+    }
+    if p.truncate {
+        ddl.push(format!("TRUNCATE {ident} RESTART IDENTITY"));
+    }
+    for sql in ddl {
+        setup.client.batch_execute(&sql).await.map_err(|e| pg_error(&p.url, &e, ctx))?;
+    }
+    let seq: Option<String> = setup
+        .client
+        .query_one("SELECT pg_get_serial_sequence($1, 'id')", &[&ident])
+        .await
+        .map_err(|e| pg_error(&p.url, &e, ctx))?
+        .get(0);
+    seq.ok_or_else(|| {
+        ActionError::new(format!("table {table} has no serial `id` column"))
+            .hint("the pool needs `id bigserial PRIMARY KEY` (or a column default from a sequence)")
+    })
+}
+
+/// Resolves when the worker must stop starting work: stop requested or past `write_end`.
+async fn halted(ctx: &ActionCtx, cfg: &Cfg) {
+    tokio::select! {
+        _ = ctx.stop.cancelled() => {}
+        _ = tokio::time::sleep_until(cfg.write_end.into()) => {}
+    }
 }
 
 async fn worker(w: i32, cfg: &Cfg, sh: &Shared, ctx: &ActionCtx) {
     let mut conn: Option<Conn> = None;
+    let mut had_conn = false;
     let mut backoff = Duration::from_millis(50);
     let payload = "x".repeat(cfg.row_bytes.max(0) as usize);
-    loop {
-        if ctx.stop.is_cancelled() || cfg.until.is_some_and(|u| Instant::now() >= u) {
-            return;
-        }
-        let batch = sh.next_batch.fetch_add(1, Ordering::SeqCst);
-        let n = match cfg.rows {
-            Some(total) if batch * cfg.batch_rows >= total => return,
-            Some(total) => cfg.batch_rows.min(total - batch * cfg.batch_rows),
-            None => cfg.batch_rows,
-        };
-        if let Some(rate) = cfg.rate.filter(|r| *r > 0) {
-            // The pool may not be ahead of `rate` rows per second.
-            let due = sh.t0 + Duration::from_secs_f64((batch * cfg.batch_rows) as f64 / rate as f64);
-            tokio::select! {
-                _ = tokio::time::sleep_until(due.into()) => {}
-                _ = ctx.stop.cancelled() => return,
-            }
-        }
+    while !ctx.stop.is_cancelled() && Instant::now() < cfg.write_end {
         if conn.as_ref().is_none_or(|c| c.client.is_closed()) {
-            match connect(&cfg.url, ctx, CONNECT_TIMEOUT).await {
+            if had_conn && !cfg.reconnect {
+                return;
+            }
+            let attempt = tokio::select! {
+                c = connect(&cfg.url, ctx, CONNECT_TIMEOUT) => c,
+                _ = halted(ctx, cfg) => return,
+            };
+            match attempt {
                 Ok(c) => {
                     conn = Some(c);
+                    had_conn = true;
                     backoff = Duration::from_millis(50);
                 }
                 Err(e) => {
@@ -313,81 +287,119 @@ async fn worker(w: i32, cfg: &Cfg, sh: &Shared, ctx: &ActionCtx) {
                     if !cfg.reconnect {
                         return;
                     }
-                    // This batch number is abandoned (nothing was allocated); back off, bounded.
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
-                        _ = ctx.stop.cancelled() => return,
+                        _ = halted(ctx, cfg) => return,
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(1));
                     continue;
                 }
             }
         }
-        let c = conn.as_ref().unwrap();
+        let batch = sh.next_batch.fetch_add(1, Ordering::SeqCst);
+        let n = match cfg.rows {
+            Some(total) if batch * cfg.batch_rows >= total => return,
+            Some(total) => cfg.batch_rows.min(total - batch * cfg.batch_rows),
+            None => cfg.batch_rows,
+        };
+        if let Some(rate) = cfg.rate {
+            // The pool may not run ahead of `rate` rows per second.
+            let due = sh.t0 + Duration::from_secs_f64((batch * cfg.batch_rows) as f64 / rate as f64);
+            tokio::select! {
+                _ = tokio::time::sleep_until(due.into()) => {}
+                _ = halted(ctx, cfg) => return,
+            }
+        }
+        let c = conn.as_ref().expect("connected");
         sh.attempted_rows.fetch_add(n, Ordering::Relaxed);
-        let ids: Vec<i64> = match c
-            .client
-            .query(
-                "SELECT nextval($1::text::regclass) FROM generate_series(1, $2::int8)",
-                &[&cfg.seq, &(n as i64)],
-            )
-            .await
-        {
+        let n_i64 = n as i64;
+        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&cfg.seq, &n_i64];
+        // Inside the batch's transaction: nextval assigns an xid, so an autocommit
+        // allocation would wait for synchronous replication by itself and a fault there
+        // would hide the batch; this way only COMMIT waits. Dropping the connection
+        // before COMMIT rolls the rows back, and the ids stay consumed.
+        let alloc = tokio::select! {
+            r = async {
+                c.client.batch_execute("BEGIN").await?;
+                c.client.query("SELECT nextval($1::text::regclass) FROM generate_series(1, $2::int8)", &args).await
+            } => r,
+            _ = halted(ctx, cfg) => return,
+        };
+        let ids: Vec<i64> = match alloc {
             Ok(rows) => rows.iter().map(|r| r.get(0)).collect(),
             Err(e) => {
                 sh.blind.fetch_add(1, Ordering::Relaxed);
-                sh.error(format!("allocate ids: {}", redact(&e.to_string())));
+                sh.error(format!("allocate ids: {e}"));
                 conn = None;
                 continue;
             }
         };
-        if let Err(e) = write_batch(c, cfg, w, batch as i64, &ids, &payload).await {
+        // Before COMMIT: stop or deadline abandons the batch; dropping the connection makes
+        // the server roll it back, so it is certainly not committed (failed).
+        let written = tokio::select! {
+            r = write_batch(c, cfg, w, batch as i64, &ids, &payload) => r,
+            _ = halted(ctx, cfg) => Err("stopped before COMMIT".to_string()),
+        };
+        if let Err(e) = written {
+            sh.record(Class::Failed, &ids);
             sh.error(e);
-            {
-                let mut s = sh.sets.lock().unwrap();
-                ids.iter().for_each(|id| {
-                    s.failed.insert(*id);
-                });
-            }
-            if c.client.is_closed() || c.client.simple_query("ROLLBACK").await.is_err() {
+            let healthy = !c.client.is_closed()
+                && !ctx.stop.is_cancelled()
+                && Instant::now() < cfg.write_end
+                && c.client.batch_execute("ROLLBACK").await.is_ok();
+            if !healthy {
                 conn = None;
             }
             continue;
         }
-        // COMMIT: never cancelled by stop; bounded by commit_timeout (then the connection is dropped).
-        let before = c.notices.lock().unwrap().len();
-        let outcome = tokio::time::timeout(cfg.commit_timeout, c.client.simple_query("COMMIT")).await;
-        let warned = c.notices.lock().unwrap()[before..].iter().any(|(sev, _)| sev == "WARNING");
-        let acked = matches!(outcome, Ok(Ok(_))) && !warned;
-        {
-            let mut s = sh.sets.lock().unwrap();
-            let set = if acked { &mut s.acked } else { &mut s.unknown };
-            ids.iter().for_each(|id| {
-                set.insert(*id);
-            });
-        }
-        if acked {
-            sh.acked(ids.len() as u64);
-        } else {
-            let why = match &outcome {
-                Err(_) => format!(
-                    "COMMIT took longer than {}ms: connection dropped, batch unknown",
-                    cfg.commit_timeout.as_millis()
-                ),
-                Ok(Err(e)) => format!("COMMIT failed: {e}: batch unknown"),
-                Ok(Ok(_)) => {
-                    let n = c.notices.lock().unwrap();
-                    format!(
-                        "COMMIT returned with a warning: {}",
-                        n[before..].iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("; ")
-                    )
-                }
-            };
+        let (class, why, reusable) = commit(c, cfg, ctx).await;
+        sh.record(class, &ids);
+        if let Some(why) = why {
             sh.error(why);
-            if !matches!(outcome, Ok(Ok(_))) {
-                conn = None;
+        }
+        if !reusable {
+            conn = None;
+        }
+    }
+}
+
+/// Sends COMMIT and waits for it — never cancelling it — within `commit_timeout`, the
+/// deadline and, once stop is requested, `stop_grace`. Returns the class, why it is not
+/// acknowledged, and whether the connection can be reused (COMMIT returned).
+async fn commit(c: &Conn, cfg: &Cfg, ctx: &ActionCtx) -> (Class, Option<String>, bool) {
+    let before = c.notices.lock().unwrap().len();
+    let limit = (Instant::now() + cfg.commit_timeout).min(cfg.commit_end);
+    let fut = c.client.simple_query("COMMIT");
+    futures::pin_mut!(fut);
+    let outcome = tokio::select! {
+        biased;
+        r = &mut fut => Some(r),
+        _ = tokio::time::sleep_until(limit.into()) => None,
+        _ = ctx.stop.cancelled() => {
+            let grace = (Instant::now() + cfg.stop_grace).min(limit);
+            tokio::select! {
+                biased;
+                r = &mut fut => Some(r),
+                _ = tokio::time::sleep_until(grace.into()) => None,
             }
         }
+    };
+    let warnings: Vec<String> = c.notices.lock().unwrap()[before..]
+        .iter()
+        .filter(|(sev, _)| sev == "WARNING")
+        .map(|(_, m)| m.clone())
+        .collect();
+    match outcome {
+        Some(Ok(_)) if warnings.is_empty() => (Class::Acked, None, true),
+        Some(Ok(_)) => {
+            (Class::Unknown, Some(format!("COMMIT returned with a warning: {}", warnings.join("; "))), true)
+        }
+        Some(Err(e)) => (Class::Unknown, Some(format!("COMMIT failed: {e}: batch unknown")), false),
+        None => (
+            Class::Unknown,
+            Some("COMMIT did not return in time (timeout, deadline or stop): connection dropped, batch unknown".into()),
+            false,
+        ),
     }
 }
 
@@ -399,10 +411,12 @@ async fn write_batch(
     ids: &[i64],
     payload: &str,
 ) -> Result<(), String> {
-    c.client.simple_query("BEGIN").await.map_err(|e| format!("BEGIN: {e}"))?;
     match cfg.mode {
         Mode::Insert => {
-            let sql = format!("INSERT INTO {} (id, worker, batch, payload) SELECT unnest($1::int8[]), $2, $3, repeat('x', $4)", cfg.ident);
+            let sql = format!(
+                "INSERT INTO {} (id, worker, batch, payload) SELECT unnest($1::int8[]), $2, $3, repeat('x', $4)",
+                cfg.ident
+            );
             c.client
                 .execute(&sql, &[&ids, &worker, &batch, &cfg.row_bytes])
                 .await

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
+use testrunner_scenario::read::{get, Entries, NodeReader};
 use testrunner_scenario::{did_you_mean, parse_duration, Diagnostic, Expr, Node, SNode, Sources, Template};
 
 /// Names every expression may read besides the slice variables.
@@ -132,13 +133,16 @@ struct Loader {
     diags: Vec<Diagnostic>,
 }
 
-type Entries = [(testrunner_scenario::Spanned<String>, SNode)];
-
-impl Loader {
+impl NodeReader for Loader {
+    fn sources(&self) -> &Sources {
+        &self.sources
+    }
     fn err(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
+}
 
+impl Loader {
     fn spec(&mut self, file: &str, root: &SNode) -> Option<Spec> {
         let entries = self.map(root, "the readiness spec", TOP_KEYS)?;
         let id = self.req_string(root, entries, "readiness");
@@ -225,7 +229,7 @@ impl Loader {
         };
         let mut out = vec![];
         for (k, v) in items {
-            if let Some(e) = self.expr(v, names) {
+            if let Some(e) = self.checked_expr(v, names) {
                 out.push((k.value.clone(), e));
             }
         }
@@ -261,7 +265,7 @@ impl Loader {
             let description = self.req_string(item, e, "description");
             let when = self.opt_string(e, "when");
             let expect = match get(e, "expect") {
-                Some(n) => self.expr(n, names),
+                Some(n) => self.checked_expr(n, names),
                 None => {
                     self.err(Diagnostic::error("a check needs `expect:`", item.span.clone()));
                     None
@@ -319,59 +323,11 @@ impl Loader {
 
     // ---- node helpers ----
 
-    fn map<'n>(&mut self, node: &'n SNode, what: &str, allowed: &[&str]) -> Option<&'n Entries> {
-        let Node::Map(entries) = &node.value else {
-            self.err(Diagnostic::error(
-                format!("{what} must be a map, not {}", node.value.kind()),
-                node.span.clone(),
-            ));
-            return None;
-        };
-        for (k, _) in entries {
-            if !allowed.contains(&k.value.as_str()) {
-                self.err(
-                    Diagnostic::error(format!("unknown key `{}` in {what}", k.value), k.span.clone())
-                        .hint_opt(did_you_mean(&k.value, allowed.iter().copied()))
-                        .note(format!("allowed: {}", allowed.join(", "))),
-                );
-            }
-        }
-        Some(entries)
-    }
-
-    fn list<'n>(&mut self, node: &'n SNode, what: &str) -> Option<&'n [SNode]> {
-        match &node.value {
-            Node::Seq(items) => Some(items),
-            other => {
-                self.err(Diagnostic::error(
-                    format!("`{what}` must be a list, not {}", other.kind()),
-                    node.span.clone(),
-                ));
-                None
-            }
-        }
-    }
-
     fn req_list<'n>(&mut self, parent: &SNode, entries: &'n Entries, key: &str) -> Option<&'n [SNode]> {
         match get(entries, key) {
             Some(n) => self.list(n, key),
             None => {
                 self.err(Diagnostic::error(format!("missing `{key}:`"), parent.span.clone()));
-                None
-            }
-        }
-    }
-
-    fn string(&mut self, node: &SNode, what: &str) -> Option<String> {
-        match &node.value {
-            Node::Str(s) => Some(s.clone()),
-            Node::Int(i) => Some(i.to_string()),
-            Node::Float(f) => Some(f.to_string()),
-            other => {
-                self.err(Diagnostic::error(
-                    format!("{what} must be a string, not {}", other.kind()),
-                    node.span.clone(),
-                ));
                 None
             }
         }
@@ -391,63 +347,11 @@ impl Loader {
         get(entries, key).and_then(|n| self.string(n, &format!("`{key}`"))).unwrap_or_default()
     }
 
-    fn string_list(&mut self, node: &SNode, what: &str) -> Vec<String> {
-        match &node.value {
-            Node::Seq(items) => items.iter().filter_map(|i| self.string(i, what)).collect(),
-            Node::Str(s) => vec![s.clone()],
-            other => {
-                self.err(Diagnostic::error(
-                    format!("expected a list of strings, not {}", other.kind()),
-                    node.span.clone(),
-                ));
-                vec![]
-            }
-        }
-    }
-
-    /// The span of a string's first character (after an opening quote).
-    fn text_span(&self, node: &SNode) -> testrunner_scenario::Span {
-        let quoted = self
-            .sources
-            .line(&node.span)
-            .and_then(|l| l.chars().nth(node.span.col.saturating_sub(1) as usize))
-            .is_some_and(|c| c == '"' || c == '\'');
-        let mut span = node.span.clone();
-        if quoted {
-            span.col += 1;
-            span.len = span.len.saturating_sub(2).max(1);
-        }
-        span
-    }
-
-    fn expr(&mut self, node: &SNode, names: &BTreeSet<String>) -> Option<Expr> {
-        let src = match &node.value {
-            Node::Str(s) => s.clone(),
-            Node::Bool(b) => b.to_string(),
-            other => {
-                self.err(Diagnostic::error(
-                    format!("expected an expression, not {}", other.kind()),
-                    node.span.clone(),
-                ));
-                return None;
-            }
-        };
-        let span = self.text_span(node);
-        match Expr::compile(&src, span.clone()) {
-            Ok(e) => {
-                self.check_roots(&e, names, &span);
-                Some(e)
-            }
-            Err(e) => {
-                let mut at = span;
-                if !src.contains('\n') {
-                    at.col += e.offset as u32;
-                    at.len = 1;
-                }
-                self.err(Diagnostic::error(format!("invalid expression: {}", e.message), at).label("here"));
-                None
-            }
-        }
+    /// An expression that may read only slice variables and built-in names.
+    fn checked_expr(&mut self, node: &SNode, names: &BTreeSet<String>) -> Option<Expr> {
+        let e = NodeReader::expr(self, node)?;
+        self.check_roots(&e, names, &e.span.clone());
+        Some(e)
     }
 
     fn template(&mut self, node: &SNode, names: &BTreeSet<String>) -> Option<Template> {
@@ -485,10 +389,6 @@ impl Loader {
             }
         }
     }
-}
-
-fn get<'n>(entries: &'n Entries, key: &str) -> Option<&'n SNode> {
-    entries.iter().find(|(k, _)| k.value == key).map(|(_, v)| v)
 }
 
 /// Variables bound by CEL macros (`xs.map(x, …)`, `.all`, `.exists`, `.exists_one`, `.filter`):

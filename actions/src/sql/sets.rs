@@ -1,0 +1,144 @@
+//! The id sets of a writer pool: in memory (a run-scoped registry the verifier reads) and
+//! as a compact ranges text file (so the verifier also works from another process).
+use super::idset::IdSet;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
+
+/// Every id the pool received from the sequence, by outcome, plus the grouping of the
+/// unknown ones into batches (a transaction is atomic: an unknown batch must be wholly
+/// present or wholly absent).
+#[derive(Default, Debug)]
+pub struct WriterSets {
+    pub acked: IdSet,
+    pub failed: IdSet,
+    pub unknown: IdSet,
+    pub unknown_batches: Vec<Vec<i64>>,
+}
+
+impl WriterSets {
+    pub fn record(&mut self, class: Class, ids: &[i64]) {
+        let set = match class {
+            Class::Acked => &mut self.acked,
+            Class::Failed => &mut self.failed,
+            Class::Unknown => &mut self.unknown,
+        };
+        for id in ids {
+            set.insert(*id);
+        }
+        if class == Class::Unknown {
+            self.unknown_batches.push(ids.to_vec());
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Class {
+    Acked,
+    Failed,
+    Unknown,
+}
+
+type Key = (PathBuf, String);
+static REGISTRY: LazyLock<Mutex<HashMap<Key, Arc<Mutex<WriterSets>>>>> = LazyLock::new(Default::default);
+
+/// Registers (replacing any earlier attempt) the sets of writers step `step` of the run in `run_dir`.
+pub fn register(run_dir: &Path, step: &str) -> Arc<Mutex<WriterSets>> {
+    let sets: Arc<Mutex<WriterSets>> = Arc::default();
+    REGISTRY.lock().unwrap().insert((run_dir.to_path_buf(), step.to_string()), sets.clone());
+    sets
+}
+
+/// The id sets of a writers step of this run, if it ran in this process.
+pub fn lookup(run_dir: &Path, step: &str) -> Option<Arc<Mutex<WriterSets>>> {
+    REGISTRY.lock().unwrap().get(&(run_dir.to_path_buf(), step.to_string())).cloned()
+}
+
+pub fn ids_file_name(step: &str) -> String {
+    format!("writers-{step}.ids")
+}
+
+fn ranges_of(ids: &[i64]) -> String {
+    let mut v = ids.to_vec();
+    v.sort_unstable();
+    let mut out: Vec<(i64, i64)> = vec![];
+    for id in v {
+        match out.last_mut() {
+            Some((_, e)) if *e + 1 == id => *e = id,
+            _ => out.push((id, id)),
+        }
+    }
+    out.iter().map(|(a, b)| format!("{a}-{b}")).collect::<Vec<_>>().join(",")
+}
+
+/// `acked 1-5000` ... one line per run of ids and outcome; `ubatch 7-9,12-13` per unknown batch.
+pub fn render_ids(sets: &WriterSets) -> String {
+    let mut out = String::from("# testrunner sql.writers ids v1\n");
+    for (label, set) in [("acked", &sets.acked), ("unknown", &sets.unknown), ("failed", &sets.failed)] {
+        for (a, b) in set.ranges() {
+            out.push_str(&format!("{label} {a}-{b}\n"));
+        }
+    }
+    for b in &sets.unknown_batches {
+        out.push_str(&format!("ubatch {}\n", ranges_of(b)));
+    }
+    out
+}
+
+fn parse_range(r: &str) -> Option<(i64, i64)> {
+    let (a, b) = r.split_once('-')?;
+    let (a, b) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+    (a <= b).then_some((a, b))
+}
+
+pub fn parse_ids(text: &str) -> Result<WriterSets, String> {
+    let mut s = WriterSets::default();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = || format!("ids file line {}: `{line}`", n + 1);
+        let (label, rest) = line.split_once(' ').ok_or_else(bad)?;
+        if label == "ubatch" {
+            let mut batch = vec![];
+            for r in rest.split(',') {
+                let (a, b) = parse_range(r).ok_or_else(bad)?;
+                batch.extend(a..=b);
+            }
+            s.unknown_batches.push(batch);
+            continue;
+        }
+        let (a, b) = parse_range(rest).ok_or_else(bad)?;
+        let set = match label {
+            "acked" => &mut s.acked,
+            "unknown" => &mut s.unknown,
+            "failed" => &mut s.failed,
+            _ => return Err(format!("ids file line {}: unknown label `{label}`", n + 1)),
+        };
+        for id in a..=b {
+            set.insert(id);
+        }
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn ids_file_round_trips() {
+        let mut s = WriterSets::default();
+        s.record(Class::Acked, &(1..=100).collect::<Vec<_>>());
+        s.record(Class::Unknown, &[101, 102, 105]);
+        s.record(Class::Failed, &[103, 104]);
+        let text = render_ids(&s);
+        assert!(text.contains("acked 1-100\n") && text.contains("ubatch 101-102,105-105\n"), "{text}");
+        let back = parse_ids(&text).unwrap();
+        assert_eq!(back.acked, s.acked);
+        assert_eq!(back.failed, s.failed);
+        assert_eq!(back.unknown, s.unknown);
+        assert_eq!(back.unknown_batches, vec![vec![101, 102, 105]]);
+        assert!(parse_ids("acked 5").is_err() && parse_ids("lost 1-2").is_err());
+    }
+}

@@ -1,0 +1,114 @@
+//! `testrunner schema`: the JSON Schema editors use must accept every shipped scenario and
+//! fragment, and reject the invalid ones (negative controls). Checked with Python's
+//! `jsonschema` (Draft 7), an implementation independent of ours.
+use std::path::Path;
+use std::process::Command;
+
+const VALIDATE: &str = r#"
+import glob, json, sys, yaml, jsonschema
+schema = json.load(open(sys.argv[1]))
+jsonschema.Draft7Validator.check_schema(schema)
+v = jsonschema.Draft7Validator(schema)
+for f in sys.argv[2:]:
+    errs = list(v.iter_errors(yaml.safe_load(open(f))))
+    where = "/".join(str(p) for p in jsonschema.exceptions.best_match(errs).absolute_path) if errs else "-"
+    print(f"{f} {'invalid' if errs else 'valid'} {where}")
+"#;
+
+fn validate(files: &[String]) -> Vec<(String, String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let tmp = tempfile::tempdir().unwrap();
+    let schema = tmp.path().join("scenario.schema.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_testrunner"))
+        .arg("schema")
+        .arg("--out")
+        .arg(&schema)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("python3")
+        .current_dir(&root)
+        .args(["-c", VALIDATE])
+        .arg(&schema)
+        .args(files)
+        .output()
+        .expect("python3 (scripts/setup.sh installs it with python3-yaml and python3-jsonschema)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let mut p = l.splitn(3, ' ').map(String::from);
+            (p.next().unwrap(), p.next().unwrap(), p.next().unwrap())
+        })
+        .collect()
+}
+
+fn yaml_files(dir: &str) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut out = vec![];
+    let mut stack = vec![root.join(dir)];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "yaml") {
+                out.push(p.strip_prefix(&root).unwrap().to_string_lossy().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_shipped_scenario_and_fragment_is_valid() {
+    let mut files = yaml_files("scenarios");
+    files.extend(yaml_files("bench"));
+    files.extend(yaml_files("runner/tests/scenarios"));
+    assert!(files.len() >= 20, "{files:?}");
+    let invalid: Vec<_> = validate(&files).into_iter().filter(|(_, v, _)| v != "valid").collect();
+    assert!(invalid.is_empty(), "{invalid:?}");
+}
+
+#[test]
+fn invalid_scenarios_are_rejected_where_they_go_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().to_string()
+    };
+    let cases = [
+        // A misspelt parameter, a misspelt engine key, a wrong type, an unknown action.
+        (
+            write("param.yaml", "phases: [{name: p, steps: [{docker.stop: {container: x, grase: 10s}}]}]"),
+            "phases/0/steps/0",
+        ),
+        (
+            write("key.yaml", "phases: [{name: p, steps: [{log: {message: hi}, timout: 5s}]}]"),
+            "phases/0/steps/0",
+        ),
+        (
+            write("type.yaml", "phases: [{name: p, steps: [{exec: {argv: [echo, 42]}, retries: many}]}]"),
+            "phases/0/steps/0",
+        ),
+        (write("action.yaml", "setup: [{http.gte: {url: 'http://127.0.0.1:1/'}}]"), "setup/0"),
+        (write("duration.yaml", "timeout: 5 parsecs\n"), "timeout"),
+        (write("top.yaml", "phazes: []\n"), "-"),
+    ];
+    let files: Vec<String> = cases.iter().map(|(f, _)| f.clone()).collect();
+    let mut got = validate(&files);
+    got.extend(validate(&["runner/tests/golden/check-invalid/scenario.yaml".into()]));
+    for (file, verdict, _) in &got {
+        assert_eq!(verdict, "invalid", "{file} was accepted");
+    }
+    for ((_, want), (file, _, at)) in cases.iter().zip(&got) {
+        if *want != "-" {
+            assert!(at.starts_with(want), "{file}: rejected at {at}, expected under {want}");
+        }
+    }
+    // Templates are accepted wherever the loader accepts them.
+    let ok = write("template.yaml", "vars: {n: 3}\nphases: [{name: p, steps: [{process.signal: {pid: '${n}', signal: TERM}, timeout: '${t}'}]}]");
+    assert_eq!(validate(&[ok])[0].1, "valid");
+}
