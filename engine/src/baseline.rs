@@ -91,10 +91,9 @@ impl Baseline {
 }
 
 /// The regression checks a scenario declares against this baseline: one per metric with
-/// a `regression:` rule and a recorded value.
-pub fn declared(sc: &Scenario, b: &Baseline) -> Vec<CheckDecl> {
+/// a `regression:` rule (one the baseline has no value for is an error, not skipped).
+pub fn declared(sc: &Scenario) -> Vec<CheckDecl> {
     rules(sc)
-        .filter(|(name, _, _)| b.metrics.contains_key(*name))
         .map(|(name, unit, r)| CheckDecl {
             id: format!("BASELINE-{name}"),
             name: format!("no regression in {name}"),
@@ -166,10 +165,16 @@ pub fn evaluate(
     values: &BTreeMap<String, f64>,
 ) -> Vec<(String, CheckStatus, String)> {
     rules(sc)
-        .filter_map(|(name, _, r)| {
-            let bm = b.metrics.get(name)?;
-            let (status, msg) = judge(name, values.get(name).copied(), bm, r);
-            Some((format!("BASELINE-{name}"), status, msg))
+        .map(|(name, _, r)| {
+            let (status, msg) = match b.metrics.get(name) {
+                Some(bm) => judge(name, values.get(name).copied(), bm, r),
+                // Skipping it would be a regression gate that cannot fail.
+                None => (
+                    CheckStatus::Error,
+                    format!("{name}: the baseline has no value for it (recorded before the metric had a `regression:` rule?); record the baseline again"),
+                ),
+            };
+            (format!("BASELINE-{name}"), status, msg)
         })
         .collect()
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use testrunner_actions::{find, ActionCtx, SharedState};
 use testrunner_reports::{CheckDecl, CheckStatus, Event, RunReport};
-use testrunner_scenario::{format_duration, stats, Check, Masker, Scenario, Scope, Step};
+use testrunner_scenario::{format_duration, stats, Check, Masker, Scenario, Scope, Span, Step, Template};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -116,9 +116,9 @@ pub async fn run(
             .chain((!sc.final_checks.is_empty()).then(|| "final".to_string()))
             .collect(),
         checks: {
-            let mut c = declared_checks(sc);
-            if let Some(b) = &opts.baseline {
-                c.extend(crate::baseline::declared(sc, b));
+            let mut c = declared_checks(sc, &r.scope);
+            if opts.baseline.is_some() {
+                c.extend(crate::baseline::declared(sc));
             }
             c
         },
@@ -186,7 +186,16 @@ pub async fn run(
     RunOutcome { report: RunReport::from_events(&events), exit }
 }
 
-fn declared_checks(sc: &Scenario) -> Vec<CheckDecl> {
+/// The checks as declared, with `${…}` in their threshold text rendered from the vars, so
+/// a report shows the threshold that was judged (`--var rto_deadline=30s` → "<= 30s").
+fn declared_checks(sc: &Scenario, vars: &Scope) -> Vec<CheckDecl> {
+    let threshold = |t: &String| match Template::parse(t, &Span::none())
+        .and_then(|tpl| tpl.eval(vars).map_err(|e| (e, 0)))
+    {
+        Ok(Value::String(s)) => s,
+        Ok(v) => v.to_string(),
+        Err(_) => t.clone(),
+    };
     let decl = |c: &Check| CheckDecl {
         id: c.id.clone(),
         name: c.name.clone(),
@@ -194,7 +203,7 @@ fn declared_checks(sc: &Scenario) -> Vec<CheckDecl> {
         expect: c.expect.iter().map(|e| e.source.clone()).collect(),
         metric: c.metric.clone(),
         unit: c.unit.clone(),
-        threshold: c.threshold.clone(),
+        threshold: c.threshold.as_ref().map(threshold),
     };
     let mut v: Vec<CheckDecl> = sc.phases.iter().flat_map(|p| p.checks.iter().map(decl)).collect();
     v.extend(sc.final_checks.iter().map(decl));
@@ -632,12 +641,20 @@ impl<'a> Runner<'a> {
                     series: Some(summary),
                 });
             }
-        } else if ok {
+        } else if !self.interrupted() {
+            // Also after a failed step: a metric whose inputs exist (the RTO, measured before
+            // a later step failed) is still a measurement; the others are logged as missing.
             self.metrics(&phase.metrics, &phase.name);
+        }
+        if self.interrupted() {
+            // Cut short: the steps a check depends on may not have run to the end, so no
+            // check of this phase is judged, even one that would evaluate.
+            let reason = "not run: interrupted".to_string();
+            self.error_checks(&phase.checks, &reason);
+            return Some(reason);
         }
         let reason = failure
             .map(|(step, err)| format!("not run: phase `{}` failed at step `{step}`: {err}", phase.name));
-        let reason = reason.or_else(|| self.interrupted().then(|| "not run: interrupted".to_string()));
         self.eval_checks(&phase.checks, reason.as_deref());
         reason
     }

@@ -327,7 +327,7 @@ async fn interrupt_stops_scheduling_runs_undo_and_reports() {
         i2.fire("SIGINT");
     });
     let (r, code, _) = run_with(
-        "phases:\n  - name: p\n    steps:\n      - t.break: { what: z }\n      - { id: h, t.hang: {}, timeout: 60s }\n  - name: q\n    checks:\n      - { id: C, expect: \"true\" }\n",
+        "phases:\n  - name: p\n    steps:\n      - t.break: { what: z }\n      - { id: h, t.hang: {}, timeout: 60s }\n    checks:\n      - { id: P, expect: \"true\" }\n  - name: q\n    checks:\n      - { id: C, expect: \"true\" }\n",
         interrupt,
     )
     .await;
@@ -336,6 +336,8 @@ async fn interrupt_stops_scheduling_runs_undo_and_reports() {
     assert_eq!(r.interrupted.as_deref(), Some("SIGINT"));
     assert_eq!(UNDONE.lock().unwrap().iter().filter(|w| *w == "z").count(), 1);
     assert_eq!(check(&r, "C"), CheckStatus::Error);
+    // The interrupted phase's own check would evaluate (`true`), but is not judged.
+    assert_eq!(check(&r, "P"), CheckStatus::Error);
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 mod event;
 mod model;
 
+pub mod evidence;
 pub mod html;
 pub mod json;
 pub mod junit;

@@ -66,16 +66,30 @@ pub async fn build(sc: &Scenario) -> Plan {
     let mut preconditions = vec![];
     let mut created: BTreeSet<String> = BTreeSet::new();
     let mut worst = Duration::ZERO;
+    let times = |p: &testrunner_scenario::Phase| match (&p.repeat, &p.for_each) {
+        (Some(n), _) => *n,
+        (None, Some(items)) => partial(items, &scope).as_array().map_or(1, |a| a.len().max(1) as u32),
+        (None, None) => 1,
+    };
     let stages: Vec<(String, &[Step], u32)> = std::iter::once(("setup".to_string(), sc.setup.as_slice(), 1))
-        .chain(sc.phases.iter().map(|p| (p.name.clone(), p.steps.as_slice(), p.repeat.unwrap_or(1))))
+        .chain(sc.phases.iter().map(|p| (p.name.clone(), p.steps.as_slice(), times(p))))
         .collect();
     for (stage, list, times) in &stages {
         for s in list.iter() {
             let mut step_scope = scope.clone();
             if let Some(fs) = &s.scope {
-                let _ = fs.bind(&mut step_scope);
+                bind_partial(fs, &mut step_scope);
             }
             let params = partial(&s.params, &step_scope);
+            // `set` changes nothing outside the run: its values (as far as they are known
+            // before the run) are what later steps will see.
+            if s.action == "set" {
+                if let Some(m) = params.as_object() {
+                    for (k, v) in m {
+                        scope.set(k.clone(), v.clone());
+                    }
+                }
+            }
             let timeout =
                 if s.background { None } else { Some(s.timeout.unwrap_or(sc.defaults.step_timeout)) };
             if let Some(t) = timeout {
@@ -94,13 +108,28 @@ pub async fn build(sc: &Scenario) -> Plan {
             if s.action == "docker.run" || s.action == "process.spawn" {
                 created.extend(names.iter().cloned());
             }
+            // A parameter that reads an earlier step's result is only known during the run.
+            let runtime_only = has_unresolved(&params);
+            if runtime_only {
+                note = if note.is_empty() {
+                    "resolved at run time".into()
+                } else {
+                    format!("{note}; resolved at run time")
+                };
+            }
             if !acts_on_planned || s.action == "docker.run" {
                 if let Some(action) = find(&s.action) {
                     let probe =
                         tokio::time::timeout(Duration::from_secs(10), action.probe(params.clone(), &ctx))
                             .await;
                     match probe {
-                        Ok(found) => preconditions.extend(found.into_iter().map(|p| (s.id.clone(), p))),
+                        // What a probe says about a value still unknown (`${…}`) is noise.
+                        Ok(found) => preconditions.extend(
+                            found
+                                .into_iter()
+                                .filter(|p| !(runtime_only && p.message.contains("${")))
+                                .map(|p| (s.id.clone(), p)),
+                        ),
                         Err(_) => preconditions.push((
                             s.id.clone(),
                             Precondition::warning("precondition probe timed out after 10s"),
@@ -118,7 +147,8 @@ pub async fn build(sc: &Scenario) -> Plan {
             });
         }
     }
-    let worst = worst.min(sc.timeout);
+    // The run's own deadline bounds setup and phases; cleanup has its budget on top.
+    let worst = worst.min(sc.timeout) + sc.defaults.teardown_timeout;
     for s in &sc.teardown {
         let params = partial(&s.params, &scope);
         steps.push(PlannedStep {
@@ -145,6 +175,32 @@ fn partial(p: &Param, scope: &Scope) -> Value {
     }
 }
 
+/// [`FragmentScope::bind`], but a parameter that cannot be evaluated yet stays as its
+/// `${…}` text instead of dropping every binding of the fragment.
+fn bind_partial(fs: &testrunner_scenario::FragmentScope, scope: &mut Scope) {
+    if let Some(p) = &fs.parent {
+        bind_partial(p, scope);
+    }
+    let caller = scope.clone();
+    for (name, param) in &fs.params {
+        scope.set(name.clone(), partial(param, &caller));
+    }
+    for (short, full) in &fs.aliases {
+        if let Some(v) = scope.get(full).cloned() {
+            scope.set(short.clone(), v);
+        }
+    }
+}
+
+fn has_unresolved(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("${"),
+        Value::Array(a) => a.iter().any(has_unresolved),
+        Value::Object(m) => m.values().any(has_unresolved),
+        _ => false,
+    }
+}
+
 fn resource_names(params: &Value) -> Vec<String> {
     ["container", "name"]
         .iter()
@@ -158,7 +214,7 @@ impl Plan {
         out.push_str(&format!("File:        {}\n", sc.file));
         out.push_str(&format!("Fingerprint: {}\n", &sc.fingerprint[..16]));
         out.push_str(&format!(
-            "Worst case:  {} (run timeout {}; teardown budget {})\n\n",
+            "Worst case:  {} (steps' deadlines, capped by the run timeout {}, plus the teardown budget {})\n\n",
             format_duration(self.worst_case),
             format_duration(sc.timeout),
             format_duration(sc.defaults.teardown_timeout)
@@ -180,7 +236,8 @@ impl Plan {
         let checks: Vec<_> = sc.phases.iter().flat_map(|p| &p.checks).chain(&sc.final_checks).collect();
         out.push_str(&format!("\nChecks ({}):\n", checks.len()));
         for c in checks {
-            let e: Vec<&str> = c.expect.iter().map(|e| e.source.as_str()).collect();
+            let e: Vec<String> = c.expect.iter().map(|e| e.source.clone()).collect();
+            let e = if e.len() == 1 { e } else { e.into_iter().map(|x| format!("({x})")).collect() };
             out.push_str(&format!("  {} {}: {}\n", c.id, c.name, e.join(" && ")));
         }
         let blockers = self.preconditions.iter().filter(|(_, p)| p.blocker).count();

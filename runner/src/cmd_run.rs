@@ -20,6 +20,14 @@ pub fn run(args: RunArgs) -> i32 {
         eprint!("{}", w.render(&sc.sources, color_stderr()));
     }
     let dir = args.out.clone().unwrap_or_else(|| rundir::default_dir(&sc.id));
+    // A run directory is one run's evidence: never mix two runs in it.
+    if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
+        print_error(
+            &format!("run directory {} is not empty", dir.display()),
+            Some("give --out a new directory (or remove the old run); a run never overwrites another's evidence"),
+        );
+        return ExitCode::HarnessError.code();
+    }
     if let Err(e) = std::fs::create_dir_all(dir.join("evidence")) {
         print_error(&format!("cannot create run directory {}: {e}", dir.display()), Some("pass --out DIR"));
         return ExitCode::HarnessError.code();

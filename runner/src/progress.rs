@@ -9,13 +9,15 @@ pub struct Progress {
     quiet: bool,
     /// Per polled step: when we last printed a "still waiting" line (run-relative ms).
     last_poll_line: Mutex<HashMap<String, u64>>,
+    /// Check names by id, from the run's declaration, so check lines read like the report.
+    check_names: Mutex<HashMap<String, String>>,
 }
 
 const POLL_EVERY_MS: u64 = 2000;
 
 impl Progress {
     pub fn new(color: bool, quiet: bool) -> Self {
-        Progress { color, quiet, last_poll_line: Mutex::new(HashMap::new()) }
+        Progress { color, quiet, last_poll_line: Mutex::default(), check_names: Mutex::default() }
     }
 
     fn paint(&self, code: &str, s: &str) -> String {
@@ -31,7 +33,9 @@ impl Progress {
             return None;
         }
         Some(match event {
-            Event::RunStarted { scenario, title, run_id, .. } => {
+            Event::RunStarted { scenario, title, run_id, checks, .. } => {
+                let mut names = self.check_names.lock().unwrap();
+                names.extend(checks.iter().map(|c| (c.id.clone(), c.name.clone())));
                 format!("{} {title} ({scenario}) · run {run_id}", self.paint("1", "testrunner"))
             }
             Event::PhaseStarted { phase, iteration, .. } => match iteration {
@@ -67,6 +71,7 @@ impl Progress {
                 finished_ms,
                 attempts,
                 allowed_failure,
+                hint,
                 ..
             } => {
                 let took = fmt_ms(finished_ms.saturating_sub(*started_ms));
@@ -78,8 +83,9 @@ impl Progress {
                 } else {
                     let mark = if *allowed_failure { self.paint("33", "!") } else { self.paint("31", "✗") };
                     let note = if *allowed_failure { " (allowed failure)" } else { "" };
+                    let hint = hint.as_deref().map(|h| format!("\n      hint: {h}")).unwrap_or_default();
                     format!(
-                        "  {mark} {step}  {action}  {took}{tries}{note}\n      {}",
+                        "  {mark} {step}  {action}  {took}{tries}{note}\n      {}{hint}",
                         error.as_deref().unwrap_or("")
                     )
                 }
@@ -99,7 +105,8 @@ impl Progress {
                     CheckStatus::Error => ("33", "ERROR"),
                 };
                 let msg = if *status == CheckStatus::Pass { String::new() } else { format!("  {message}") };
-                format!("  {} {id}{msg}", self.paint(code, word))
+                let name = self.check_names.lock().unwrap().get(id).cloned().unwrap_or_default();
+                format!("  {} {id} {name}{msg}", self.paint(code, word))
             }
             Event::Undo { description, ok, error, .. } => {
                 if *ok {

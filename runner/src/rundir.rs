@@ -2,14 +2,15 @@
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use testrunner_reports::{html, json as json_report, junit, summary, RunReport};
+use testrunner_reports::{evidence, html, json as json_report, junit, summary, RunReport};
 
 pub fn default_dir(scenario: &str) -> PathBuf {
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ").to_string().replace('.', "");
     PathBuf::from("runs").join(scenario).join(stamp)
 }
 
-/// Writes junit.xml, report.json, report.html, summary.txt and manifest.json.
+/// Writes junit.xml, report.json, report.html, summary.txt, the evidence reports
+/// (`evidence/<scenario>-report.{txt,json}`) and manifest.json.
 pub fn write_reports(
     dir: &Path,
     report: &RunReport,
@@ -27,6 +28,10 @@ pub fn write_reports(
     std::fs::write(dir.join("report.json"), json_report::render(report))?;
     std::fs::write(dir.join("report.html"), html::render(report, scenario_yaml))?;
     std::fs::write(dir.join("summary.txt"), summary::render(report))?;
+    std::fs::create_dir_all(dir.join("evidence"))?;
+    for (name, text) in evidence::render(report) {
+        std::fs::write(dir.join("evidence").join(name), text)?;
+    }
     write_manifest(dir, report)
 }
 

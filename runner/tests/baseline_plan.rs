@@ -76,13 +76,19 @@ fn a_recorded_baseline_catches_a_slowed_run_and_passes_a_normal_one() {
         d.path(),
     );
     assert_eq!(o.status.code(), Some(0));
+
+    // A baseline without a value for a metric that has a `regression:` rule cannot judge
+    // it: that is an error that fails the run, never a comparison silently skipped.
+    std::fs::write(&file, text.replace("work_time_ms:", "other_metric_ms:")).unwrap();
+    let stale = d.path().join("stale");
+    let o = tr(&["run", &s, "-q", "--out", stale.to_str().unwrap()], d.path());
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("the baseline has no value"));
 }
 
 #[test]
 fn a_baseline_is_only_recorded_from_passing_runs() {
     let d = tempfile::tempdir().unwrap();
-    let s = scenario("interrupt.yaml");
-    let _ = s;
     let f = d.path().join("fail");
     let o = tr(&["run", &scenario("hung-endpoint.yaml"), "-q", "--out", f.to_str().unwrap()], d.path());
     assert_eq!(o.status.code(), Some(1));
@@ -110,20 +116,42 @@ fn plan_changes_nothing_and_its_fingerprint_is_stable() {
     assert!(!d.path().join("runs").exists());
     let text = String::from_utf8_lossy(&a.stdout);
     assert!(text.contains("touch") && text.contains("<run-dir>/touched"), "{text}");
-    assert!(!Path::new("<run-dir>/touched").exists());
+    let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+    assert!(left.is_empty(), "plan wrote into its working directory: {left:?}");
 }
 
 #[test]
 fn plan_of_every_shipped_scenario_mutates_no_container() {
     let before = Command::new("docker").args(["ps", "-aq"]).output().unwrap().stdout;
-    for s in ["val13", "val14", "val15", "val16", "val17", "d31-local"] {
-        let o = tr(&["plan", &format!("scenarios/{s}.yaml")], &root());
+    // d31 talks to Kubernetes: the kubectl STUB logs every call, and plan may only read.
+    let d = tempfile::tempdir().unwrap();
+    let kube_log = d.path().join("argv.jsonl");
+    let closed = "postgres://app@127.0.0.1:1/app";
+    let loopback_urls =
+        ["--var".to_string(), format!("writer_url={closed}"), "--var".into(), format!("verify_url={closed}")];
+    for s in ["val13", "val14", "val15", "val16", "val17", "d31-local", "d31"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_testrunner"))
+            .args(["plan", &format!("scenarios/{s}.yaml")])
+            // d31's default URLs name cluster services; point them at a closed loopback port.
+            .args(if s == "d31" { loopback_urls.as_slice() } else { &[] })
+            .current_dir(root())
+            .env("NO_COLOR", "1")
+            .env("TESTRUNNER_KUBECTL", root().join("tests/stubs/kubectl"))
+            .env("KUBECTL_STUB_STATE", d.path().join("state.json"))
+            .env("KUBECTL_STUB_LOG", &kube_log)
+            .output()
+            .unwrap();
         let out = String::from_utf8_lossy(&o.stdout);
         assert!(out.contains("Fingerprint:") && out.contains("Worst case:"), "{s}: {out}");
         assert!(matches!(o.status.code(), Some(0) | Some(3)), "{s}");
     }
     let after = Command::new("docker").args(["ps", "-aq"]).output().unwrap().stdout;
     assert_eq!(before, after, "plan created or removed containers");
+    let calls = std::fs::read_to_string(&kube_log).unwrap_or_default();
+    assert!(!calls.is_empty(), "plan did not probe the kubectl context");
+    for verb in ["patch", "apply", "delete", "scale"] {
+        assert!(!calls.contains(&format!("\"{verb}\"")), "plan ran kubectl {verb}: {calls}");
+    }
 }
 
 #[test]

@@ -154,9 +154,20 @@ fn d31_against_the_kubectl_stub_passes_and_restores_the_primary() {
     }
     assert_eq!(report["verdict"], "PASS");
     // The stub promotes a few polls after the patch: the RTO poll really polled.
-    let rto = report["steps"].as_array().unwrap().iter().find(|s| s["step"] == "rto").unwrap().clone();
-    assert!(rto["attempts"].as_u64().unwrap() >= 3, "{rto}");
-    assert_eq!(rto["result"]["text"], "pg-replica-1");
+    let step =
+        |id: &str| report["steps"].as_array().unwrap().iter().find(|s| s["step"] == id).unwrap().clone();
+    let cp = step("rto_current_primary");
+    assert!(cp["attempts"].as_u64().unwrap() >= 3, "{cp}");
+    assert_eq!(cp["result"]["text"], "pg-replica-1");
+    // ...and the RTO ends only when the replica's service is out of recovery.
+    let rto = step("rto");
+    assert_eq!(rto["result"]["row"]["is_primary"], true, "{rto}");
+    assert!(rto["finished_ms"].as_u64() >= cp["finished_ms"].as_u64(), "{rto}");
+    // The threshold text shows the deadline that was judged.
+    let decl = report["checks"].as_array().unwrap().iter().find(|c| c["decl"]["id"] == "D31-RTO").unwrap()
+        ["decl"]
+        .clone();
+    assert_eq!(decl["threshold"], "<= 10s");
 }
 
 #[test]
@@ -168,4 +179,16 @@ fn d31_with_the_promotion_withheld_exits_2() {
     let rto =
         report["checks"].as_array().unwrap().iter().find(|c| c["decl"]["id"] == "D31-RTO").unwrap().clone();
     assert_eq!(rto["status"], "fail");
+}
+
+#[test]
+fn d31_harness_error_before_the_failover_exits_3() {
+    // The schema bootstrap cannot reach the database: a harness error, not an RTO failure,
+    // and no Cluster was touched.
+    let pg = start_pg();
+    let dead = "postgres://postgres@127.0.0.1:1/postgres?connect_timeout=2";
+    let (code, report, _out, tmp) = run_d31(&pg, &[], &["--var", &format!("writer_url={dead}")]);
+    assert_eq!(code, 3, "{report}");
+    let log = std::fs::read_to_string(tmp.path().join("argv.jsonl")).unwrap_or_default();
+    assert!(!log.contains("\"patch\""), "a Cluster was patched: {log}");
 }

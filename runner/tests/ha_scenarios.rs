@@ -113,17 +113,75 @@ fn val13_to_val17_pass_and_their_runs_prove_readiness() {
     assert!(!text.contains("Verdict: HA DESIGN PARTNER READY"), "{text}");
 }
 
-/// VAL17's evidence files exist, and its loss timing agrees with an independent measurement.
+/// The seed's VAL17 evidence files (`val17-report.*` are the engine's, not the scenario's).
+const VAL17_EVIDENCE: &[&str] = &[
+    "val17-pg-setup.txt",
+    "val17-ha-server.log",
+    "val17-01-baseline.json",
+    "val17-01-baseline.txt",
+    "val17-01-baseline-check.txt",
+    "val17-02-quorum-lost.json",
+    "val17-02-quorum-lost.txt",
+    "val17-03-loss-timing.txt",
+    "val17-04-write-block-check.txt",
+    "val17-05-loss-reason.txt",
+    "val17-06-quorum-recovered.json",
+    "val17-06-quorum-recovered.txt",
+    "val17-07-recovery-timing.txt",
+    "val17-08-recovery-check.txt",
+    "val17-09-second-loss.json",
+    "val17-09-second-recovery.json",
+    "val17-09-count-check.txt",
+    "val17-10-audit-lost.json",
+    "val17-10-audit-restored.json",
+    "val17-10-audit-check.txt",
+];
+
+fn evidence(r: &Run, f: &str) -> String {
+    std::fs::read_to_string(r.dir.join("evidence").join(f)).unwrap_or_else(|e| panic!("evidence {f}: {e}"))
+}
+
+fn metric(r: &Run, name: &str) -> serde_json::Value {
+    r.report["metrics"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap()["value"].clone()
+}
+
+/// VAL17's evidence files exist with the seed's contents, and its loss timing agrees with an
+/// independent measurement.
 fn assert_val17_evidence_and_timing(r: &Run) {
-    for f in [
-        "val17-01-baseline.json",
-        "val17-02-quorum-lost.json",
-        "val17-06-quorum-recovered.json",
-        "val17-10-audit-lost.json",
-        "val17-pg-setup.txt",
-    ] {
+    for f in VAL17_EVIDENCE {
         assert!(r.dir.join("evidence").join(f).exists(), "evidence {f} missing");
     }
+    // The HA node's own log, one session for all phases.
+    let log = evidence(r, "val17-ha-server.log");
+    assert!(log.contains("quorum monitor started") && log.contains("quorum lost: "), "{log}");
+    // "ha quorum status CLI output": one `key: value` line per field.
+    assert!(evidence(r, "val17-01-baseline.txt")
+        .starts_with("quorum_health: healthy\nwrite_block_active: false\n"));
+    let lost = evidence(r, "val17-02-quorum-lost.txt");
+    assert!(
+        lost.starts_with(
+            "quorum_health: lost\nwrite_block_active: true\ncan_accept_protected_writes: false\n"
+        ),
+        "{lost}"
+    );
+    assert!(lost.contains("\ndetected_loss_count: 1\n"), "{lost}");
+    assert!(evidence(r, "val17-06-quorum-recovered.txt").starts_with("quorum_health: healthy\n"));
+    assert_eq!(
+        evidence(r, "val17-01-baseline-check.txt"),
+        "quorum_health=healthy write_block_active=False\n"
+    );
+    assert_eq!(
+        evidence(r, "val17-04-write-block-check.txt"),
+        "write_block_active=True can_accept_protected_writes=False\n"
+    );
+    // The write-gate probe (extra evidence): refused because of the block.
+    let probe = evidence(r, "val17-04-write-gate-probe.txt");
+    assert!(
+        probe.contains(" status=503 ") && probe.contains(r#""error":"write blocked: quorum lost""#),
+        "{probe}"
+    );
+    assert_eq!(evidence(r, "val17-03-loss-timing.txt"), format!("loss_ms={}\n", metric(r, "loss_ms")));
+    assert_eq!(evidence(r, "val17-09-count-check.txt"), "detected_loss_count=2\n");
     // Independent measurement: the lab's own audit record of the moment it saw the loss,
     // against the wall-clock start of `docker stop`.
     let steps = r.report["steps"].as_array().unwrap();
@@ -141,10 +199,7 @@ fn assert_val17_evidence_and_timing(r: &Run) {
         .min()
         .unwrap();
     let independent_ms = (first_loss - stop_at).num_milliseconds();
-    let metric = r.report["metrics"].as_array().unwrap().iter().find(|m| m["name"] == "loss_ms").unwrap()
-        ["value"]
-        .as_i64()
-        .unwrap();
+    let metric = metric(r, "loss_ms").as_i64().unwrap();
     let poll_interval_ms = 200;
     assert!(
         (metric - independent_ms).abs() <= poll_interval_ms + 10,
@@ -152,12 +207,54 @@ fn assert_val17_evidence_and_timing(r: &Run) {
     );
 }
 
+/// A monitor that never runs: the loss is never detected. As in the seed, the detection
+/// timeout is not a harness error: loss_ms is 99999, the evidence is written, the later
+/// phases run, and the timing check FAILs (not errors) along with write blocking.
 #[test]
 fn val17_negative_control_monitor_disabled_fails_write_blocking() {
     let r = run("scenarios/val17.yaml", &["monitor_interval=0"]);
     assert_eq!(r.code, 1, "{}", summary(&r));
     assert_eq!(check(&r, "VAL17-04"), "fail", "{}", summary(&r));
+    assert_eq!(check(&r, "VAL17-03"), "fail", "{}", summary(&r));
+    assert_eq!(check(&r, "VAL17-02"), "fail", "{}", summary(&r));
     assert_eq!(r.report["verdict"], "FAIL");
+    assert_eq!(metric(&r, "loss_ms"), 99999);
+    assert_eq!(evidence(&r, "val17-03-loss-timing.txt"), "loss_ms=99999\n");
+    assert_eq!(
+        evidence(&r, "val17-04-write-block-check.txt"),
+        "write_block_active=False can_accept_protected_writes=True\n"
+    );
+    // The later phases still ran: their checks are judged, none is an error.
+    for id in ["VAL17-06", "VAL17-07", "VAL17-08", "VAL17-09", "VAL17-10"] {
+        assert_ne!(check(&r, id), "error", "{id}: {}", summary(&r));
+    }
+    assert_eq!(check(&r, "VAL17-09"), "fail");
+    for f in VAL17_EVIDENCE {
+        assert!(r.dir.join("evidence").join(f).exists(), "evidence {f} missing");
+    }
+}
+
+/// The write-gate probe must see the gate refuse *because of the block* (the body, not just
+/// a 503, which a dead database also gives); and it can be turned off, leaving VAL17-04
+/// exactly the seed's check.
+#[test]
+fn val17_write_gate_probe_checks_the_reason_and_is_opt_out() {
+    // Negative control: the same lab, but the probe expects another reason for the 503.
+    let r = run("scenarios/val17.yaml", &["write_gate_blocked_error=database:"]);
+    assert_eq!(r.code, 1, "{}", summary(&r));
+    assert_eq!(check(&r, "VAL17-04"), "fail", "{}", summary(&r));
+    assert_eq!(r.report["verdict"], "FAIL", "VAL17-04 is mandatory");
+    // The seed's own evidence still says the status fields were right.
+    assert_eq!(
+        evidence(&r, "val17-04-write-block-check.txt"),
+        "write_block_active=True can_accept_protected_writes=False\n"
+    );
+    // Off: no probe, no probe evidence, and the run passes on the seed's fields alone.
+    let r = run("scenarios/val17.yaml", &["write_gate_url="]);
+    assert_eq!(r.code, 0, "{}", summary(&r));
+    assert_eq!(check(&r, "VAL17-04"), "pass");
+    assert!(!r.dir.join("evidence/val17-04-write-gate-probe.txt").exists());
+    assert!(!r.dir.join("evidence/val17-04-write-gate-probe.json").exists());
 }
 
 #[test]
@@ -219,6 +316,10 @@ fn d31_negative_control_async_standby_loses_acknowledged_rows() {
     let r = run("scenarios/selftest/d31-async-loss.yaml", &[]);
     assert_eq!(r.code, 1, "{}", summary(&r));
     assert_eq!(check(&r, "D31-FLOOR"), "fail", "{}", summary(&r));
+    // At least the rows committed after the freeze (2,000, less the batches in flight).
+    let v = &r.report["steps"].as_array().unwrap().iter().find(|s| s["step"] == "verify_check").unwrap()
+        ["result"];
+    assert!(v["lost"].as_u64().unwrap() >= 1000, "{v}");
 }
 
 #[test]

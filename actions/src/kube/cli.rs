@@ -186,7 +186,10 @@ pub(crate) async fn kubectl(
     }
     let stderr = String::from_utf8_lossy(&stderr).trim().to_string();
     let code = status.code().unwrap_or(-1);
-    Err(ActionError::new(format!("`{shown}` exited with {code}: {stderr}"))
+    // kubectl repeats client-side retries on stderr and ends with its own summary line;
+    // the message carries that line, the `stderr` field all of it.
+    let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    Err(ActionError::new(format!("`{shown}` exited with {code}: {last}"))
         .hint(hint_for(&stderr, t, &verb))
         .with("stderr", stderr)
         .with("exit_code", code))
