@@ -1,6 +1,7 @@
 //! `halab`: the reference HA control-plane server the shipped scenarios run against.
 //! A test fixture, small and honest: leader lease in PostgreSQL, quorum monitor, write
-//! gate, audit log, epoch-divergence (split-brain) detection, backup and restore.
+//! gate, audit log, epoch-divergence (split-brain) detection, backup and restore, and a
+//! read-only quorum status CLI.
 
 mod audit;
 mod backup;
@@ -11,6 +12,7 @@ mod pg;
 mod quorum;
 mod serve;
 mod state;
+mod status_cli;
 
 use clap::{Parser, Subcommand};
 use std::time::Duration;
@@ -34,6 +36,9 @@ enum Cmd {
     Backup(backup::BackupArgs),
     /// Restore a backup file (optionally verifying its SHA-256 first).
     Restore(backup::RestoreArgs),
+    /// Print a node's /v1/ha/quorum as `key: value` lines (read-only; the seed's
+    /// "ha quorum status" CLI).
+    QuorumStatus(status_cli::Args),
 }
 
 /// Parses `500ms`, `2s`, `1.5s`, `1m` (and a bare number of milliseconds; `0` is zero).
@@ -65,6 +70,7 @@ fn main() {
             Cmd::Serve(a) => serve::run(a).await,
             Cmd::Backup(a) => backup::backup(a).await,
             Cmd::Restore(a) => backup::restore(a).await,
+            Cmd::QuorumStatus(a) => status_cli::run(a).await,
         }
     });
     // Don't wait for background tasks (a hung connection) on the way out.

@@ -6,6 +6,16 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 use support::{wait_for, Node, Pg};
 
+/// `halab quorum-status` against a node: (exit code, stdout, stderr).
+fn quorum_status_cli(url: &str) -> (i32, String, String) {
+    let o = std::process::Command::new(support::halab())
+        .args(["quorum-status", "--url", url, "--timeout", "3s"])
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+    (o.status.code().unwrap_or(-1), text(&o.stdout), text(&o.stderr))
+}
+
 fn quorum_state(n: &Node, want: &str) -> Option<Value> {
     let q = n.quorum();
     (q["quorum_health"] == want).then_some(q)
@@ -49,6 +59,14 @@ fn loss_blocks_writes_and_recovery_restores_them_twice() {
     );
     assert_eq!((q["last_lost_at"].clone(), q["detected_loss_count"].clone()), (Value::Null, 0.into()));
     assert_eq!(n.write("before", "ok").0, 201);
+    // The read-only CLI prints the same fields, one `key: value` line each, in order.
+    let url = format!("http://127.0.0.1:{}", n.port);
+    let (code, out, err) = quorum_status_cli(&url);
+    assert_eq!(code, 0, "{err}");
+    let keys: Vec<&str> = out.lines().map(|l| l.split_once(": ").unwrap().0).collect();
+    assert_eq!(keys, q.as_object().unwrap().keys().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.starts_with("quorum_health: healthy\nwrite_block_active: false\n"), "{out}");
+    assert!(out.contains("\nquorum_loss_reason: \"\"\nlast_lost_at: null\n"), "{out}");
 
     // Cycle 1: the database stops (connections refused).
     let t = Instant::now();
@@ -69,6 +87,16 @@ fn loss_blocks_writes_and_recovery_restores_them_twice() {
     assert_eq!(code, 503, "{body}");
     assert_eq!(body["error"], "write blocked: quorum lost");
     assert!(n.log().contains("quorum lost: "), "{}", n.log());
+    let (code, out, _) = quorum_status_cli(&url);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with(
+            "quorum_health: lost\nwrite_block_active: true\ncan_accept_protected_writes: false\n"
+        ),
+        "{out}"
+    );
+    assert!(out.contains(&format!("\nquorum_loss_reason: {reason}\n")), "{out}");
+    assert!(out.contains("\ndetected_loss_count: 1\n"), "{out}");
     let m = n.get("/metrics").1;
     let text = m.as_str().unwrap();
     assert!(text.contains("ha_quorum_lost_total{node=\"cp-val17-node\"} 1\n"), "{text}");
@@ -106,6 +134,13 @@ fn loss_blocks_writes_and_recovery_restores_them_twice() {
     assert_eq!(v["count"], 1, "{v}");
     let (code, _) = n.get("/v1/audit/events?start_time=yesterday");
     assert_eq!(code, 400);
+    // Negative controls for the CLI: a path that is not the quorum endpoint, nothing listening.
+    let (code, _, err) = quorum_status_cli(&format!("{url}/nope"));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("HTTP 404"), "{err}");
+    drop(n);
+    let (code, out, err) = quorum_status_cli(&url);
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
     let audit = std::fs::read_to_string(dir.path().join("audit/audit.jsonl")).unwrap();
     assert!(audit.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()), "{audit}");
     assert_eq!(support::query(&pg.url(), "SELECT key FROM lab_writes ORDER BY id").len(), 2);

@@ -12,8 +12,10 @@ use std::path::Path;
 use testrunner_scenario::expr::Part;
 use testrunner_scenario::{Scope, Template};
 
-/// The evidence-window coherence rule: every slice found, and all runs between the
-/// earliest start and the latest finish within the window.
+/// The evidence-window coherence rule (VAL26 §2): all *found* runs, from the earliest
+/// start to the latest finish, within the window. A missing slice is shown MISSING in the
+/// coverage table (and fails its own checks) but does not by itself make the window
+/// incoherent; with no run found at all there is no window, and it is not coherent.
 #[derive(Debug, Clone, Serialize)]
 pub struct Window {
     pub ok: bool,
@@ -25,6 +27,8 @@ pub struct Window {
     pub latest: Option<String>,
     /// How many runs were found (their times make the span).
     pub runs: usize,
+    /// Slices with no usable run (informational: not part of the rule).
+    pub missing: Vec<String>,
     /// Why the window is not OK, when it is not.
     pub note: String,
 }
@@ -68,6 +72,8 @@ pub struct LevelOutcome {
     pub failed_checks: Vec<String>,
     /// Not reached because an earlier level was not.
     pub blocked_by_previous: bool,
+    /// What reaching the level means, from the spec.
+    pub meaning: Option<String>,
 }
 
 pub fn evaluate(spec: &Spec, runs: &Path, generated: DateTime<Utc>) -> Readiness {
@@ -143,11 +149,14 @@ pub fn evaluate(spec: &Spec, runs: &Path, generated: DateTime<Utc>) -> Readiness
             unmet: l.unmet.clone(),
             failed_checks,
             blocked_by_previous: !previous,
+            meaning: l.meaning.clone(),
         });
     }
     let verdict =
         levels.iter().rev().find(|l| l.reached).map(|l| l.name.clone()).unwrap_or_else(|| "NOT READY".into());
     let pass = checks.iter().filter(|c| c.pass).count();
+    scope.set("failed", json!(failed));
+    let notes = spec.notes.iter().map(|t| render(t, &scope)).collect();
     Readiness {
         schema: super::SCHEMA,
         id: spec.id.clone(),
@@ -166,6 +175,7 @@ pub fn evaluate(spec: &Spec, runs: &Path, generated: DateTime<Utc>) -> Readiness
         window,
         levels,
         risks: spec.risks.clone(),
+        notes,
         ready: false,
         verdict,
     }
@@ -229,6 +239,7 @@ fn window(spec: &Spec, coverage: &[SliceResult]) -> Window {
         earliest: None,
         latest: None,
         runs: 0,
+        missing: vec![],
         note: String::new(),
     };
     let mut notes = vec![];
@@ -252,16 +263,15 @@ fn window(spec: &Spec, coverage: &[SliceResult]) -> Window {
         w.earliest = Some(a.to_rfc3339_opts(SecondsFormat::Secs, true));
         w.latest = Some(b.to_rfc3339_opts(SecondsFormat::Secs, true));
     }
-    let missing: Vec<&str> =
-        coverage.iter().filter(|c| c.status == SliceStatus::Missing).map(|c| c.id.as_str()).collect();
-    if !missing.is_empty() {
-        notes.push(format!("missing: {}", missing.join(", ")));
-    }
+    // Informational only: a missing slice fails its own checks, not the window.
+    w.missing = coverage.iter().filter(|c| c.status == SliceStatus::Missing).map(|c| c.id.clone()).collect();
     let within = match (first, last) {
         (Some(a), Some(b)) => (b - a).num_milliseconds() as f64 <= spec.window.as_millis() as f64,
         _ => false,
     };
-    if !within && first.is_some() {
+    if w.runs == 0 {
+        notes.push("no runs found".to_string());
+    } else if !within && first.is_some() {
         notes.push(format!("span {} h exceeds {}", w.span_hours, spec.window_text));
     }
     w.ok = within && notes.is_empty();

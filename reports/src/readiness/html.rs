@@ -43,6 +43,7 @@ struct LevelRow {
     class: &'static str,
     mark: &'static str,
     criteria: Vec<String>,
+    meaning: String,
     gaps: Vec<String>,
 }
 
@@ -94,6 +95,7 @@ impl<'a> Page<'a> {
                 class: if l.reached { "pass" } else { "fail" },
                 mark: if l.reached { "✓" } else { "✗ (NOT YET)" },
                 criteria: l.criteria.clone(),
+                meaning: l.meaning.clone().unwrap_or_default(),
                 gaps,
             });
             previous = Some(&l.name);

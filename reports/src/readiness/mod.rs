@@ -50,6 +50,8 @@ pub struct Readiness {
     pub window: Window,
     pub levels: Vec<LevelOutcome>,
     pub risks: Vec<String>,
+    /// The spec's `notes:` lines, rendered (shown after the verdict).
+    pub notes: Vec<String>,
     /// True when the first level is reached.
     pub ready: bool,
     /// The highest level reached, or `NOT READY`.

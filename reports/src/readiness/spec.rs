@@ -29,6 +29,9 @@ pub struct Spec {
     pub checks: Vec<CheckSpec>,
     pub levels: Vec<LevelSpec>,
     pub risks: Vec<String>,
+    /// `notes:` — extra lines (templates) shown after the verdict, outside the report
+    /// template proper (what the project adds to the seed's layout goes here).
+    pub notes: Vec<Template>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +71,8 @@ pub struct LevelSpec {
     pub criteria: Vec<String>,
     /// Requirements this suite cannot meet; a level with any is not reached.
     pub unmet: Vec<String>,
+    /// What reaching the level means (shown as `Meaning: …`).
+    pub meaning: Option<String>,
 }
 
 /// The diagnostics of a spec that did not load, with the source for rendering them.
@@ -100,6 +105,7 @@ const TOP_KEYS: &[&str] = &[
     "checks",
     "levels",
     "risks",
+    "notes",
 ];
 
 /// Parses and validates a spec. `file` names it in diagnostics.
@@ -167,6 +173,13 @@ impl Loader {
         let ids: Vec<&str> = checks.iter().map(|c| c.id.as_str()).collect();
         let levels = self.levels(root, entries, &ids);
         let risks = get(entries, "risks").map(|n| self.string_list(n, "a risk")).unwrap_or_default();
+        let notes = match get(entries, "notes") {
+            Some(n) => match self.list(n, "notes") {
+                Some(ls) => ls.iter().filter_map(|l| self.template(l, &names)).collect(),
+                None => vec![],
+            },
+            None => vec![],
+        };
         Some(Spec {
             file: file.to_string(),
             id: id?,
@@ -181,6 +194,7 @@ impl Loader {
             checks,
             levels,
             risks,
+            notes,
         })
     }
 
@@ -288,7 +302,8 @@ impl Loader {
         let Some(list) = self.req_list(root, entries, "levels") else { return vec![] };
         let mut out = vec![];
         for item in list {
-            let Some(e) = self.map(item, "a level", &["name", "requires", "criteria", "unmet"]) else {
+            let Some(e) = self.map(item, "a level", &["name", "requires", "criteria", "unmet", "meaning"])
+            else {
                 continue;
             };
             let Some(name) = self.req_string(item, e, "name") else { continue };
@@ -313,7 +328,8 @@ impl Loader {
             let criteria = get(e, "criteria").map(|n| self.string_list(n, "a criterion")).unwrap_or_default();
             let unmet =
                 get(e, "unmet").map(|n| self.string_list(n, "an unmet requirement")).unwrap_or_default();
-            out.push(LevelSpec { name, requires, criteria, unmet });
+            let meaning = get(e, "meaning").and_then(|n| self.string(n, "`meaning`"));
+            out.push(LevelSpec { name, requires, criteria, unmet, meaning });
         }
         if out.is_empty() && self.diags.is_empty() {
             self.err(Diagnostic::error("`levels` must list at least one level", root.span.clone()));

@@ -1,4 +1,6 @@
-//! `readiness.txt` (and stdout): the layout of VAL26's "Final Report Format".
+//! `readiness.txt` (and stdout): the layout of VAL26's "Final Report Format", line for
+//! line. What this project adds (the evidence window's figures, the spec's `notes:`) comes
+//! after the verdict, in a trailing `Notes:` section, so the seed's lines stay as they are.
 use super::Readiness;
 use std::fmt::Write;
 
@@ -46,13 +48,6 @@ pub fn text(r: &Readiness) -> String {
         }
     }
     let _ = writeln!(o, "\nOverall: PASS={} FAIL={}", r.pass, r.fail);
-    let w = &r.window;
-    let range = match (&w.earliest, &w.latest) {
-        (Some(a), Some(b)) => format!(" ({a} → {b}, {} runs)", w.runs),
-        _ => " (no runs found)".into(),
-    };
-    let verdict = if w.ok { "COHERENT".to_string() } else { format!("NOT COHERENT ({})", w.note) };
-    let _ = writeln!(o, "Evidence window: {} h{range} [limit {}] {verdict}", w.span_hours, w.limit);
 
     if !r.risks.is_empty() {
         o.push_str("\nRisks and Open Gaps:\n");
@@ -68,6 +63,9 @@ pub fn text(r: &Readiness) -> String {
         for c in &l.criteria {
             let _ = writeln!(o, "    {} {c}", if l.reached { "✓" } else { "-" });
         }
+        if let Some(m) = &l.meaning {
+            let _ = writeln!(o, "    Meaning: {m}");
+        }
         for u in &l.unmet {
             let _ = writeln!(o, "    ✗ not met: {u}");
         }
@@ -80,5 +78,27 @@ pub fn text(r: &Readiness) -> String {
         previous = Some(&l.name);
     }
     let _ = writeln!(o, "\nVerdict: {}", r.verdict);
+
+    o.push_str("\nNotes:\n");
+    let _ = writeln!(o, "  {}", window_line(r));
+    for n in &r.notes {
+        let _ = writeln!(o, "  {n}");
+    }
     o
+}
+
+/// `Evidence window: 0.75 h (… → …, 5 runs) [limit 6h] COHERENT`.
+pub fn window_line(r: &Readiness) -> String {
+    let w = &r.window;
+    let range = match (&w.earliest, &w.latest) {
+        (Some(a), Some(b)) => format!(" ({a} → {b}, {} runs)", w.runs),
+        _ => " (no runs found)".into(),
+    };
+    let verdict = if w.ok { "COHERENT".to_string() } else { format!("NOT COHERENT ({})", w.note) };
+    let missing = if w.missing.is_empty() {
+        String::new()
+    } else {
+        format!("; not counted (MISSING): {}", w.missing.join(", "))
+    };
+    format!("Evidence window: {} h{range} [limit {}] {verdict}{missing}", w.span_hours, w.limit)
 }
