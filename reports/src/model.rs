@@ -278,6 +278,9 @@ impl RunReport {
                     });
                 }
                 let s = self.open_step_mut(step).expect("just ensured");
+                // The step result's own clock (what `<id>.started_ms` reads), so every
+                // report shows the same duration as the terminal and the scenario's metrics.
+                s.started_ms = *started_ms;
                 s.finished_ms = Some(*finished_ms);
                 s.ok = Some(*ok);
                 s.error = error.clone();

@@ -110,3 +110,17 @@ fn later_metric_replaces_earlier_and_unknown_checks_are_ignored() {
     assert_eq!(r.checks.len(), 4);
     assert_eq!(r.verdict(), Verdict::Pass, "the verdict is the engine's, never re-derived");
 }
+
+#[test]
+fn a_step_is_timed_by_its_result_clock_not_by_when_it_was_announced() {
+    // Parameters are evaluated between StepStarted and the action's start: the report must
+    // show the action's own duration, which is what `<id>.elapsed_ms` and the terminal show.
+    let events: Vec<Event> = serde_json::from_value(json!([
+        {"event": "step_started", "step": "s", "phase": "p", "action": "exec", "t_ms": 10, "at": "x"},
+        {"event": "step_finished", "step": "s", "phase": "p", "action": "exec", "ok": true,
+         "started_ms": 14, "finished_ms": 19, "attempts": 1, "result": {}}
+    ]))
+    .unwrap();
+    let r = RunReport::from_events(&events);
+    assert_eq!(r.step("s").unwrap().elapsed_ms(), Some(5));
+}

@@ -110,6 +110,12 @@ fn load_baseline(args: &RunArgs, scenario: &str) -> Result<Option<testrunner_eng
         None => (crate::cmd_baseline::default_path(scenario), false),
     };
     if !explicit && !path.exists() {
+        if !args.quiet {
+            eprintln!(
+                "no baseline at {}: metrics are not compared (record one with `testrunner baseline record <run-dir>...`)",
+                path.display()
+            );
+        }
         return Ok(None);
     }
     let text = std::fs::read_to_string(&path)
