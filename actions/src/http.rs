@@ -44,6 +44,7 @@ struct GetParams {
 #[serde(deny_unknown_fields)]
 struct RequestParams {
     /// GET, POST, PUT, PATCH, DELETE, HEAD...
+    #[schemars(with = "crate::params::HttpMethod")]
     method: String,
     /// The URL.
     url: String,

@@ -59,3 +59,175 @@ impl JsonSchema for Dur {
         })
     }
 }
+
+/// Signal names a parameter of type [`SignalName`] accepts (each also with a `SIG` prefix).
+pub const SIGNALS: &[&str] = &[
+    "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE",
+    "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ",
+    "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+];
+
+/// The schema of a signal-name parameter: `SIGKILL` or `KILL`, ... . Use it on a `String`
+/// field with `#[schemars(with = "crate::params::SignalName")]` (or
+/// `Option<crate::params::SignalName>`), so `check` refuses `SIGFOO` with a did-you-mean.
+pub struct SignalName;
+
+impl JsonSchema for SignalName {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SignalName".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<String> = SIGNALS.iter().flat_map(|s| [format!("SIG{s}"), s.to_string()]).collect();
+        schemars::json_schema!({
+            "description": "a signal name: SIGTERM or TERM, SIGKILL or KILL, ...",
+            "type": "string",
+            "format": "signal",
+            "enum": names
+        })
+    }
+}
+
+/// HTTP methods a parameter of type [`HttpMethod`] accepts.
+pub const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// The schema of an HTTP method parameter; use it with
+/// `#[schemars(with = "crate::params::HttpMethod")]` on a `String` field.
+pub struct HttpMethod;
+
+impl JsonSchema for HttpMethod {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "HttpMethod".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "an HTTP method: GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS",
+            "type": "string",
+            "enum": HTTP_METHODS
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Load-time validation with the real parameter schemas: what `testrunner check` says.
+    use super::*;
+    use testrunner_scenario::{load, Catalog, Overrides};
+
+    struct Registry;
+
+    impl Catalog for Registry {
+        fn schema(&self, action: &str) -> Option<Value> {
+            crate::find(action).map(|a| a.spec().params)
+        }
+        fn names(&self) -> Vec<String> {
+            let mut v: Vec<String> = crate::all().iter().map(|a| a.spec().name.to_string()).collect();
+            v.push("stop".into());
+            v
+        }
+    }
+
+    /// (title, line, col, hint) of every error for one step's text.
+    fn errors(step: &str) -> Vec<(String, u32, u32, Option<String>)> {
+        let text = format!("phases:\n  - name: p\n    steps:\n      - {step}\n");
+        let read = move |_: &str| Ok(text.clone());
+        match load("s.yaml", &read, &Registry, &Overrides::default()) {
+            Ok(_) => vec![],
+            Err(f) => f
+                .diagnostics
+                .iter()
+                .map(|d| (d.title.clone(), d.span.line, d.span.col, d.hint.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn sleep_duration_is_a_typed_duration() {
+        for bad in ["10 sec", "banana", "-5s"] {
+            let e = errors(&format!("sleep: {{ duration: {bad} }}"));
+            assert_eq!(e.len(), 1, "{bad}: {e:?}");
+            assert!(e[0].0.starts_with("`sleep` parameter `duration`: "), "{e:?}");
+            assert_eq!((e[0].1, e[0].2), (4, 28), "{bad}");
+            assert_eq!(e[0].3.as_deref(), Some("e.g. 250ms, 30s, 2m, or integer milliseconds"));
+        }
+        let e = errors("sleep: { duration: -5 }");
+        assert!(e[0].0.contains("negative"), "{e:?}");
+        let e = errors("sleep: { duration: [1] }");
+        assert!(e[0].0.contains("must be a duration, not list"), "{e:?}");
+        for good in ["250ms", "1.5s", "2m30s", "100", "\"${string(1)}s\""] {
+            assert_eq!(errors(&format!("sleep: {{ duration: {good} }}")), vec![], "{good}");
+        }
+    }
+
+    #[test]
+    fn every_core_parameter_has_a_type() {
+        for name in ["sleep", "log", "assert", "fail", "exec", "net.free_port"] {
+            let params = crate::find(name).unwrap().spec().params;
+            for (k, v) in params["properties"].as_object().unwrap() {
+                let resolved = match v.get("allOf").and_then(|a| a[0]["$ref"].as_str()) {
+                    Some(r) => params.pointer(r.trim_start_matches('#')).unwrap().clone(),
+                    None => v.clone(),
+                };
+                let typed =
+                    ["type", "anyOf", "oneOf", "enum", "$ref"].iter().any(|t| resolved.get(t).is_some());
+                assert!(typed, "{name}.{k} has no type: {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn enumerated_values_are_checked_with_a_suggestion() {
+        let e = errors("sql.writers: { url: \"postgres://x\", mode: bogus }");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].0, "`sql.writers` parameter `mode` cannot be `bogus`");
+        assert_eq!((e[0].1, e[0].2), (4, 51));
+        assert_eq!(e[0].3.as_deref(), Some("one of: `insert`, `copy`"));
+        let e = errors("sql.writers: { url: \"postgres://x\", mode: cpy }");
+        assert_eq!(e[0].3.as_deref(), Some("did you mean `copy`?"));
+        assert_eq!(errors("sql.writers: { url: \"postgres://x\", mode: copy }"), vec![]);
+        assert_eq!(errors("sql.writers: { url: \"postgres://x\", mode: ~ }"), vec![]);
+        // A template is checked when it is evaluated, unless it is only text.
+        assert_eq!(errors("sql.writers: { url: \"postgres://x\", mode: \"${'co' + 'py'}\" }"), vec![]);
+        let e = errors("docker.wait: { container: x, state: \"$${x}\" }");
+        assert!(e[0].0.contains("cannot be `${x}`"), "{e:?}");
+        let e = errors("docker.wait: { container: x, state: runing }");
+        assert_eq!(e[0].3.as_deref(), Some("did you mean `running`?"));
+    }
+
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    struct WithEnums {
+        #[schemars(with = "SignalName")]
+        signal: String,
+        #[schemars(with = "Option<SignalName>")]
+        stop_signal: Option<String>,
+        #[schemars(with = "HttpMethod")]
+        method: String,
+    }
+
+    #[test]
+    fn signal_and_method_schemas_enumerate_their_values() {
+        let s = schema::<WithEnums>();
+        let root = &s;
+        let names = |field: &str| -> Vec<String> {
+            let mut v = &root["properties"][field];
+            if let Some(b) = v.get("anyOf") {
+                v = &b[0];
+            }
+            let r = v["$ref"].as_str().unwrap();
+            root.pointer(r.trim_start_matches('#')).unwrap()["enum"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect()
+        };
+        assert!(names("signal").contains(&"SIGKILL".to_string()));
+        assert!(names("signal").contains(&"TERM".to_string()));
+        assert!(names("stop_signal").contains(&"SIGINT".to_string()));
+        assert_eq!(names("method"), HTTP_METHODS);
+        // Every listed signal is one the process actions can send.
+        for s in SIGNALS {
+            assert!(format!("SIG{s}").parse::<nix::sys::signal::Signal>().is_ok(), "{s}");
+        }
+    }
+}

@@ -252,6 +252,7 @@ struct SignalParams {
     /// Or a file holding a pid.
     pidfile: Option<String>,
     /// TERM, KILL, STOP, CONT, INT, HUP, QUIT, USR1, USR2 (with or without SIG).
+    #[schemars(with = "crate::params::SignalName")]
     signal: String,
     /// Signal the whole process group.
     #[serde(default)]

@@ -1,56 +1,144 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-const AFTER_HELP: &str = "\
-Examples:
-  testrunner run scenarios/val17.yaml
-  testrunner run scenarios/val13.yaml --var failover_threshold_ms=3000 --junit target/junit.xml
-  testrunner check scenarios/*.yaml
-  testrunner explain docker.stop
-  testrunner report runs/val17/20261122T101500Z
-
-Exit codes:
-{EXIT_CODES}
-Docs: README.md (authoring guide) · `testrunner actions` (catalogue)";
+const DOCS: &str = "Docs: README.md (authoring guide) · `testrunner actions` (catalogue)";
 
 /// Runs HA / failover / chaos validation scenarios written in YAML, with hard deadlines,
 /// and writes JUnit XML, HTML, JSON and an evidence directory.
 #[derive(Parser, Debug)]
-#[command(name = "testrunner", version, about, long_about = None, after_help = after_help())]
+#[command(name = "testrunner", version, about, long_about = None, after_help = top_help())]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
-fn after_help() -> String {
+/// An "Examples:" block, an optional extra block, then the docs line.
+fn help(examples: &[&str], extra: &str) -> String {
+    let mut out = String::from("Examples:\n");
+    for e in examples {
+        out.push_str(&format!("  {e}\n"));
+    }
+    if !extra.is_empty() {
+        out.push('\n');
+        out.push_str(extra.trim_end());
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(DOCS);
+    out
+}
+
+fn exit_codes() -> String {
     let table: String =
         testrunner_engine::EXIT_CODE_TABLE.iter().map(|(c, m)| format!("  {c:<9} {m}\n")).collect();
-    AFTER_HELP.replace("{EXIT_CODES}\n", &table)
+    format!("Exit codes:\n{table}")
+}
+
+fn top_help() -> String {
+    help(
+        &[
+            "testrunner run scenarios/val17.yaml",
+            "testrunner check scenarios/*.yaml",
+            "testrunner explain docker.stop",
+            "testrunner report runs/val17/20261122T101500Z",
+        ],
+        &exit_codes(),
+    )
+}
+
+fn run_help() -> String {
+    let deadlines = "\
+Deadlines:
+  The whole run (setup + phases) ends at the scenario's `timeout:` (default 30m).
+  Every step has its own: `timeout:` on the step, else `defaults.step_timeout` (default 30s).
+  Then the undo stack and teardown get their own budget: `defaults.teardown_timeout` (default 2m).";
+    help(
+        &[
+            "testrunner run scenarios/val17.yaml",
+            "testrunner run scenarios/val13.yaml --var failover_threshold_ms=3000 --junit target/junit.xml",
+            "testrunner run scenarios/val17.yaml --vars-file lab.yaml --out runs/val17/manual -q",
+        ],
+        &format!("{deadlines}\n\n{}", exit_codes()),
+    )
+}
+
+fn check_help() -> String {
+    help(
+        &["testrunner check scenarios/*.yaml", "testrunner check scenarios/val13.yaml --var failover_threshold_ms=3000"],
+        "Exit codes:\n  0         every file is valid\n  3         at least one file is invalid (each problem is printed)",
+    )
+}
+
+fn explain_help() -> String {
+    help(
+        &["testrunner explain docker.stop", "testrunner explain sql.writers", "testrunner explain until"],
+        "",
+    )
+}
+
+fn schema_help() -> String {
+    help(
+        &[
+            "testrunner schema --out .vscode/testrunner.schema.json",
+            "testrunner schema | jq '.definitions | keys'",
+        ],
+        "",
+    )
+}
+
+fn report_help() -> String {
+    help(&["testrunner report runs/val17/20261122T101500Z"], "")
+}
+
+fn plan_help() -> String {
+    help(&["testrunner plan scenarios/val17.yaml", "testrunner plan scenarios/val17.yaml --json"], "")
+}
+
+fn baseline_help() -> String {
+    help(&["testrunner baseline record runs/val17/20261122T101500Z runs/val17/20261122T103000Z"], "")
+}
+
+fn readiness_help() -> String {
+    help(
+        &[
+            "testrunner readiness readiness/ha.yaml",
+            "testrunner readiness readiness/ha.yaml --runs runs --out proof/",
+        ],
+        "",
+    )
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a scenario and write its run directory (reports + evidence).
-    #[command(after_help = after_help())]
+    #[command(after_help = run_help())]
     Run(RunArgs),
     /// Validate scenario files without running anything (exit 3 if any is invalid).
+    #[command(after_help = check_help())]
     Check(CheckArgs),
     /// List every registered action.
+    #[command(after_help = help(&["testrunner actions", "testrunner actions | grep docker"], ""))]
     Actions,
-    /// Show an action's parameters, outputs and an example.
+    /// Show an action's parameters, outputs and an example (or what an engine key does).
+    #[command(after_help = explain_help())]
     Explain(ExplainArgs),
     /// Print the scenario format as a JSON Schema, for editor completion and checks
     /// (YAML language server). `testrunner check` remains the full validation.
+    #[command(after_help = schema_help())]
     Schema(SchemaArgs),
     /// Rebuild a run's reports from its journal (also after the runner was killed).
+    #[command(after_help = report_help())]
     Report(ReportArgs),
     /// Dry run: resolved steps, checks, worst-case duration, fingerprint and read-only
     /// preconditions (exit 3 when a blocker is found). Changes nothing.
+    #[command(after_help = plan_help())]
     Plan(PlanArgs),
     /// Record baselines that later runs are compared with.
+    #[command(after_help = baseline_help())]
     Baseline(BaselineArgs),
     /// Build a readiness (proof) report from the latest runs of several scenarios
     /// (exit 0 when the first readiness level is reached, 1 otherwise).
+    #[command(after_help = readiness_help())]
     Readiness(ReadinessArgs),
 }
 
@@ -142,14 +230,14 @@ pub struct CheckArgs {
 
 #[derive(Args, Debug)]
 pub struct SchemaArgs {
-    /// Write the schema to this file instead of standard output.
+    /// Write the schema to this file instead of standard output (missing directories are created).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
-    /// An action name, e.g. `docker.stop`.
+    /// An action name, e.g. `docker.stop`, or an engine key (`until`, `stop`, `use`, ...).
     pub action: String,
 }
 

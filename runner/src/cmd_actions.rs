@@ -4,7 +4,55 @@ use crate::cli::{ExplainArgs, SchemaArgs};
 use crate::load::print_error;
 use serde_json::Value;
 use testrunner_engine::ExitCode;
-use testrunner_scenario::{did_you_mean, STEP_KEYS};
+use testrunner_scenario::{did_you_mean, RESULT_FIELDS, STEP_KEYS};
+
+/// Keys a step may carry that are the engine's, not an action's: what `explain` says of them.
+const ENGINE_KEYS: &[(&str, &str)] = &[
+    ("id", "name of the step's result, read as `<id>.<field>` (default `<phase>_<n>`)"),
+    ("name", "a label for reports and the terminal"),
+    ("timeout", "the step's deadline (default `defaults.step_timeout`, 30s); every step has one"),
+    ("until", "an expression; the action is re-run every `interval` until it holds or the deadline passes"),
+    ("interval", "polling period for `until` and `retries` (fixed rate, from attempt start; default `defaults.interval`)"),
+    ("retries", "re-run a failing action up to N more times"),
+    ("save", "write the step's output (`json`, `rows`, `text` or `stdout`) to `evidence/<file>`"),
+    ("background", "run concurrently until a `- stop: <id>` step or the end of the phase"),
+    ("when", "run the step only if the expression holds"),
+    ("allow_failure", "a failure is recorded as an allowed failure (never as a pass)"),
+    ("stop", "`- stop: <id>` ends a background step and waits (bounded) for its result"),
+    ("use", "`- { use: <fragment>, id: <prefix>, with: { ... } }` expands a fragment's steps in place"),
+    ("with", "the parameters of a `use` step's fragment"),
+];
+
+/// `words` joined with ", " and wrapped at `width` columns, each line indented by `indent`.
+fn wrap(words: &[&str], indent: usize, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for (i, w) in words.iter().enumerate() {
+        let piece = if i + 1 < words.len() { format!("{w},") } else { format!("{w}.") };
+        if !line.is_empty() && indent + line.len() + 1 + piece.len() > width {
+            out.push_str(&format!("{}{}\n", " ".repeat(indent), line));
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&piece);
+    }
+    if !line.is_empty() {
+        out.push_str(&format!("{}{}\n", " ".repeat(indent), line));
+    }
+    out
+}
+
+fn engine_key_names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = STEP_KEYS.to_vec();
+    for (k, _) in ENGINE_KEYS {
+        if !names.contains(k) {
+            names.push(k);
+        }
+    }
+    names
+}
 
 pub fn list() -> i32 {
     let mut all = testrunner_actions::all();
@@ -31,9 +79,20 @@ pub fn list() -> i32 {
 }
 
 pub fn explain(args: ExplainArgs) -> i32 {
+    if let Some((key, doc)) = ENGINE_KEYS.iter().find(|(k, _)| *k == args.action) {
+        println!("`{key}` is an engine key, not an action: {doc}.\n");
+        println!("Engine keys (allowed on every step besides its one action):");
+        let w = ENGINE_KEYS.iter().map(|(k, _)| k.len()).max().unwrap_or(4);
+        for (k, d) in ENGINE_KEYS {
+            println!("  {k:<w$}  {d}");
+        }
+        println!("\n`testrunner actions` lists the actions; `testrunner explain <action>` documents one.");
+        return ExitCode::Pass.code();
+    }
     let Some(action) = testrunner_actions::find(&args.action) else {
         let names: Vec<&str> = testrunner_actions::all().iter().map(|a| a.spec().name).collect();
-        let hint = did_you_mean(&args.action, names.iter().copied())
+        let keys = engine_key_names();
+        let hint = did_you_mean(&args.action, names.iter().copied().chain(keys.iter().copied()))
             .unwrap_or_else(|| "`testrunner actions` lists them".into());
         print_error(&format!("unknown action `{}`", args.action), Some(&hint));
         return ExitCode::HarnessError.code();
@@ -50,19 +109,37 @@ pub fn explain(args: ExplainArgs) -> i32 {
         .unwrap_or_default();
     match props {
         Some(p) if !p.is_empty() => {
-            let w = p.keys().map(|k| k.len()).max().unwrap_or(4);
-            for (name, schema) in p {
-                let ty = type_label(schema, root);
-                let req = if required.contains(&name.as_str()) {
-                    "required".to_string()
-                } else {
-                    schema.get("default").map(|d| format!("default {d}")).unwrap_or_else(|| "optional".into())
-                };
-                let doc = schema.get("description").and_then(Value::as_str).unwrap_or("");
+            let rows: Vec<(String, String, String, &str)> = p
+                .iter()
+                .map(|(name, schema)| {
+                    let req = if required.contains(&name.as_str()) {
+                        "required".to_string()
+                    } else {
+                        schema
+                            .get("default")
+                            .map(|d| format!("default {d}"))
+                            .unwrap_or_else(|| "optional".into())
+                    };
+                    let doc = schema.get("description").and_then(Value::as_str).unwrap_or("");
+                    (name.clone(), type_label(schema, root), req, doc)
+                })
+                .collect();
+            // Columns as wide as their widest cell (a long type label never runs into the
+            // next column), capped so the description keeps room; a wider label gets a line
+            // of its own.
+            let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(4);
+            let tw = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(4).min(28);
+            let rw = rows.iter().map(|r| r.2.chars().count()).max().unwrap_or(8);
+            for (name, ty, req, doc) in &rows {
                 let mut lines = doc.lines();
-                println!("  {name:<w$}  {ty:<18} {req:<16} {}", lines.next().unwrap_or(""));
+                if ty.chars().count() > tw {
+                    println!("  {name:<w$}  {ty}");
+                    println!("  {:<w$}  {:<tw$}  {req:<rw$}  {}", "", "", lines.next().unwrap_or(""));
+                } else {
+                    println!("  {name:<w$}  {ty:<tw$}  {req:<rw$}  {}", lines.next().unwrap_or(""));
+                }
                 for l in lines {
-                    println!("  {:<w$}  {:<18} {:<16} {l}", "", "", "");
+                    println!("  {:<w$}  {:<tw$}  {:<rw$}  {l}", "", "", "");
                 }
             }
         }
@@ -77,11 +154,14 @@ pub fn explain(args: ExplainArgs) -> i32 {
             println!("  {:<w$}  {:<8} {}", o.name, o.ty, o.doc);
         }
     }
-    println!("\nEvery step also has: ok, error, started_ms, finished_ms, elapsed_ms, started_at, attempts,");
-    println!("last_miss_ms and first_match_ms (with `until`). Engine keys: {}.", STEP_KEYS.join(", "));
     if spec.background {
-        println!("Runs with `background: true` until a `stop: <id>` step or the end of its phase.");
+        println!("\nRuns with `background: true` until a `stop: <id>` step or the end of its phase.");
     }
+    let fields: Vec<&str> = RESULT_FIELDS.iter().copied().filter(|f| *f != "skipped").collect();
+    println!("\nEvery step result also has (`first_match_ms`, `last_miss_ms`: with `until`):");
+    print!("{}", wrap(&fields, 2, 88));
+    println!("Engine keys (`testrunner explain <key>`):");
+    print!("{}", wrap(&engine_key_names(), 2, 88));
     println!("\nExample:\n{}", indent(spec.example.trim_end()));
     ExitCode::Pass.code()
 }
@@ -96,15 +176,28 @@ fn type_label(schema: &Value, root: &Value) -> String {
             return type_label(t, root);
         }
     }
-    if schema.get("format").and_then(Value::as_str) == Some("duration") {
-        return "duration".into();
+    // schemars wraps a documented `$ref` in a one-branch `allOf`.
+    if let Some([only]) = schema.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
+        return type_label(only, root);
+    }
+    match schema.get("format").and_then(Value::as_str) {
+        Some("duration") => return "duration".into(),
+        Some("signal") => return "signal name".into(),
+        _ => {}
     }
     if let Some(e) = schema.get("enum").and_then(Value::as_array) {
         return e.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("|");
     }
+    if let Some(c) = schema.get("const") {
+        return c.as_str().map(String::from).unwrap_or_else(|| c.to_string());
+    }
     if let Some(b) = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(Value::as_array) {
-        let parts: Vec<String> =
-            b.iter().map(|x| type_label(x, root)).filter(|t| t != "null").collect::<Vec<_>>();
+        let mut parts: Vec<String> = vec![];
+        for t in b.iter().map(|x| type_label(x, root)).filter(|t| t != "null") {
+            if !parts.contains(&t) {
+                parts.push(t);
+            }
+        }
         return parts.join("|");
     }
     match schema.get("type") {
@@ -151,15 +244,23 @@ pub fn schema(args: SchemaArgs) -> i32 {
             print!("{text}");
             ExitCode::Pass.code()
         }
-        Some(path) => match std::fs::write(&path, text) {
-            Ok(()) => ExitCode::Pass.code(),
-            Err(e) => {
-                print_error(
-                    &format!("cannot write {}: {e}", path.display()),
-                    Some("check that the directory exists and is writable"),
-                );
-                ExitCode::HarnessError.code()
+        Some(path) => {
+            // Like --junit and --out: missing parent directories are created.
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+            let written = match dir {
+                Some(d) => std::fs::create_dir_all(d).and_then(|()| std::fs::write(&path, text)),
+                None => std::fs::write(&path, text),
+            };
+            match written {
+                Ok(()) => ExitCode::Pass.code(),
+                Err(e) => {
+                    print_error(
+                        &format!("cannot write {}: {e}", path.display()),
+                        Some("check that the path is writable (missing directories are created)"),
+                    );
+                    ExitCode::HarnessError.code()
+                }
             }
-        },
+        }
     }
 }

@@ -96,8 +96,8 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
         return ExitCode::HarnessError.code();
     }
     let text = testrunner_reports::summary::render(&outcome.report);
-    print!("{text}");
-    println!("run directory: {}", dir.display());
+    // A closed stdout (`| head`) must not replace the run's verdict with an I/O error.
+    let _ = write!(std::io::stdout().lock(), "{text}run directory: {}\n", dir.display());
     outcome.exit.code()
 }
 

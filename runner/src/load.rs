@@ -1,9 +1,33 @@
 //! Loading a scenario from disk: file reads, variable overrides, diagnostics to stderr.
 use crate::cli::VarArgs;
+use serde_json::Value;
 use std::io::IsTerminal;
 use std::path::Path;
 use testrunner_engine::RegistryCatalog;
-use testrunner_scenario::{load, Diagnostic, LoadFailure, Overrides, Scenario, Sources, Span};
+use testrunner_scenario::{
+    load, Catalog, Diagnostic, LoadFailure, Output, Overrides, Scenario, Sources, Span,
+};
+
+/// The registry as the loader sees it: parameter schemas, and the declared outputs, so a
+/// reference to a field no action provides is refused before the run.
+pub struct CliCatalog;
+
+impl Catalog for CliCatalog {
+    fn schema(&self, action: &str) -> Option<Value> {
+        RegistryCatalog.schema(action)
+    }
+    fn names(&self) -> Vec<String> {
+        RegistryCatalog.names()
+    }
+    fn outputs(&self, action: &str) -> Option<Vec<Output>> {
+        let spec = testrunner_actions::find(action)?.spec();
+        // `<name>`: outputs named by the parameters (like `set`'s); not checked.
+        if spec.outputs.iter().any(|o| o.name.starts_with('<')) {
+            return None;
+        }
+        Some(spec.outputs.iter().map(|o| Output { name: o.name.to_string() }).collect())
+    }
+}
 
 pub fn color_stderr() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
@@ -18,20 +42,47 @@ pub fn print_error(title: &str, hint: Option<&str>) {
     eprint!("{}", d.render(&Sources::default(), color_stderr()));
 }
 
-pub fn overrides(args: &VarArgs) -> Result<Overrides, String> {
+pub fn overrides(args: &VarArgs) -> Result<Overrides, Box<Diagnostic>> {
     let mut o = Overrides::default();
     let mut env: Vec<(String, String)> = std::env::vars()
         .filter_map(|(k, v)| k.strip_prefix("TESTRUNNER_VAR_").map(|n| (n.to_string(), v)))
         .collect();
     env.sort();
     for f in &args.vars_files {
-        let text =
-            std::fs::read_to_string(f).map_err(|e| format!("cannot read vars file {}: {e}", f.display()))?;
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| {
+                Diagnostic::error(format!("cannot read vars file {}: {e}", f.display()), Span::none()).hint(
+                    "check the path given to --vars-file (relative paths start in the current directory)",
+                )
+            })
+            .map_err(Box::new)?;
         let node =
             testrunner_scenario::parse_yaml(&std::sync::Arc::from(f.to_string_lossy().as_ref()), &text)
-                .map_err(|e| format!("{}: {}", e.span, e.message))?;
-        let testrunner_scenario::Node::Map(entries) = node.value else {
-            return Err(format!("vars file {} must be a map of name: value", f.display()));
+                .map_err(|e| {
+                    Diagnostic::error(
+                        format!("vars file {}: invalid YAML: {}", f.display(), e.message),
+                        Span::none(),
+                    )
+                    .hint(format!("at {}; a vars file is a map of `name: value` lines", e.span))
+                })
+                .map_err(Box::new)?;
+        let entries = match node.value {
+            testrunner_scenario::Node::Map(entries) => entries,
+            // An empty file sets nothing.
+            testrunner_scenario::Node::Null => vec![],
+            other => {
+                return Err(Box::new(
+                    Diagnostic::error(
+                        format!(
+                            "vars file {} must be a map of name: value, not {}",
+                            f.display(),
+                            other.kind()
+                        ),
+                        Span::none(),
+                    )
+                    .hint("e.g. `threshold_ms: 3000` on its own line"),
+                ))
+            }
         };
         for (k, v) in entries {
             let raw = match v.value.to_json() {
@@ -47,7 +98,11 @@ pub fn overrides(args: &VarArgs) -> Result<Overrides, String> {
     }
     for kv in &args.vars {
         let Some((k, v)) = kv.split_once('=') else {
-            return Err(format!("`--var {kv}` must look like NAME=VALUE"));
+            return Err(Box::new(
+                Diagnostic::error(format!("`--var {kv}` must look like NAME=VALUE"), Span::none()).hint(
+                    format!("e.g. `--var {}=3000`", if kv.is_empty() { "threshold_ms" } else { kv.trim() }),
+                ),
+            ));
         };
         o.values.push((k.trim().to_string(), v.to_string(), "--var".into()));
     }
@@ -57,13 +112,8 @@ pub fn overrides(args: &VarArgs) -> Result<Overrides, String> {
 pub fn load_scenario(path: &Path, vars: &VarArgs) -> Result<Scenario, LoadFailure> {
     let overrides = match overrides(vars) {
         Ok(o) => o,
-        Err(e) => {
-            return Err(LoadFailure {
-                diagnostics: vec![Diagnostic::error(e, Span::none())],
-                sources: Sources::default(),
-            });
-        }
+        Err(d) => return Err(LoadFailure { diagnostics: vec![*d], sources: Sources::default() }),
     };
     let read = |p: &str| std::fs::read_to_string(p).map_err(|e| e.to_string());
-    load(&path.to_string_lossy(), &read, &RegistryCatalog, &overrides)
+    load(&path.to_string_lossy(), &read, &CliCatalog, &overrides)
 }

@@ -18,15 +18,60 @@ use testrunner_actions as _;
 use clap::Parser;
 use std::process::ExitCode;
 
+/// A closed standard output (`testrunner actions | head -1`) ends the process quietly, as
+/// it ends other Unix tools: SIGPIPE gets its default action back (Rust ignores it, which
+/// turns every later `println!` into a panic). `run` keeps ignoring it, so a closed pipe can
+/// never cut its cleanup short; should one of its writes still hit the closed pipe, the
+/// panic hook below ends it quietly.
+#[cfg(unix)]
+fn default_sigpipe() {
+    extern "C" {
+        fn signal(signum: i32, handler: usize) -> usize;
+    }
+    const SIGPIPE: i32 = 13;
+    const SIG_DFL: usize = 0;
+    // SAFETY: resets one signal's disposition before any other thread exists.
+    unsafe {
+        signal(SIGPIPE, SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn default_sigpipe() {}
+
+/// `print!` to a closed pipe panics with "failed printing to stdout: Broken pipe": exit
+/// quietly instead (status 141, as if SIGPIPE had ended the process), the one place that
+/// handles EPIPE. Every other panic is reported as usual.
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_broken_pipe();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
+            default_sigpipe();
             let code = if e.use_stderr() { testrunner_engine::ExitCode::HarnessError.code() } else { 0 };
             let _ = e.print();
             return ExitCode::from(code as u8);
         }
     };
+    if !matches!(cli.command, cli::Command::Run(_)) {
+        default_sigpipe();
+    }
     let code = match cli.command {
         cli::Command::Run(args) => cmd_run::run(args),
         cli::Command::Check(args) => cmd_check::run(args),

@@ -106,3 +106,51 @@ fn golden_cases() {
         failures.join("\n\n")
     );
 }
+
+/// Runs the binary with its standard output a pipe whose reading end is already closed.
+fn with_closed_stdout(args: &[&str], dir: &Path) -> std::process::Output {
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    Command::new(env!("CARGO_BIN_EXE_testrunner"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::from(write))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+/// `testrunner actions | head -1` and friends: a closed stdout ends the process quietly,
+/// as SIGPIPE ends other Unix tools, never with a "failed printing to stdout" panic.
+#[test]
+fn closed_stdout_exits_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ok.yaml"),
+        "phases:\n  - name: p\n    steps:\n      - log: { message: hi }\n",
+    )
+    .unwrap();
+    for args in [
+        &["check", "ok.yaml"][..],
+        &["actions"],
+        &["schema"],
+        &["explain", "exec"],
+        &["--help"],
+        &["run", "--help"],
+    ] {
+        let out = with_closed_stdout(args, dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+        let sigpipe = out.status.signal() == Some(nix::sys::signal::Signal::SIGPIPE as i32);
+        assert!(sigpipe || out.status.code() == Some(141), "{args:?}: {:?}", out.status);
+    }
+    // `run` keeps SIGPIPE ignored, so cleanup always happens; its final summary to the
+    // closed pipe still ends it quietly, after the reports are written.
+    let out = with_closed_stdout(&["run", "ok.yaml", "--out", "r", "-q"], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+    assert!(dir.path().join("r/report.json").exists(), "{stderr}");
+}

@@ -38,27 +38,53 @@ impl Expr {
         if source.trim().is_empty() {
             return Err(ExprError { message: "empty expression".into(), offset: 0 });
         }
-        let program = cel::Program::compile(&rename_loop(source)).map_err(|errs| {
+        let (renamed, renames) = rename_loop(source);
+        let program = cel::Program::compile(&renamed).map_err(|errs| {
             let first = errs.errors.first();
-            let offset = first.map(|e| offset_of(source, e.pos.0, e.pos.1)).unwrap_or(0);
-            let message = first.map(|e| e.msg.clone()).unwrap_or_else(|| errs.to_string());
+            let offset = first
+                .map(|e| original_offset(offset_of(&renamed, e.pos.0, e.pos.1), &renames))
+                .unwrap_or(0)
+                .min(source.chars().count());
+            let message = first.map(|e| readable(&e.msg)).unwrap_or_else(|| errs.to_string());
             ExprError { message, offset }
         })?;
         Ok(Expr { source: source.to_string(), span, program: Arc::new(program) })
     }
 
-    /// The top-level names the expression reads (`lost` in `lost.json.x == 1`).
+    /// The top-level names the expression reads (`lost` in `lost.json.x == 1`). Names bound
+    /// by a macro (`x` in `xs.all(x, x > 0)`) are not among them.
     pub fn roots(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .program
-            .references()
-            .variables()
-            .into_iter()
-            .map(|n| if n == LOOP_ALIAS { "loop".to_string() } else { n.to_string() })
-            .collect();
+        let mut v: Vec<String> = self.paths().into_iter().map(|(root, _)| root).collect();
         v.sort();
         v.dedup();
         v
+    }
+
+    /// Every name the expression reads with the fields selected on it, outermost first:
+    /// `lost.json.count > 1` gives `("lost", ["json", "count"])`. An index (`a["x"]`) or a
+    /// call ends the path.
+    pub fn paths(&self) -> Vec<(String, Vec<String>)> {
+        let mut out = vec![];
+        walk(self.program.expression(), &mut vec![], &mut out, &mut vec![]);
+        out
+    }
+
+    /// The functions the expression calls (operators and macros left out), in source order.
+    pub fn functions(&self) -> Vec<String> {
+        let mut calls = vec![];
+        walk(self.program.expression(), &mut vec![], &mut vec![], &mut calls);
+        let mut seen = vec![];
+        for c in calls {
+            if !seen.contains(&c) {
+                seen.push(c);
+            }
+        }
+        seen
+    }
+
+    /// The functions the expression calls that do not exist (neither CEL's nor ours).
+    pub fn unknown_functions(&self) -> Vec<String> {
+        self.functions().into_iter().filter(|f| !function_exists(f)).collect()
     }
 
     pub fn eval(&self, scope: &Scope) -> Result<Value, String> {
@@ -119,17 +145,23 @@ impl Expr {
 /// expect to write; the identifier is renamed before compiling (strings are left alone).
 const LOOP_ALIAS: &str = "__loop";
 
-fn rename_loop(src: &str) -> String {
+/// Renames `loop` to [`LOOP_ALIAS`]; also returns the character offsets (in the renamed
+/// text) where a rename happened, so error positions can be mapped back.
+fn rename_loop(src: &str) -> (String, Vec<usize>) {
     let chars: Vec<char> = src.chars().collect();
     let mut out = String::with_capacity(src.len());
+    let mut renames = vec![];
+    let mut out_len = 0usize;
     let mut quote: Option<char> = None;
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
         if let Some(q) = quote {
             out.push(c);
+            out_len += 1;
             if c == '\\' && i + 1 < chars.len() {
                 out.push(chars[i + 1]);
+                out_len += 1;
                 i += 1;
             } else if c == q {
                 quote = None;
@@ -137,31 +169,261 @@ fn rename_loop(src: &str) -> String {
         } else if c == '"' || c == '\'' {
             quote = Some(c);
             out.push(c);
+            out_len += 1;
         } else if chars[i..].starts_with(&['l', 'o', 'o', 'p'])
             && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_' || chars[i - 1] == '.'))
             && chars.get(i + 4).is_none_or(|n| !(n.is_alphanumeric() || *n == '_'))
         {
+            renames.push(out_len);
             out.push_str(LOOP_ALIAS);
+            out_len += LOOP_ALIAS.chars().count();
             i += 4;
             continue;
         } else {
             out.push(c);
+            out_len += 1;
         }
         i += 1;
     }
-    out
+    (out, renames)
+}
+
+/// An offset in the renamed text, as an offset in the text as written.
+fn original_offset(offset: usize, renames: &[usize]) -> usize {
+    let extra = LOOP_ALIAS.chars().count() - "loop".len();
+    let mut shift = 0;
+    for &at in renames {
+        if at + LOOP_ALIAS.chars().count() <= offset {
+            shift += extra;
+        } else if at < offset {
+            // Inside the alias itself: point at the start of `loop`.
+            shift += offset - at;
+        }
+    }
+    offset - shift
 }
 
 fn offset_of(source: &str, line: isize, col: isize) -> usize {
-    // cel reports 1-based lines and 0-based columns.
+    // cel reports 1-based lines and 1-based columns.
     let mut off = 0usize;
     for (i, l) in source.split('\n').enumerate() {
         if i as isize + 1 == line.max(1) {
-            return off + col.max(0) as usize;
+            return off + (col - 1).max(0) as usize;
         }
         off += l.chars().count() + 1;
     }
     0
+}
+
+/// ANTLR's messages (`extraneous input '==' expecting {'[', '{', ...}`) in plain words.
+fn readable(msg: &str) -> String {
+    let m = msg.strip_prefix("Syntax error: ").unwrap_or(msg).trim();
+    let quoted = |s: &str| -> Option<String> {
+        let s = s.trim();
+        let inner = s.strip_prefix('\'')?.strip_suffix('\'')?;
+        Some(inner.to_string())
+    };
+    let token = |t: String| -> String {
+        if t == "<EOF>" {
+            "the end of the expression".to_string()
+        } else {
+            format!("`{}`", shorten(&t))
+        }
+    };
+    let before_expecting = |rest: &str| rest.split(" expecting").next().unwrap_or(rest).to_string();
+    if let Some(rest) = m.strip_prefix("extraneous input ").or_else(|| m.strip_prefix("mismatched input ")) {
+        if let Some(t) = quoted(&before_expecting(rest)) {
+            return if t == "<EOF>" {
+                "the expression ends too early".into()
+            } else {
+                format!("unexpected {}", token(t))
+            };
+        }
+    }
+    if let Some(rest) = m.strip_prefix("no viable alternative at input ") {
+        if let Some(t) = quoted(rest) {
+            return format!("cannot read {}", token(t));
+        }
+    }
+    if let Some(rest) = m.strip_prefix("missing ") {
+        if let Some((what, at)) = rest.split_once(" at ") {
+            if let (Some(w), Some(a)) = (quoted(what), quoted(at)) {
+                return format!("missing `{w}` before {}", token(a));
+            }
+        }
+    }
+    if let Some(rest) = m.strip_prefix("token recognition error at: ") {
+        if let Some(t) = quoted(rest) {
+            if t.starts_with('"') || t.starts_with('\'') {
+                return "unclosed string: add the closing quote".into();
+            }
+            return format!("unexpected character {}", token(t));
+        }
+    }
+    shorten(m)
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() > 60 {
+        format!("{}…", s.chars().take(60).collect::<String>())
+    } else {
+        s.to_string()
+    }
+}
+
+/// Collects the read paths and the called functions of `e`; `bound` are the names a macro
+/// binds around it.
+fn walk(
+    e: &cel::IdedExpr,
+    bound: &mut Vec<String>,
+    paths: &mut Vec<(String, Vec<String>)>,
+    calls: &mut Vec<String>,
+) {
+    use cel::common::ast::{EntryExpr, Expr as E};
+    let name = |n: &str| if n == LOOP_ALIAS { "loop".to_string() } else { n.to_string() };
+    match &e.expr {
+        E::Ident(n) => {
+            if !n.starts_with('@') && !bound.iter().any(|b| b == n) {
+                paths.push((name(n), vec![]));
+            }
+        }
+        E::Select(_) => {
+            // Follow the chain down to its root.
+            let mut fields = vec![];
+            let mut cur = e;
+            while let E::Select(s) = &cur.expr {
+                fields.push(s.field.clone());
+                cur = &s.operand;
+            }
+            match &cur.expr {
+                E::Ident(n) if !n.starts_with('@') && !bound.iter().any(|b| b == n) => {
+                    fields.reverse();
+                    paths.push((name(n), fields));
+                }
+                _ => walk(cur, bound, paths, calls),
+            }
+        }
+        E::Call(c) => {
+            let f = &c.func_name;
+            let is_name = f.chars().next().is_some_and(|ch| ch.is_ascii_alphabetic())
+                && f.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '.');
+            if is_name {
+                calls.push(f.clone());
+            }
+            if let Some(t) = &c.target {
+                walk(t, bound, paths, calls);
+            }
+            for a in &c.args {
+                walk(a, bound, paths, calls);
+            }
+        }
+        E::Comprehension(c) => {
+            walk(&c.iter_range, bound, paths, calls);
+            walk(&c.accu_init, bound, paths, calls);
+            let n = bound.len();
+            bound.push(c.iter_var.clone());
+            if let Some(v) = &c.iter_var2 {
+                bound.push(v.clone());
+            }
+            bound.push(c.accu_var.clone());
+            walk(&c.loop_cond, bound, paths, calls);
+            walk(&c.loop_step, bound, paths, calls);
+            walk(&c.result, bound, paths, calls);
+            bound.truncate(n);
+        }
+        E::List(l) => {
+            for x in &l.elements {
+                walk(x, bound, paths, calls);
+            }
+        }
+        E::Map(m) => {
+            for entry in &m.entries {
+                match &entry.expr {
+                    EntryExpr::StructField(f) => walk(&f.value, bound, paths, calls),
+                    EntryExpr::MapEntry(me) => {
+                        walk(&me.key, bound, paths, calls);
+                        walk(&me.value, bound, paths, calls);
+                    }
+                }
+            }
+        }
+        E::Struct(st) => {
+            for entry in &st.entries {
+                match &entry.expr {
+                    EntryExpr::StructField(f) => walk(&f.value, bound, paths, calls),
+                    EntryExpr::MapEntry(me) => {
+                        walk(&me.key, bound, paths, calls);
+                        walk(&me.value, bound, paths, calls);
+                    }
+                }
+            }
+        }
+        E::Literal(_) | E::Unspecified => {}
+    }
+}
+
+/// The functions expressions can call, for hints: ours first, then CEL's.
+pub const FUNCTIONS: &[&str] = &[
+    "duration_ms",
+    "max",
+    "min",
+    "sum",
+    "avg",
+    "percentile",
+    "size",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bool",
+    "bytes",
+    "type",
+    "dyn",
+    "duration",
+    "timestamp",
+    "contains",
+    "startsWith",
+    "endsWith",
+    "matches",
+    "has",
+    "all",
+    "exists",
+    "exists_one",
+    "map",
+    "filter",
+    "getFullYear",
+    "getMonth",
+    "getDayOfMonth",
+    "getDayOfWeek",
+    "getDayOfYear",
+    "getDate",
+    "getHours",
+    "getMinutes",
+    "getSeconds",
+    "getMilliseconds",
+];
+
+/// Whether `name` is a function an expression can call, globally (`size(x)`) or as a
+/// method (`x.contains(y)`). Asks the CEL runtime itself, once per name.
+pub fn function_exists(name: &str) -> bool {
+    use std::sync::{Mutex, OnceLock};
+    static KNOWN: OnceLock<Mutex<HashMap<String, bool>>> = OnceLock::new();
+    let cache = KNOWN.get_or_init(Default::default);
+    if let Some(k) = cache.lock().unwrap().get(name) {
+        return *k;
+    }
+    let mut ctx = cel::Context::default();
+    register_functions(&mut ctx);
+    let undeclared = |probe: String| match cel::Program::compile(&probe) {
+        Ok(p) => match p.execute(&ctx) {
+            Err(cel::ExecutionError::UndeclaredReference(n)) => n.as_str() == name,
+            _ => false,
+        },
+        Err(_) => true,
+    };
+    let exists = !undeclared(format!("{name}()")) || !undeclared(format!("null.{name}()"));
+    cache.lock().unwrap().insert(name.to_string(), exists);
+    exists
 }
 
 fn explain_error(msg: &str, expr: &Expr, scope: &Scope) -> String {
@@ -500,6 +762,52 @@ mod tests {
         let err = Template::parse("x ${a +} y", &Span::none()).unwrap_err();
         assert!(err.1 >= 4, "{err:?}");
         assert!(Template::parse("x ${a", &Span::none()).is_err());
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_offending_token_in_plain_words() {
+        let err = |src: &str| Expr::compile(src, Span::none()).unwrap_err();
+        let e = err("first.exit_code == == 0");
+        assert_eq!((e.message.as_str(), e.offset), ("unexpected `==`", 19));
+        let e = err("a ==");
+        assert_eq!((e.message.as_str(), e.offset), ("the expression ends too early", 4));
+        let e = err("(a");
+        assert_eq!((e.message.as_str(), e.offset), ("missing `)` before the end of the expression", 2));
+        let e = err("a b");
+        assert_eq!((e.message.as_str(), e.offset), ("unexpected `b`", 2));
+        let e = err("\"abc");
+        assert_eq!((e.message.as_str(), e.offset), ("unclosed string: add the closing quote", 0));
+        // `loop` is renamed before compiling; positions are still those of the text as written.
+        let e = err("loop.index == == 1");
+        assert_eq!(e.offset, 14);
+        let t = Template::parse("x ${a == == 1} y", &Span::none()).unwrap_err();
+        assert_eq!(t, ("unexpected `==`".to_string(), 9));
+    }
+
+    #[test]
+    fn paths_and_functions_leave_out_macro_variables() {
+        let e = Expr::compile(
+            "b.json.x.y > 1 && xs.all(x, x.ok) && has(c.d) && size(b.stdout) > 0 && foo(1) && m[\"k\"] == 1",
+            Span::none(),
+        )
+        .unwrap();
+        assert_eq!(e.roots(), vec!["b", "c", "m", "xs"]);
+        let paths = e.paths();
+        assert!(paths.contains(&("b".into(), vec!["json".into(), "x".into(), "y".into()])), "{paths:?}");
+        assert!(paths.contains(&("c".into(), vec!["d".into()])), "{paths:?}");
+        assert!(paths.contains(&("m".into(), vec![])), "{paths:?}");
+        assert_eq!(e.functions(), vec!["size", "foo"]);
+        assert_eq!(e.unknown_functions(), vec!["foo"]);
+    }
+
+    #[test]
+    fn every_listed_function_exists() {
+        let macros = ["has", "all", "exists", "exists_one", "map", "filter"];
+        for f in FUNCTIONS.iter().filter(|f| !macros.contains(f)) {
+            assert!(function_exists(f), "{f} is listed but does not exist");
+        }
+        assert!(!function_exists("foo"));
+        assert!(!function_exists("lowerAscii"));
     }
 
     #[test]

@@ -19,9 +19,9 @@ pub mod stats;
 
 pub use diag::{did_you_mean, Diagnostic, Severity};
 pub use duration::{format_duration, parse_duration};
-pub use expr::{Expr, Scope, Template};
+pub use expr::{Expr, Scope, Template, FUNCTIONS};
 pub use json_schema::scenario_schema;
-pub use load::{is_ident, load, Catalog, LoadFailure, Overrides, ReadFile, STEP_KEYS};
+pub use load::{is_ident, load, Catalog, LoadFailure, Output, Overrides, ReadFile, RESULT_FIELDS, STEP_KEYS};
 pub use mask::Masker;
 pub use model::*;
 pub use node::{parse_yaml, Node, SNode};

@@ -14,11 +14,26 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// What the loader needs to know about actions: their parameter schemas.
+/// What the loader needs to know about actions: their parameter schemas and outputs.
 pub trait Catalog {
     fn schema(&self, action: &str) -> Option<Value>;
     fn names(&self) -> Vec<String>;
+    /// The output fields the action declares, when they are all known: a reference to any
+    /// other field (besides the engine's, see [`RESULT_FIELDS`]) is an error. None when the
+    /// action's outputs are open or unknown; nothing is checked then.
+    fn outputs(&self, _action: &str) -> Option<Vec<Output>> {
+        None
+    }
 }
+
+/// One declared output field of an action. Any path beneath it is accepted (a `json`
+/// output is whatever the server sent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    pub name: String,
+}
+
+pub use crate::refs::RESULT_FIELDS;
 
 /// Reads an included file; the CLI passes `std::fs::read_to_string`.
 pub type ReadFile<'a> = &'a dyn Fn(&str) -> Result<String, String>;
@@ -173,17 +188,41 @@ impl<'a> Loader<'a> {
         match parse_yaml(&file, &text) {
             Ok(n) => Some(n),
             Err(e) => {
+                let (message, hint) = yaml_message(&e.message);
                 self.err(
-                    Diagnostic::error(format!("invalid YAML: {}", e.message), e.span)
-                        .hint("check indentation, quotes and brackets near here"),
+                    Diagnostic::error(format!("invalid YAML: {message}"), e.span).label("here").hint(hint),
                 );
                 None
             }
         }
     }
 
+    /// An empty file (or one holding only comments) is not a map: say so with an example.
+    fn not_empty(&mut self, root: &SNode, path: &str, what: &str) -> bool {
+        if !matches!(root.value, Node::Null) {
+            return true;
+        }
+        let example = if what == "a scenario" {
+            "a scenario needs at least `phases:`, e.g. `phases: [{ name: main, steps: [{ log: { message: hello } }] }]`"
+        } else {
+            "an included file holds `vars:`, `fragments:`, `secrets:` or `include:`"
+        };
+        self.err(
+            Diagnostic::error(
+                format!("`{path}` is empty: expected {what}"),
+                Span::new(Arc::from(path), 1, 1, 1),
+            )
+            .label(format!("{what} (a map of keys) goes here"))
+            .hint(example),
+        );
+        false
+    }
+
     fn load_main(&mut self, path: &str, overrides: &Overrides) -> Option<Scenario> {
         let root = self.parse_file(path, &Span::new(Arc::from(path), 0, 0, 0))?;
+        if !self.not_empty(&root, path, "a scenario") {
+            return None;
+        }
         let top = self.fields(&root, "a scenario", TOP_KEYS)?;
         self.include_stack.push(path.to_string());
         if let Some(inc) = top.get("include") {
@@ -277,7 +316,7 @@ impl<'a> Loader<'a> {
             warnings: vec![],
         };
         let reserved: Vec<String> = self.step_ids.keys().cloned().collect();
-        crate::refs::validate(&sc, &reserved, &mut self.diags);
+        crate::refs::validate(&sc, &reserved, self.catalog, &mut self.diags);
         crate::resolved::fill(&mut sc);
         sc.sources = self.sources.clone();
         Some(sc)
@@ -321,6 +360,9 @@ impl<'a> Loader<'a> {
                 continue;
             }
             let Some(root) = self.parse_file(&path, &item.span) else { continue };
+            if !self.not_empty(&root, &path, "an included file") {
+                continue;
+            }
             let Some(f) = self.fields(&root, "an included file", INCLUDE_KEYS) else { continue };
             self.include_stack.push(path.clone());
             if let Some(inc) = f.get("include") {
@@ -447,11 +489,38 @@ impl<'a> Loader<'a> {
                 self.err(d);
                 continue;
             };
-            // Keep the declared type: "30000" for an integer var is the integer 30000.
-            let declared = &self.vars[idx].1;
-            let value = match &declared.value {
-                Node::Str(_) => Node::Str(raw.clone()),
-                _ => parse_scalar(raw),
+            // Keep the declared type: "30000" for an integer var is the integer 30000, and
+            // "abc" for it is refused here rather than failing mid-run.
+            let declared = self.vars[idx].1.clone();
+            let value = match override_value(&declared.value, raw) {
+                Ok(v) => v,
+                Err(kind) => {
+                    let example = declared.value.to_json();
+                    let example = match &example {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    let how = if source == "--var" {
+                        format!("--var {name}={example}")
+                    } else if source.starts_with("TESTRUNNER_VAR_") {
+                        format!("{source}={example}")
+                    } else {
+                        format!("{name}: {example}")
+                    };
+                    let span = if declared.span.is_known() { declared.span.clone() } else { Span::none() };
+                    self.err(
+                        Diagnostic::error(
+                            format!("{source} sets `{name}` to `{raw}`, but `{name}` is {kind}"),
+                            span,
+                        )
+                        .label(format!("`{name}` is declared as {kind} here"))
+                        .hint(format!(
+                            "pass {}, e.g. `{how}`; a var declared as a string (`{name}: \"{example}\"`) takes any text",
+                            if kind == "a boolean" { "true or false" } else { kind }
+                        )),
+                    );
+                    continue;
+                }
             };
             let span = Span::new(Arc::from(source.as_str()), 0, 0, 0);
             self.vars[idx].1 = Spanned::new(value, span);
@@ -815,15 +884,24 @@ impl<'a> Loader<'a> {
             Some(n) => match n.value {
                 Node::Int(i) if (0..=10_000).contains(&i) => i as u32,
                 _ => {
-                    self.err(Diagnostic::error(
-                        "`retries` must be a whole number from 0 to 10000",
-                        n.span.clone(),
-                    ));
+                    self.err(
+                        Diagnostic::error("`retries` must be a whole number from 0 to 10000", n.span.clone())
+                            .label(format!("not a whole number from 0 to 10000 ({})", n.value.kind()))
+                            .hint("e.g. `retries: 3`: the action is run again after a failure, `interval` apart"),
+                    );
                     0
                 }
             },
             None => 0,
         };
+        if let (Some(n), None, 0) = (f.get("interval"), &until, retries) {
+            // The predecessor's "retry setting that did nothing": refuse it instead.
+            self.err(
+                Diagnostic::error("`interval` does nothing on a step without `until` or `retries`", n.span.clone())
+                    .label("never used")
+                    .hint("add `until: <condition>` to poll, or `retries: N` to re-run after a failure; or remove `interval`"),
+            );
+        }
         if retries > 0 && until.is_some() {
             self.err(
                 Diagnostic::error("a step takes `until` or `retries`, not both", node.span.clone()).hint(
@@ -888,7 +966,11 @@ impl<'a> Loader<'a> {
         };
         if let Some(first) = self.step_ids.get(&id) {
             let mut d = Diagnostic::error(format!("duplicate step id `{id}`"), at.clone())
-                .note(format!("first used at {first}"));
+                .label("already used")
+                .note(format!("first used at {first}"))
+                .hint(format!(
+                    "step ids name results (`{id}.ok`) and must be unique: rename one, e.g. `{id}_2`"
+                ));
             if ctx.scope.is_some() {
                 d = d.hint("this step comes from a fragment used twice: give each `use:` an `id:` to prefix its step ids");
             }
@@ -927,9 +1009,11 @@ impl<'a> Loader<'a> {
                     }
                 }
                 Some(e) => expect.extend(self.expr(e)),
-                None => {
-                    self.err(Diagnostic::error(format!("check `{id}` has no `expect`"), item.span.clone()))
-                }
+                None => self.err(
+                    Diagnostic::error(format!("check `{id}` has no `expect`"), id_span.clone())
+                        .label("this check needs `expect`")
+                        .hint("add `expect:` with an expression (or a list; all must hold), e.g. `expect: probe.ok`"),
+                ),
             }
             let metric = f.get("metric").and_then(|n| self.string(n, "metric"));
             let unit = f.get("unit").and_then(|n| self.string(n, "unit"));
@@ -1228,6 +1312,64 @@ fn normalize(p: &Path) -> String {
     }
     let pb: std::path::PathBuf = parts.iter().collect();
     pb.to_string_lossy().replace("//", "/")
+}
+
+/// The value an override's text gives a var declared as `declared`; Err names the type
+/// the text does not fit.
+fn override_value(declared: &Node, raw: &str) -> Result<Node, &'static str> {
+    let t = raw.trim();
+    match declared {
+        Node::Str(_) => Ok(Node::Str(raw.to_string())),
+        Node::Int(_) => t.parse::<i64>().map(Node::Int).map_err(|_| "an integer"),
+        Node::Float(_) => t.parse::<f64>().ok().filter(|f| f.is_finite()).map(Node::Float).ok_or("a number"),
+        Node::Bool(_) => match t {
+            "true" => Ok(Node::Bool(true)),
+            "false" => Ok(Node::Bool(false)),
+            _ => Err("a boolean"),
+        },
+        Node::Seq(_) | Node::Map(_) => {
+            let want = if matches!(declared, Node::Seq(_)) { "a list" } else { "a map" };
+            match parse_yaml(&Arc::from("override"), raw) {
+                Ok(n) if std::mem::discriminant(&n.value) == std::mem::discriminant(declared) => Ok(n.value),
+                _ => Err(want),
+            }
+        }
+        Node::Null => Ok(parse_scalar(raw)),
+    }
+}
+
+/// A serde-saphyr message without its `error: line N column M:` prefix (the position is in
+/// the diagnostic already), with a hint for the common mistakes.
+fn yaml_message(raw: &str) -> (String, String) {
+    let mut m = raw.trim();
+    m = m.strip_prefix("error:").unwrap_or(m).trim_start();
+    if let Some(rest) = m.strip_prefix("line ") {
+        if let Some((_, after)) = rest.split_once(": ") {
+            if rest.split(':').next().is_some_and(|pos| pos.contains("column")) {
+                m = after;
+            }
+        }
+    }
+    let general = "check indentation, quotes and brackets on this line and the one before";
+    if let Some(rest) = m.strip_prefix("duplicate mapping key: ") {
+        let key = rest.split(", set DuplicateKeyPolicy").next().unwrap_or(rest);
+        return (
+            format!("duplicate key `{key}`"),
+            "a key may appear once per map: remove or rename one of them".into(),
+        );
+    }
+    let hint = if m.contains("quote") || m.contains("quoted scalar") {
+        "a quoted value must end with the same quote, and nothing but `,` `}` `]` or a comment may follow it"
+    } else if m.contains("mapping values are not allowed") || m.contains("':' indicator") {
+        "quote a value that contains `: ` (e.g. `message: \"a: b\"`), or close the `[` or `{` before it"
+    } else if m.contains("did not find expected key") || m.contains("indentation") {
+        "keys of one map must start in the same column: check the indentation"
+    } else if m.contains("flow sequence") || m.contains("flow mapping") {
+        "a `[` or `{` was not closed, or an item lacks its `,`"
+    } else {
+        general
+    };
+    (m.to_string(), hint.to_string())
 }
 
 /// `30000` → integer, `0.5` → number, `true` → boolean, anything else → string.

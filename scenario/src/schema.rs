@@ -21,12 +21,31 @@ impl<'a> ParamCheck<'a> {
 
     /// Validates `node` against `schema` (a sub-schema of `root`), returning the compiled tree.
     pub fn check(&mut self, node: &SNode, schema: &Value, path: &str) -> Param {
-        let schema = self.resolve(schema);
-        // A template can produce any type; its type is checked when it is evaluated.
+        let outer = schema;
+        // A template can produce any type; its type is checked when it is evaluated. One
+        // without expressions (`$${…}` only) is a literal and is checked like one.
         if let Node::Str(s) = &node.value {
             if s.contains("${") {
-                return compile_template(s, &node.span, self.sources, &mut self.diags);
+                let p = compile_template(s, &node.span, self.sources, &mut self.diags);
+                if let Param::Tmpl(t) = &p {
+                    if t.is_literal() {
+                        if let Ok(Value::String(text)) = t.eval(&crate::Scope::new()) {
+                            let lit = crate::Spanned::new(Node::Str(text), node.span.clone());
+                            self.check_value(&lit, outer, path);
+                        }
+                    }
+                }
+                return p;
             }
+        }
+        self.check_value(node, outer, path)
+    }
+
+    /// [`Self::check`] for a value that is not a template.
+    fn check_value(&mut self, node: &SNode, outer: &Value, path: &str) -> Param {
+        let schema = self.resolve(outer);
+        if let Some(options) = self.options(schema) {
+            return self.check_options(node, schema, &options, path);
         }
         if let Some(branches) = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(Value::as_array)
         {
@@ -40,38 +59,25 @@ impl<'a> ParamCheck<'a> {
                     node.span.clone(),
                 )
                 .label(format!("expected {want}"))
-                .hint_opt(doc_hint(schema)),
+                .hint_opt(doc_hint(outer).or_else(|| doc_hint(schema))),
             );
             return Param::Lit(node.value.to_json());
         }
-        if let Some(options) = schema.get("enum").and_then(Value::as_array) {
-            let v = node.value.to_json();
-            if !options.contains(&v) {
-                let names: Vec<String> =
-                    options.iter().map(|o| o.as_str().map(String::from).unwrap_or(o.to_string())).collect();
-                let hint = v
-                    .as_str()
-                    .and_then(|s| did_you_mean(s, names.iter().map(String::as_str)))
-                    .unwrap_or_else(|| format!("one of: {}", names.join(", ")));
+        if schema.get("format").and_then(Value::as_str) == Some("duration") {
+            let problem = match &node.value {
+                Node::Str(s) => crate::parse_duration(s).err(),
+                Node::Int(i) if *i < 0 => Some(format!("`{i}` is not a duration: it is negative")),
+                _ => None,
+            };
+            if let Some(e) = problem {
                 self.diags.push(
                     Diagnostic::error(
-                        format!("`{}` parameter `{path}` has no option {v}", self.action),
+                        format!("`{}` parameter `{path}`: {e}", self.action),
                         node.span.clone(),
                     )
-                    .label("not an allowed value")
-                    .hint(hint),
+                    .label("not a duration")
+                    .hint("e.g. 250ms, 30s, 2m, or integer milliseconds"),
                 );
-            }
-        }
-        if schema.get("format").and_then(Value::as_str) == Some("duration") {
-            if let Node::Str(s) = &node.value {
-                if let Err(e) = crate::parse_duration(s) {
-                    self.diags.push(
-                        Diagnostic::error(e, node.span.clone())
-                            .label("not a duration")
-                            .hint("e.g. 250ms, 30s, 2m"),
-                    );
-                }
             }
         }
         match &node.value {
@@ -149,6 +155,74 @@ impl<'a> ParamCheck<'a> {
         Param::Map(out)
     }
 
+    /// The allowed values when `schema` is an enumeration: `enum`, `const`, or a `oneOf`/`anyOf`
+    /// whose every branch is one (schemars writes documented enum variants that way). A
+    /// `null` branch (an optional parameter) is left out.
+    fn options(&self, schema: &Value) -> Option<Vec<Value>> {
+        let schema = self.resolve(schema);
+        if let Some(e) = schema.get("enum").and_then(Value::as_array) {
+            return Some(e.clone());
+        }
+        if let Some(c) = schema.get("const") {
+            return Some(vec![c.clone()]);
+        }
+        let branches = schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array)?;
+        let mut out = vec![];
+        for b in branches {
+            let b = self.resolve(b);
+            if b.get("type").and_then(Value::as_str) == Some("null")
+                && b.as_object().is_some_and(|o| o.len() == 1)
+            {
+                continue;
+            }
+            out.extend(self.options(b)?);
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
+    fn check_options(&mut self, node: &SNode, schema: &Value, options: &[Value], path: &str) -> Param {
+        let v = node.value.to_json();
+        if v.is_null() && self.nullable(schema) {
+            return Param::Lit(v);
+        }
+        if !options.contains(&v) {
+            let names: Vec<String> =
+                options.iter().map(|o| o.as_str().map(String::from).unwrap_or(o.to_string())).collect();
+            let exact_case = v.as_str().and_then(|s| names.iter().find(|n| n.eq_ignore_ascii_case(s)));
+            let hint = match exact_case {
+                Some(n) => format!("did you mean `{n}`? (values are case-sensitive)"),
+                None => v
+                    .as_str()
+                    .and_then(|s| did_you_mean(s, names.iter().map(String::as_str)))
+                    .unwrap_or_else(|| format!("one of: {}", list(&names))),
+            };
+            let shown = match &v {
+                Value::String(s) => format!("`{s}`"),
+                other => format!("`{other}`"),
+            };
+            self.diags.push(
+                Diagnostic::error(
+                    format!("`{}` parameter `{path}` cannot be {shown}", self.action),
+                    node.span.clone(),
+                )
+                .label("not an allowed value")
+                .hint(hint),
+            );
+        }
+        Param::Lit(v)
+    }
+
+    /// Whether `null` is accepted (an optional parameter written as `~`).
+    fn nullable(&self, schema: &Value) -> bool {
+        let schema = self.resolve(schema);
+        if self.type_ok(&Node::Null, schema) && schema.get("type").is_some() {
+            return true;
+        }
+        schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array).is_some_and(|bs| {
+            bs.iter().any(|b| self.resolve(b).get("type").and_then(Value::as_str) == Some("null"))
+        })
+    }
+
     fn check_any(&mut self, node: &SNode, branches: &[Value], path: &str) -> Param {
         // Try each branch quietly; keep the first that fits.
         for b in branches {
@@ -185,20 +259,7 @@ impl<'a> ParamCheck<'a> {
     where
         'a: 's,
     {
-        let mut s = schema;
-        for _ in 0..16 {
-            match s.get("$ref").and_then(Value::as_str) {
-                Some(r) => {
-                    let ptr = r.trim_start_matches('#');
-                    match self.root.pointer(ptr) {
-                        Some(t) => s = t,
-                        None => return s,
-                    }
-                }
-                None => return s,
-            }
-        }
-        s
+        resolve_in(schema, self.root)
     }
 
     fn type_ok(&self, node: &Node, schema: &Value) -> bool {
@@ -220,6 +281,30 @@ impl<'a> ParamCheck<'a> {
             )
         })
     }
+}
+
+/// Follows `$ref`s (and the single-branch `allOf` schemars wraps a documented `$ref` in)
+/// to the schema that says what a value must be.
+pub fn resolve_in<'s>(schema: &'s Value, root: &'s Value) -> &'s Value {
+    let mut s = schema;
+    for _ in 0..16 {
+        if let Some(r) = s.get("$ref").and_then(Value::as_str) {
+            match root.pointer(r.trim_start_matches('#')) {
+                Some(t) => s = t,
+                None => return s,
+            }
+            continue;
+        }
+        match s.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
+            Some([only]) if s.get("type").is_none() => s = only,
+            _ => return s,
+        }
+    }
+    s
+}
+
+fn list(names: &[String]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// Compiles a string with `${…}` into a template, reporting errors at their column.
@@ -251,11 +336,7 @@ pub fn compile_template(s: &str, span: &Span, sources: &Sources, diags: &mut Vec
 }
 
 fn describe(schema: &Value, root: &Value) -> String {
-    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
-        if let Some(t) = root.pointer(r.trim_start_matches('#')) {
-            return describe(t, root);
-        }
-    }
+    let schema = resolve_in(schema, root);
     if schema.get("format").and_then(Value::as_str) == Some("duration") {
         return "a duration".into();
     }

@@ -64,6 +64,8 @@ impl Sources {
         if !span.is_known() {
             return None;
         }
-        self.text(&span.file)?.lines().nth(span.line as usize - 1)
+        let text = self.text(&span.file)?;
+        // An empty file still has a first line, to point at.
+        text.lines().nth(span.line as usize - 1).or((span.line == 1 && text.is_empty()).then_some(""))
     }
 }

@@ -1,7 +1,7 @@
 //! Parser and validator tests: exact error positions, did-you-mean, includes, fragments.
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use testrunner_scenario::{load, Catalog, LoadFailure, Overrides, Scenario};
+use testrunner_scenario::{load, Catalog, LoadFailure, Output, Overrides, Scenario};
 
 struct FakeCatalog;
 
@@ -28,6 +28,16 @@ impl Catalog for FakeCatalog {
             "sql.writers" => json!({"type": "object"}),
             _ => return None,
         })
+    }
+    fn outputs(&self, action: &str) -> Option<Vec<Output>> {
+        let names: &[&str] = match action {
+            "exec" => &["stdout", "stderr", "exit_code", "pid", "json"],
+            "http.get" => &["status", "json", "text", "headers"],
+            "sleep" => &["interrupted"],
+            "log" => &["message"],
+            _ => return None,
+        };
+        Some(names.iter().map(|n| Output { name: n.to_string() }).collect())
     }
     fn names(&self) -> Vec<String> {
         ["http.get", "docker.stop", "sleep", "exec", "assert", "set", "log", "sql.writers", "stop"]
@@ -233,4 +243,253 @@ fn stop_must_name_a_background_step() {
     let e = errors("phases:\n  - name: p\n    steps:\n      - { id: w, sql.writers: {}, background: true }\n      - stop: ww\n");
     assert!(e[0].0.contains("`stop: ww` names no background step"), "{e:?}");
     assert_eq!(e[0].3.as_deref(), Some("did you mean `w`?"));
+}
+
+/// (title, line, col, label, hint) of a diagnostic.
+type Full = (String, u32, u32, Option<String>, Option<String>);
+
+fn full(text: &str, overrides: Overrides) -> Vec<Full> {
+    match load_files(&[("s.yaml", text)], overrides) {
+        Ok(_) => panic!("expected errors"),
+        Err(f) => f
+            .diagnostics
+            .iter()
+            .map(|d| (d.title.clone(), d.span.line, d.span.col, d.label.clone(), d.hint.clone()))
+            .collect(),
+    }
+}
+
+fn ok(text: &str) {
+    if let Err(f) = load_files(&[("s.yaml", text)], Overrides::default()) {
+        panic!("{}", f.render(false));
+    }
+}
+
+#[test]
+fn a_step_read_before_it_runs_is_an_error() {
+    let e = errors(
+        "setup:\n  - id: early\n    exec: { argv: [echo, \"${later.stdout}\"] }\nphases:\n  - name: a\n    steps:\n      - id: x\n        log: { message: \"${y.message}\" }\n      - id: y\n        log: { message: hi }\n    checks:\n      - { id: C, expect: later.ok }\n  - name: b\n    steps:\n      - id: later\n        exec: { argv: [ls] }\n",
+    );
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert_eq!(e[0].0, "step `early` reads `later` before it has a value");
+    assert_eq!((e[0].1, e[0].2), (3, 29));
+    assert_eq!(e[1].0, "step `x` reads `y` before it has a value");
+    assert_eq!((e[1].1, e[1].2), (8, 28));
+    assert_eq!(e[2].0, "check `C` reads `later` before it has a value");
+    assert_eq!((e[2].1, e[2].2), (12, 26));
+    assert_eq!(e[2].3.as_deref(), Some("move the reading after it, or the step before the reading"));
+}
+
+#[test]
+fn what_may_be_read_where() {
+    // Earlier steps, a step's own result in `until`, a var redefined by `set`, a stopped
+    // background step, metrics in checks, teardown reading anything: all fine.
+    ok(r#"
+vars: { url: x }
+setup:
+  - id: s
+    set: { url: "${url + '/y'}" }
+phases:
+  - name: a
+    steps:
+      - id: probe
+        http.get: { url: "${url}" }
+        until: probe.status == 200
+      - id: w
+        sql.writers: {}
+        background: true
+      - stop: w
+      - log: { message: "${string(w.ok)} ${probe.json.deep.path}" }
+    metrics:
+      took: probe.elapsed_ms
+      twice: took * 2
+    checks:
+      - { id: C, expect: "twice > 0 && [1, 2].all(x, x > 0) && probe.first_match_ms > 0" }
+checks:
+  - { id: F, expect: "took > 0" }
+teardown:
+  - log: { message: "${string(probe.status)}" }
+"#);
+    let e = errors("phases:\n  - name: a\n    steps:\n      - id: own\n        log: { message: hi }\n        when: own.ok\n      - { id: w, sql.writers: {}, background: true }\n      - log: { message: \"${string(w.ok)}\" }\n");
+    assert_eq!(e[0].0, "step `own` reads `own` before it has a value");
+    assert_eq!((e[0].1, e[0].2), (6, 15));
+    assert!(e[0].3.as_deref().unwrap().contains("use `until:`"), "{e:?}");
+    assert_eq!(e[1].0, "step `a_3` reads `w` before it has a value");
+    assert_eq!(e[1].3.as_deref(), Some("read it after `stop: w` (or in the phase's checks and metrics)"));
+}
+
+#[test]
+fn vars_cannot_read_steps_or_later_vars() {
+    let e = errors("vars:\n  a: \"${b}\"\n  b: 1\n  c: \"${s.ok}\"\nphases:\n  - name: p\n    steps:\n      - { id: s, log: { message: x } }\n");
+    assert_eq!(e[0].0, "var `a` reads `b`, which is declared after it");
+    assert_eq!((e[0].1, e[0].2), (2, 9));
+    assert_eq!(e[1].0, "var `c` reads `s`, which has no value before the run starts");
+    assert_eq!((e[1].1, e[1].2), (4, 9));
+}
+
+#[test]
+fn unknown_function_lists_the_known_ones() {
+    let e = full(
+        "phases:\n  - name: p\n    steps:\n      - log: { message: \"${foo(1)} ${sise('ab')}\" }\n",
+        Overrides::default(),
+    );
+    assert_eq!(e[0].0, "unknown function `foo` in `foo(1)`");
+    assert_eq!((e[0].1, e[0].2), (4, 28));
+    assert_eq!(e[0].3.as_deref(), Some("no such function"));
+    assert!(e[0].4.as_deref().unwrap().starts_with("known functions: duration_ms, max, min"), "{e:?}");
+    assert_eq!(e[1].0, "unknown function `sise` in `sise('ab')`");
+    assert_eq!((e[1].1, e[1].2), (4, 38));
+    assert!(e[1].4.as_deref().unwrap().starts_with("did you mean `size`? Known functions: "), "{e:?}");
+}
+
+#[test]
+fn fields_an_action_does_not_output_are_errors() {
+    let e = errors("phases:\n  - name: p\n    steps:\n      - { id: b, exec: { argv: [ls] } }\n      - { id: h, http.get: { url: x } }\n    checks:\n      - { id: C, expect: \"b.nonexistent_field == 1 && b.stdot == '' && h.json.any.thing && h.ok && b.elapsed_ms > 0\" }\n");
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert_eq!(e[0].0, "step `b` (`exec`) has no output `nonexistent_field`");
+    assert_eq!((e[0].1, e[0].2), (7, 29));
+    assert!(
+        e[0].3.as_deref().unwrap().starts_with("`exec` outputs: stdout, stderr, exit_code, pid, json;"),
+        "{e:?}"
+    );
+    assert_eq!(e[1].0, "step `b` (`exec`) has no output `stdot`");
+    assert_eq!((e[1].1, e[1].2), (7, 57));
+    assert_eq!(e[1].3.as_deref(), Some("did you mean `stdout`?"));
+    // `set` outputs its own names; actions with unknown outputs are not checked.
+    ok("setup:\n  - { id: s, set: { a: 1 } }\n  - { id: w, sql.writers: {} }\nchecks:\n  - { id: C, expect: \"s.a == 1 && w.anything == 1\" }\n");
+    let e = errors("setup:\n  - { id: s, set: { a: 1 } }\nchecks:\n  - { id: C, expect: \"s.b == 1\" }\n");
+    assert_eq!(e[0].0, "step `s` (`set`) has no output `b`");
+}
+
+#[test]
+fn fragment_aliases_are_ordered_and_checked_as_their_steps() {
+    let r = load_files(
+        &[
+            ("s.yaml", "include: [f.yaml]\nsetup:\n  - { use: start, id: n1 }\n"),
+            ("f.yaml", "fragments:\n  start:\n    steps:\n      - id: first\n        log: { message: \"${ready.stdout}\" }\n      - id: ready\n        exec: { argv: [ls] }\n        until: ready.exit_code == 0 && ready.stdot == ''\n"),
+        ],
+        Overrides::default(),
+    );
+    let f = r.err().unwrap();
+    let titles: Vec<&str> = f.diagnostics.iter().map(|d| d.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "step `n1_first` reads `ready` before it has a value",
+            "step `ready` (`exec`) has no output `stdot`"
+        ]
+    );
+}
+
+#[test]
+fn overrides_keep_the_declared_type() {
+    let text = "vars:\n  n: 3\n  r: 0.5\n  b: true\n  s: pg\n  l: [1]\nphases: []\n";
+    let o = |name: &str, raw: &str, source: &str| Overrides {
+        values: vec![(name.into(), raw.into(), source.into())],
+        lenient: vec![],
+    };
+    let e = full(text, o("n", "abc", "--var"));
+    assert_eq!(e[0].0, "--var sets `n` to `abc`, but `n` is an integer");
+    assert_eq!((e[0].1, e[0].2), (2, 6));
+    assert_eq!(e[0].3.as_deref(), Some("`n` is declared as an integer here"));
+    assert!(e[0].4.as_deref().unwrap().starts_with("pass an integer, e.g. `--var n=3`"), "{e:?}");
+    let e = full(text, o("r", "x", "TESTRUNNER_VAR_r"));
+    assert_eq!(e[0].0, "TESTRUNNER_VAR_r sets `r` to `x`, but `r` is a number");
+    assert!(e[0].4.as_deref().unwrap().starts_with("pass a number, e.g. `TESTRUNNER_VAR_r=0.5`"), "{e:?}");
+    let e = full(text, o("b", "yes", "vars file v.yaml"));
+    assert_eq!(e[0].0, "vars file v.yaml sets `b` to `yes`, but `b` is a boolean");
+    assert!(e[0].4.as_deref().unwrap().starts_with("pass true or false, e.g. `b: true`"), "{e:?}");
+    let e = full(text, o("l", "3", "--var"));
+    assert_eq!(e[0].0, "--var sets `l` to `3`, but `l` is a list");
+    // Fitting values keep their type; strings take any text.
+    for (name, raw, want) in [
+        ("n", "30000", json!(30000)),
+        ("r", "2", json!(2.0)),
+        ("b", "false", json!(false)),
+        ("s", "42", json!("42")),
+        ("l", "[1, 2]", json!([1, 2])),
+    ] {
+        let sc = load_files(&[("s.yaml", text)], o(name, raw, "--var")).unwrap();
+        let v = sc.vars.iter().find(|v| v.name == name).unwrap();
+        assert_eq!(v.value.as_written(), want, "{name}");
+        assert!(v.overridden);
+    }
+}
+
+#[test]
+fn expression_errors_point_at_the_offending_token() {
+    let e = full(
+        "phases:\n  - name: p\n    steps:\n      - id: first\n        exec: { argv: [ls] }\n      - log: { message: \"x ${first.exit_code == == 0} y\" }\n    checks:\n      - { id: A, expect: first.exit_code == == 0 }\n      - { id: B, expect: \"first.exit_code == == 0\" }\n      - { id: C, expect: first.exit_code == }\n      - { id: D, expect: \"${first.ok &&}\" }\n      - id: E\n        expect: 'first.stdout == \"abc'\n",
+        Overrides::default(),
+    );
+    let got: Vec<(&str, u32, u32)> = e.iter().map(|d| (d.0.as_str(), d.1, d.2)).collect();
+    assert_eq!(
+        got,
+        [
+            ("invalid expression: unexpected `==`", 6, 49),
+            ("invalid expression: unexpected `==`", 8, 45),
+            ("invalid expression: unexpected `==`", 9, 46),
+            ("invalid expression: the expression ends too early", 10, 44),
+            ("invalid expression: the expression ends too early", 11, 40),
+            ("invalid expression: unclosed string: add the closing quote", 13, 34),
+        ]
+    );
+}
+
+#[test]
+fn diagnostics_carry_labels_and_hints() {
+    // YAML syntax: no duplicated prefix or position in the title.
+    let e = full(
+        "phases:\n  - name: p\n    steps:\n      - log: { message: \"unclosed }\n",
+        Overrides::default(),
+    );
+    assert_eq!(e[0].0, "invalid YAML: unclosed quote");
+    assert_eq!((e[0].1, e[0].2), (4, 25));
+    assert_eq!(e[0].3.as_deref(), Some("here"));
+    assert!(e[0].4.is_some());
+    let e = full("a: 1\na: 2\n", Overrides::default());
+    assert_eq!(e[0].0, "invalid YAML: duplicate key `a`");
+    // An empty file.
+    let e = full("", Overrides::default());
+    assert_eq!(e[0].0, "`s.yaml` is empty: expected a scenario");
+    assert_eq!((e[0].1, e[0].2), (1, 1));
+    assert!(e[0].4.as_deref().unwrap().contains("phases:"), "{e:?}");
+    let f = load_files(&[("s.yaml", "")], Overrides::default()).err().unwrap();
+    assert!(
+        f.render(false).contains("1 | \n  | ^ a scenario (a map of keys) goes here"),
+        "{}",
+        f.render(false)
+    );
+    // Duplicate step id, bad retries, a check without `expect`.
+    let e = full(
+        "phases:\n  - name: p\n    steps:\n      - id: a\n        log: { message: x }\n        retries: many\n      - id: a\n        log: { message: y }\n    checks:\n      - { id: C-1 }\n",
+        Overrides::default(),
+    );
+    assert_eq!(e[0].0, "`retries` must be a whole number from 0 to 10000");
+    assert_eq!((e[0].1, e[0].2), (6, 18));
+    assert_eq!(e[0].3.as_deref(), Some("not a whole number from 0 to 10000 (string)"));
+    assert!(e[0].4.as_deref().unwrap().starts_with("e.g. `retries: 3`"));
+    assert_eq!(e[1].0, "duplicate step id `a`");
+    assert_eq!((e[1].1, e[1].2), (7, 13));
+    assert_eq!(e[1].3.as_deref(), Some("already used"));
+    assert_eq!(
+        e[1].4.as_deref(),
+        Some("step ids name results (`a.ok`) and must be unique: rename one, e.g. `a_2`")
+    );
+    assert_eq!(e[2].0, "check `C-1` has no `expect`");
+    assert_eq!((e[2].1, e[2].2), (10, 15));
+    assert_eq!(e[2].3.as_deref(), Some("this check needs `expect`"));
+    assert!(e[2].4.as_deref().unwrap().contains("expect: probe.ok"));
+}
+
+#[test]
+fn a_retry_setting_that_would_do_nothing_is_refused() {
+    // `interval` alone, and `until` with `retries`: both would be settings that do nothing.
+    let e = full(
+        "phases:\n  - name: p\n    steps:\n      - id: a\n        log: { message: x }\n        interval: 1s\n      - id: b\n        log: { message: y }\n        until: b.ok\n        retries: 2\n",
+        Overrides::default(),
+    );
+    assert_eq!(e[0].0, "`interval` does nothing on a step without `until` or `retries`");
+    assert_eq!((e[0].1, e[0].2), (6, 19));
+    assert_eq!(e[1].0, "a step takes `until` or `retries`, not both");
 }
