@@ -97,7 +97,7 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
     }
     let text = testrunner_reports::summary::render(&outcome.report);
     // A closed stdout (`| head`) must not replace the run's verdict with an I/O error.
-    let _ = write!(std::io::stdout().lock(), "{text}run directory: {}\n", dir.display());
+    let _ = writeln!(std::io::stdout().lock(), "{text}run directory: {}", dir.display());
     outcome.exit.code()
 }
 

@@ -130,7 +130,7 @@ fn run_d31(
 }
 
 #[test]
-fn d31_against_the_kubectl_stub_passes_and_restores_the_primary() {
+fn d31_against_the_kubectl_stub_passes_and_leaves_one_primary() {
     let pg = start_pg();
     let (code, report, out, tmp) = run_d31(&pg, &[], &[]);
     let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap_or_default();
@@ -143,10 +143,10 @@ fn d31_against_the_kubectl_stub_passes_and_restores_the_primary() {
         && c.contains(&"--namespace=cnpg".into())
         && c.contains(&"{\"spec\":{\"instances\":0}}".into())));
     assert!(calls.iter().any(|c| c.iter().any(|a| a == "-o=jsonpath={.status.currentPrimary}")));
-    // The undo stack gave the primary its instances back.
+    // The replica was promoted: the old primary stays down (no second primary).
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("state.json")).unwrap()).unwrap();
-    assert_eq!(state["objects"]["cluster/cnpg/pg-primary"]["spec"]["instances"], 3);
+    assert_eq!(state["objects"]["cluster/cnpg/pg-primary"]["spec"]["instances"], 0);
     // The password never appears in any output.
     for f in ["journal.jsonl", "report.json", "junit.xml", "report.html", "summary.txt", "scenario.yaml"] {
         let text = std::fs::read_to_string(out.join(f)).unwrap();
@@ -173,9 +173,16 @@ fn d31_against_the_kubectl_stub_passes_and_restores_the_primary() {
 #[test]
 fn d31_with_the_promotion_withheld_exits_2() {
     let pg = start_pg();
-    let (code, report, _out, _tmp) =
-        run_d31(&pg, &[("KUBECTL_STUB_NEVER_PROMOTE", "1")], &["--var", "rto_deadline=2s"]);
+    let (code, report, _out, tmp) = run_d31(
+        &pg,
+        &[("KUBECTL_STUB_NEVER_PROMOTE", "1")],
+        &["--var", "rto_deadline=2s", "--var", "restore_primary=true"],
+    );
     assert_eq!(code, 2, "{report}");
+    // Asked to, the undo stack gives the primary the instances it had before the kill.
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["objects"]["cluster/cnpg/pg-primary"]["spec"]["instances"], 3);
     let rto =
         report["checks"].as_array().unwrap().iter().find(|c| c["decl"]["id"] == "D31-RTO").unwrap().clone();
     assert_eq!(rto["status"], "fail");
