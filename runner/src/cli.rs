@@ -57,6 +57,7 @@ Deadlines:
             "testrunner run scenarios/val17.yaml",
             "testrunner run scenarios/val13.yaml --var failover_threshold_ms=3000 --junit target/junit.xml",
             "testrunner run scenarios/val17.yaml --vars-file lab.yaml --out runs/val17/manual -q",
+            "testrunner run scenarios/d31.yaml --preflight --expect-fingerprint 3a727b931ebe174e   # as reviewed with `plan`",
         ],
         &format!("{deadlines}\n\n{}", exit_codes()),
     )
@@ -197,6 +198,14 @@ pub struct RunArgs {
     /// Do not compare with any baseline.
     #[arg(long)]
     pub no_baseline: bool,
+    /// First probe the preconditions as `plan` does; with any blocker, run nothing and
+    /// exit 3 (a blocked dry run never runs).
+    #[arg(long)]
+    pub preflight: bool,
+    /// Run only if the resolved scenario (vars included) still has the fingerprint a
+    /// reviewed `plan` printed (a prefix of at least 8 hex digits); otherwise exit 3.
+    #[arg(long, value_name = "HEX")]
+    pub expect_fingerprint: Option<String>,
 }
 
 #[derive(Args, Debug)]

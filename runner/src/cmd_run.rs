@@ -19,6 +19,28 @@ pub fn run(args: RunArgs) -> i32 {
     for w in &sc.warnings {
         eprint!("{}", w.render(&sc.sources, color_stderr()));
     }
+    if let Some(fp) = &args.expect_fingerprint {
+        let fp = fp.to_ascii_lowercase();
+        if fp.len() < 8 || !fp.chars().all(|c| c.is_ascii_hexdigit()) {
+            print_error(
+                &format!("--expect-fingerprint `{fp}` is not a fingerprint"),
+                Some("give at least 8 hex digits, as `testrunner plan` prints them (Fingerprint: ...)"),
+            );
+            return ExitCode::HarnessError.code();
+        }
+        if !sc.fingerprint.starts_with(&fp) {
+            print_error(
+                &format!(
+                    "the scenario is not the one that was planned: fingerprint {} is not {fp}",
+                    &sc.fingerprint[..16]
+                ),
+                Some(
+                    "the file, an include or a --var changed since `testrunner plan`: review the plan again",
+                ),
+            );
+            return ExitCode::HarnessError.code();
+        }
+    }
     let dir = args.out.clone().unwrap_or_else(|| rundir::default_dir(&sc.id));
     // A run directory is one run's evidence: never mix two runs in it.
     if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
@@ -28,10 +50,6 @@ pub fn run(args: RunArgs) -> i32 {
         );
         return ExitCode::HarnessError.code();
     }
-    if let Err(e) = std::fs::create_dir_all(dir.join("evidence")) {
-        print_error(&format!("cannot create run directory {}: {e}", dir.display()), Some("pass --out DIR"));
-        return ExitCode::HarnessError.code();
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -39,6 +57,30 @@ pub fn run(args: RunArgs) -> i32 {
             return ExitCode::HarnessError.code();
         }
     };
+    if args.preflight {
+        let plan = runtime.block_on(crate::cmd_plan::build(&sc));
+        let blockers: Vec<String> = plan
+            .preconditions
+            .iter()
+            .filter(|(_, p)| p.blocker)
+            .map(|(s, p)| format!("{s}: {}", p.message))
+            .collect();
+        if !blockers.is_empty() {
+            print_error(
+                &format!(
+                    "preflight found {} blocker(s); nothing was run:\n  {}",
+                    blockers.len(),
+                    blockers.join("\n  ")
+                ),
+                Some("fix them (see `testrunner plan`), or run without --preflight"),
+            );
+            return ExitCode::HarnessError.code();
+        }
+    }
+    if let Err(e) = std::fs::create_dir_all(dir.join("evidence")) {
+        print_error(&format!("cannot create run directory {}: {e}", dir.display()), Some("pass --out DIR"));
+        return ExitCode::HarnessError.code();
+    }
     runtime.block_on(run_async(args, sc, dir))
 }
 

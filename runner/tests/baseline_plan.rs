@@ -162,3 +162,51 @@ fn plan_reports_a_missing_image_as_a_blocker() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("BLOCKER") && out.contains("testrunner-no-such-image"), "{out}");
 }
+
+#[test]
+fn a_blocked_preflight_never_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("run");
+    let o = tr(
+        &["run", &scenario("preflight-blocked.yaml"), "--preflight", "--out", out.to_str().unwrap()],
+        d.path(),
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("testrunner-no-such-image"));
+    assert!(!out.exists(), "a blocked preflight created the run directory");
+    // Without --preflight the same scenario runs (and fails at the docker step): the touch ran.
+    let o = tr(&["run", &scenario("preflight-blocked.yaml"), "-q", "--out", out.to_str().unwrap()], d.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(out.join("touched").exists());
+}
+
+#[test]
+fn run_refuses_a_scenario_that_changed_since_its_plan() {
+    let d = tempfile::tempdir().unwrap();
+    let s = scenario("timed.yaml");
+    let plan = tr(&["plan", &s], d.path());
+    let fp = String::from_utf8_lossy(&plan.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("Fingerprint: ").map(|f| f.trim().to_string()))
+        .unwrap();
+    let run = |extra: &[&str], name: &str| {
+        let out = d.path().join(name);
+        let mut args = vec![
+            "run",
+            s.as_str(),
+            "-q",
+            "--expect-fingerprint",
+            fp.as_str(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        tr(&args, d.path())
+    };
+    assert_eq!(run(&[], "same").status.code(), Some(0));
+    // A var is part of what was reviewed: another value is another plan.
+    let o = run(&["--var", "work_ms=5"], "changed");
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not the one that was planned"));
+    assert!(!d.path().join("changed").exists());
+}
