@@ -329,8 +329,9 @@ impl Action for Exec {
             .rev()
             .collect::<Vec<_>>()
             .join(" | ");
+        let tail = if tail.is_empty() { String::new() } else { format!(": {tail}") };
         let mut err = ActionError::new(format!(
-            "`{}` exited with {code}, expected {}: {tail}",
+            "`{}` exited with {code}, expected {}{tail}",
             p.argv[0],
             expect.describe()
         ));

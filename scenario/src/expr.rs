@@ -124,7 +124,21 @@ impl Expr {
                     || matches!(t, "true" | "false" | "null")
                     || t.starts_with(['"', '\''])
             };
-            return match (literal(lt), literal(rt)) {
+            // `exit_code == '0'` is false for every exit code: say why, not only "wanted".
+            let value = |s: &str| Expr::compile(s, self.span.clone()).ok().and_then(|e| e.eval(scope).ok());
+            let kind = |v: &Value| match v {
+                Value::Number(_) => Some("a number"),
+                Value::String(_) => Some("a string"),
+                Value::Bool(_) => Some("a bool"),
+                _ => None,
+            };
+            let mismatch = match (value(lhs).as_ref().and_then(kind), value(rhs).as_ref().and_then(kind)) {
+                (Some(a), Some(b)) if a != b => {
+                    Some(format!("{lt} is {a} and {rt} is {b}: they never compare equal (convert one, e.g. string(x) or int(x))"))
+                }
+                _ => None,
+            };
+            let mut lines = match (literal(lt), literal(rt)) {
                 (false, true) => vec![format!("{lt} = {}", eval_side(lhs)), format!("wanted {op} {rt}")],
                 (true, false) => vec![format!("{rt} = {}", eval_side(rhs)), format!("wanted {lt} {op} it")],
                 _ => vec![
@@ -133,6 +147,8 @@ impl Expr {
                     format!("wanted {op}"),
                 ],
             };
+            lines.extend(mismatch);
+            return lines;
         }
         self.roots()
             .into_iter()
@@ -744,6 +760,12 @@ mod tests {
         let e = Expr::compile("lost.json.count >= threshold_ms", Span::none()).unwrap();
         assert!(!e.eval_bool(&s).unwrap());
         assert_eq!(e.explain(&s), vec!["lost.json.count = 2", "threshold_ms = 30000", "wanted >="]);
+        // A number against a string is never equal: the explanation says so.
+        let e = Expr::compile("lost.json.count == '2'", Span::none()).unwrap();
+        assert!(!e.eval_bool(&s).unwrap());
+        let lines = e.explain(&s);
+        assert_eq!(lines[..2], ["lost.json.count = 2".to_string(), "wanted == '2'".to_string()]);
+        assert!(lines[2].starts_with("lost.json.count is a number and '2' is a string"), "{lines:?}");
     }
 
     #[test]
