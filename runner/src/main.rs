@@ -23,21 +23,14 @@ use std::process::ExitCode;
 /// turns every later `println!` into a panic). `run` keeps ignoring it, so a closed pipe can
 /// never cut its cleanup short; should one of its writes still hit the closed pipe, the
 /// panic hook below ends it quietly.
-#[cfg(unix)]
 fn default_sigpipe() {
-    extern "C" {
-        fn signal(signum: i32, handler: usize) -> usize;
-    }
-    const SIGPIPE: i32 = 13;
-    const SIG_DFL: usize = 0;
-    // SAFETY: resets one signal's disposition before any other thread exists.
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: resets one signal's disposition to the default before any other thread
+    // exists; no handler function is installed.
     unsafe {
-        signal(SIGPIPE, SIG_DFL);
+        let _ = signal(Signal::SIGPIPE, SigHandler::SigDfl);
     }
 }
-
-#[cfg(not(unix))]
-fn default_sigpipe() {}
 
 /// `print!` to a closed pipe panics with "failed printing to stdout: Broken pipe": exit
 /// quietly instead (status 141, as if SIGPIPE had ended the process), the one place that
