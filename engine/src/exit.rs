@@ -13,6 +13,9 @@ pub enum ExitCode {
     Interrupted,
     /// First SIGTERM: cleaned up, reports written.
     Terminated,
+    /// Standard output was closed by its reader (`| head`); not for `run`, whose verdict
+    /// code survives a closed pipe.
+    BrokenPipe,
 }
 
 impl ExitCode {
@@ -24,6 +27,7 @@ impl ExitCode {
             ExitCode::HarnessError => 3,
             ExitCode::Interrupted => 130,
             ExitCode::Terminated => 143,
+            ExitCode::BrokenPipe => 141,
         }
     }
 }
@@ -35,6 +39,7 @@ pub const EXIT_CODE_TABLE: &[(&str, &str)] = &[
     ("2, 4-125", "chosen by the scenario's `exit_codes` (e.g. 2 = RTO exceeded)"),
     ("3", "harness error: bad scenario or flags, failed setup, incomplete cleanup, internal error"),
     ("130", "interrupted by SIGINT (cleanup ran, reports marked interrupted)"),
+    ("141", "standard output closed by its reader (e.g. piped into `head`); `run` keeps its own code"),
     ("143", "terminated by SIGTERM (cleanup ran, reports marked interrupted)"),
 ];
 

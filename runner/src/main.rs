@@ -45,7 +45,7 @@ fn quiet_broken_pipe() {
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or("");
         if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
-            std::process::exit(141);
+            std::process::exit(testrunner_engine::ExitCode::BrokenPipe.code());
         }
         default(info);
     }));
