@@ -495,11 +495,21 @@ impl<'a> Runner<'a> {
             let msg = run.output.get("message").and_then(Value::as_str).unwrap_or_default().to_string();
             self.journal.emit(Event::Log { step: Some(s.id.clone()), t_ms: run.finished_ms, message: msg });
         }
-        let result = run.result();
-        self.scope.set(s.id.clone(), result.clone());
+        let mut result = run.result();
         if let Some(save) = &s.save {
-            self.save(s, save, &result);
+            // Evidence the scenario promised is part of the step: a save that cannot be
+            // written fails a step that had succeeded (a failed one keeps its own error).
+            if let Err(e) = self.save(s, save, &result) {
+                if run.ok {
+                    run.ok = false;
+                    run.error = Some(e);
+                    run.hint =
+                        Some("`save:` names a file inside evidence/ (no `..`, no absolute path)".into());
+                    result = run.result();
+                }
+            }
         }
+        self.scope.set(s.id.clone(), result.clone());
         self.journal.emit(Event::StepFinished {
             step: s.id.clone(),
             phase: phase.into(),
@@ -519,19 +529,12 @@ impl<'a> Runner<'a> {
         run
     }
 
-    fn save(&mut self, s: &Step, save: &testrunner_scenario::Template, result: &Value) {
+    fn save(&mut self, s: &Step, save: &testrunner_scenario::Template, result: &Value) -> Result<(), String> {
         let scope = self.step_scope(s).unwrap_or_else(|_| self.scope.clone());
         let name = match save.eval(&scope) {
             Ok(Value::String(n)) => n,
             Ok(other) => other.to_string(),
-            Err(e) => {
-                self.journal.emit(Event::Log {
-                    step: Some(s.id.clone()),
-                    t_ms: ms_since(self.t0),
-                    message: format!("save: {e}"),
-                });
-                return;
-            }
+            Err(e) => return Err(format!("save: {e}")),
         };
         let ctx = ActionCtx {
             step_id: s.id.clone(),
@@ -539,14 +542,11 @@ impl<'a> Runner<'a> {
             deadline: Instant::now(),
             stop: CancellationToken::new(),
         };
-        match ctx.write_evidence(&name, &save_content(result)) {
-            Ok(path) => self.journal.emit(Event::Evidence { path, step: Some(s.id.clone()) }),
-            Err(e) => self.journal.emit(Event::Log {
-                step: Some(s.id.clone()),
-                t_ms: ms_since(self.t0),
-                message: format!("save `{name}` failed: {}", e.message),
-            }),
-        }
+        let path = ctx
+            .write_evidence(&name, &save_content(result))
+            .map_err(|e| format!("save `{name}` failed: {}", e.message))?;
+        self.journal.emit(Event::Evidence { path, step: Some(s.id.clone()) });
+        Ok(())
     }
 
     /// Runs a phase (all iterations); returns why later phases must not run, if any.

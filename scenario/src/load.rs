@@ -910,6 +910,16 @@ impl<'a> Loader<'a> {
             );
         }
         let save = f.get("save").and_then(|n| match &n.value {
+            // Evidence stays inside the run directory; a literal name that leaves it is
+            // refused here (a templated one is checked again when it is written).
+            Node::Str(s) if s.starts_with('/') || s.split('/').any(|c| c == "..") => {
+                self.err(
+                    Diagnostic::error(format!("`save: {s}` leaves the evidence directory"), n.span.clone())
+                        .label("absolute, or climbs with `..`")
+                        .hint("name a file inside evidence/, e.g. `save: val17-01-baseline.json` or `save: cycle1/lost.json`"),
+                );
+                None
+            }
             Node::Str(s) => match compile_template(s, &n.span, &self.sources, &mut self.diags) {
                 Param::Tmpl(t) => Some(t),
                 _ => None,

@@ -493,3 +493,14 @@ fn a_retry_setting_that_would_do_nothing_is_refused() {
     assert_eq!((e[0].1, e[0].2), (6, 19));
     assert_eq!(e[1].0, "a step takes `until` or `retries`, not both");
 }
+
+#[test]
+fn evidence_that_would_leave_the_run_directory_is_refused() {
+    let e = full(
+        "phases:\n  - name: p\n    steps:\n      - id: a\n        log: { message: x }\n        save: ../../etc/x\n      - id: b\n        log: { message: y }\n        save: /tmp/y\n",
+        Overrides::default(),
+    );
+    assert_eq!(e[0].0, "`save: ../../etc/x` leaves the evidence directory");
+    assert_eq!((e[0].1, e[0].2), (6, 15));
+    assert_eq!(e[1].0, "`save: /tmp/y` leaves the evidence directory");
+}
