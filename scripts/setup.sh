@@ -2,8 +2,8 @@
 # Installs and starts what testrunner's tests and shipped scenarios need on a fresh
 # Debian bookworm machine, idempotently:
 #   - Debian packages: postgresql-15 (server binaries only; no cluster is started),
-#     libxml2-utils (xmllint, to validate junit.xml), python3 (the kubectl stub),
-#     python3-yaml and python3-jsonschema (the test that checks `testrunner schema`)
+#     libxml2-utils (xmllint, to validate junit.xml), python3 (the kubectl stub)
+#   - PyYAML and jsonschema for that python3 (pip; the test that checks `testrunner schema`)
 #   - the Docker daemon, started if it is installed but not running
 #   - the local image testrunner-hostfs:latest (scripts/build-image.sh; no registry needed)
 set -euo pipefail
@@ -13,8 +13,6 @@ need=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15 postgresql-client-15)
 command -v xmllint >/dev/null || need+=(libxml2-utils)
 command -v python3 >/dev/null || need+=(python3)
-python3 -c 'import yaml' 2>/dev/null || need+=(python3-yaml)
-python3 -c 'import jsonschema' 2>/dev/null || need+=(python3-jsonschema)
 command -v docker >/dev/null || need+=(docker.io)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
@@ -25,6 +23,16 @@ if [ ${#need[@]} -gt 0 ]; then
   if command -v pg_lsclusters >/dev/null; then
     pg_lsclusters -h 2>/dev/null | awk '{print $1, $2}' | while read -r v c; do pg_ctlcluster "$v" "$c" stop 2>/dev/null || true; done
   fi
+fi
+
+# PyYAML and jsonschema for the `python3` the tests will call (which may be a pyenv one,
+# not Debian's): through pip for that interpreter, apt's packages when it has no pip.
+if ! python3 -c 'import yaml, jsonschema' 2>/dev/null; then
+  echo "setup: installing PyYAML and jsonschema for $(command -v python3)"
+  python3 -m pip install -q pyyaml jsonschema 2>/dev/null || {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-yaml python3-jsonschema >/dev/null
+  }
+  python3 -c 'import yaml, jsonschema' || { echo "setup: PyYAML / jsonschema still missing for python3" >&2; exit 1; }
 fi
 
 if ! docker info >/dev/null 2>&1; then
