@@ -151,10 +151,23 @@ async fn run_yaml(yaml: &str) -> (RunReport, i32, Vec<Event>) {
 }
 
 async fn run_with(yaml: &str, interrupt: Interrupt) -> (RunReport, i32, Vec<Event>) {
+    run_full(yaml, &Overrides::default(), interrupt).await
+}
+
+/// As `run_yaml`, with `--var name=value` overrides applied by the loader.
+async fn run_vars(yaml: &str, vars: &[(&str, &str)]) -> (RunReport, i32, Vec<Event>) {
+    let o = Overrides {
+        values: vars.iter().map(|(n, v)| (n.to_string(), v.to_string(), "--var".to_string())).collect(),
+        lenient: vec![],
+    };
+    run_full(yaml, &o, Interrupt::default()).await
+}
+
+async fn run_full(yaml: &str, overrides: &Overrides, interrupt: Interrupt) -> (RunReport, i32, Vec<Event>) {
     let text = yaml.to_string();
     let read = move |_: &str| Ok(text.clone());
-    let sc = load("t.yaml", &read, &RegistryCatalog, &Overrides::default())
-        .unwrap_or_else(|f| panic!("{}", f.render(false)));
+    let sc =
+        load("t.yaml", &read, &RegistryCatalog, overrides).unwrap_or_else(|f| panic!("{}", f.render(false)));
     let dir = tempfile::tempdir().unwrap();
     let masker = Arc::new(Masker::new(vec!["s3cr3t-value".to_string()]));
     let journal =
@@ -356,4 +369,95 @@ async fn when_false_skips_a_step() {
     .await;
     assert_eq!(code, 0);
     assert!(r.step("h").unwrap().skipped);
+}
+
+/// The teardown step's record: it ran (not skipped), in the teardown stage, after `after`
+/// finished, and did what its action does (echoed its marker back).
+fn assert_teardown_ran(r: &RunReport, events: &[Event], after: &str, marker: &str) {
+    let td = r.step("td").unwrap_or_else(|| panic!("no record of teardown step `td`: {:?}", r.steps));
+    assert_eq!(td.phase, "teardown");
+    assert_eq!((td.ok, td.skipped), (Some(true), false), "{td:?}");
+    assert_eq!(td.result["json"]["marker"], json!(marker), "{td:?}");
+    let failed = r.step(after).unwrap();
+    assert_eq!(failed.ok, Some(false), "{failed:?}");
+    assert!(td.started_ms >= failed.finished_ms.unwrap(), "teardown ran before `{after}` failed");
+    let started = events
+        .iter()
+        .filter(
+            |e| matches!(e, Event::StepStarted { step, phase, .. } if step == "td" && phase == "teardown"),
+        )
+        .count();
+    assert_eq!(started, 1, "teardown step started {started} times");
+}
+
+#[tokio::test]
+async fn teardown_runs_after_a_failed_phase() {
+    let (r, code, events) = run_yaml(
+        "phases:\n  - name: p\n    steps:\n      - { id: boom, t.hang: {}, timeout: 10ms }\n      - { id: never, t.echo: {} }\n  - name: q\n    steps:\n      - { id: never2, t.echo: {} }\nteardown:\n  - { id: td, t.echo: { marker: after-phase } }\n",
+    )
+    .await;
+    // The phase really failed and stopped: the steps after `boom` and phase `q` did not run.
+    assert!(r.step("never").is_none() && r.step("never2").is_none(), "{:?}", r.steps);
+    assert_eq!(r.phases.iter().find(|p| p.name == "p").unwrap().status, "failed");
+    assert_teardown_ran(&r, &events, "boom", "after-phase");
+    assert!(r.harness_errors.is_empty(), "{:?}", r.harness_errors);
+    assert_eq!((r.verdict(), code), (Verdict::Fail, 1));
+}
+
+#[tokio::test]
+async fn teardown_runs_after_a_failed_setup_step() {
+    let (r, code, events) = run_yaml(
+        "setup:\n  - { id: s, t.hang: {}, timeout: 10ms }\n  - { id: s2, t.echo: {} }\nphases:\n  - name: p\n    steps:\n      - { id: never, t.echo: {} }\nteardown:\n  - { id: td, t.echo: { marker: after-setup } }\n",
+    )
+    .await;
+    assert!(r.step("s2").is_none() && r.step("never").is_none(), "{:?}", r.steps);
+    assert_teardown_ran(&r, &events, "s", "after-setup");
+    assert_eq!((r.verdict(), code), (Verdict::Error, 3));
+}
+
+#[tokio::test]
+async fn failing_teardown_is_a_harness_error_even_when_every_check_passed() {
+    let scenario = |teardown_step: &str| {
+        format!(
+            "phases:\n  - name: p\n    steps:\n      - {{ id: e, t.echo: {{ v: 1 }} }}\n    checks:\n      - {{ id: C, expect: e.json.v == 1 }}\nteardown:\n  - {teardown_step}\n  - {{ id: td2, t.echo: {{ marker: still-cleaned }} }}\n"
+        )
+    };
+    // Control: the same run with a teardown that succeeds passes, so the 3 below comes
+    // from the teardown alone.
+    let (r, code, _) = run_yaml(&scenario("{ id: td, t.echo: {} }")).await;
+    assert_eq!((r.verdict(), code), (Verdict::Pass, 0), "{:?}", r.harness_errors);
+
+    let (r, code, _) = run_yaml(&scenario("{ id: td, t.hang: {}, timeout: 20ms }")).await;
+    assert_eq!(check(&r, "C"), CheckStatus::Pass);
+    assert_eq!(r.count(CheckStatus::Pass), r.checks.len());
+    assert_eq!(r.step("td").unwrap().ok, Some(false));
+    let h = r.harness_errors.iter().find(|h| h.stage == "teardown").expect("no teardown harness error");
+    assert!(h.message.contains("`td`"), "{}", h.message);
+    // One failed cleanup step does not skip the rest of the cleanup.
+    let td2 = r.step("td2").expect("teardown stopped at the first failure");
+    assert_eq!((td2.ok, td2.result["json"]["marker"].clone()), (Some(true), json!("still-cleaned")));
+    assert_eq!((r.verdict(), code), (Verdict::Error, 3));
+
+    // An allowed teardown failure is recorded, not a harness error.
+    let (r, code, _) =
+        run_yaml(&scenario("{ id: td, t.hang: {}, timeout: 20ms, allow_failure: true }")).await;
+    assert!(r.step("td").unwrap().allowed_failure);
+    assert_eq!((r.verdict(), code), (Verdict::Pass, 0), "{:?}", r.harness_errors);
+}
+
+#[tokio::test]
+async fn thresholds_are_vars_and_an_override_flips_the_verdict() {
+    // work_ms is a measurement (250); the limit is data in `vars`, not code.
+    let yaml = "vars: { limit_ms: 1000 }\nphases:\n  - name: p\n    steps:\n      - { id: w, t.echo: { ms: 250 } }\n    metrics:\n      work_ms: { value: w.json.ms, unit: ms }\n    checks:\n      - { id: T, expect: work_ms <= limit_ms }\n";
+    let (r, code, _) = run_vars(yaml, &[]).await;
+    assert_eq!((check(&r, "T"), code), (CheckStatus::Pass, 0), "{:?}", r.checks);
+    assert_eq!(r.vars["limit_ms"], json!(1000));
+    // The boundary sits exactly at the measured value: the comparison reads the var.
+    let (r, code, _) = run_vars(yaml, &[("limit_ms", "250")]).await;
+    assert_eq!((check(&r, "T"), code), (CheckStatus::Pass, 0), "{:?}", r.checks);
+    let (r, code, _) = run_vars(yaml, &[("limit_ms", "249")]).await;
+    assert_eq!(r.vars["limit_ms"], json!(249));
+    assert_eq!((check(&r, "T"), r.verdict(), code), (CheckStatus::Fail, Verdict::Fail, 1), "{:?}", r.checks);
+    let c = r.checks.iter().find(|c| c.decl.id == "T").unwrap();
+    assert!(c.details.iter().any(|d| d.contains("249") && d.contains("250")), "{:?}", c.details);
 }

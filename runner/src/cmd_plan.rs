@@ -57,11 +57,13 @@ pub async fn build(sc: &Scenario) -> Plan {
         if sc.secrets.contains(&v.name) {
             secrets.push(value.as_str().map(String::from).unwrap_or_else(|| value.to_string()));
         }
+        if let Some(s) = value.as_str() {
+            secrets.extend(testrunner_scenario::embedded_credentials(s));
+        }
         scope.set(v.name.clone(), value);
     }
     let masker = Masker::new(secrets);
     let probe_dir = std::env::temp_dir().join(format!("testrunner-plan-{}", std::process::id()));
-    let ctx = ActionCtx::standalone(probe_dir, "plan", Duration::from_secs(10));
     let mut steps = vec![];
     let mut preconditions = vec![];
     let mut created: BTreeSet<String> = BTreeSet::new();
@@ -119,6 +121,8 @@ pub async fn build(sc: &Scenario) -> Plan {
             }
             if !acts_on_planned || s.action == "docker.run" {
                 if let Some(action) = find(&s.action) {
+                    // Each probe gets its own 10 s, not what is left of one shared budget.
+                    let ctx = ActionCtx::standalone(probe_dir.clone(), "plan", Duration::from_secs(10));
                     let probe =
                         tokio::time::timeout(Duration::from_secs(10), action.probe(params.clone(), &ctx))
                             .await;

@@ -193,6 +193,9 @@ fn secret_values(sc: &testrunner_scenario::Scenario) -> Vec<String> {
                     other => out.push(other.to_string()),
                 }
             }
+            if let serde_json::Value::String(s) = &val {
+                out.extend(testrunner_scenario::embedded_credentials(s));
+            }
             scope.set(v.name.clone(), val);
         }
     }

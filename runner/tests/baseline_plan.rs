@@ -210,3 +210,24 @@ fn run_refuses_a_scenario_that_changed_since_its_plan() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("not the one that was planned"));
     assert!(!d.path().join("changed").exists());
 }
+
+#[test]
+fn a_password_inside_a_connection_string_is_masked_everywhere() {
+    let d = tempfile::tempdir().unwrap();
+    let s = scenario("embedded-password.yaml");
+    let plan = tr(&["plan", &s], d.path());
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(text.contains("postgres://app:****@127.0.0.1:1/app"), "{text}");
+    let out = d.path().join("run");
+    let o = tr(&["run", &s, "--out", out.to_str().unwrap()], d.path());
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut seen =
+        vec![String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string()];
+    for f in ["journal.jsonl", "report.json", "junit.xml", "report.html", "summary.txt", "scenario.yaml"] {
+        seen.push(std::fs::read_to_string(out.join(f)).unwrap());
+    }
+    for (i, t) in seen.iter().enumerate() {
+        assert!(!t.contains("n0t-declared-pw"), "output {i} leaks the password");
+    }
+    assert!(seen[2].contains("app:****@"), "the echo is in the journal, masked");
+}

@@ -22,7 +22,7 @@ pub use duration::{format_duration, parse_duration};
 pub use expr::{Expr, Scope, Template, FUNCTIONS};
 pub use json_schema::scenario_schema;
 pub use load::{is_ident, load, Catalog, LoadFailure, Output, Overrides, ReadFile, RESULT_FIELDS, STEP_KEYS};
-pub use mask::Masker;
+pub use mask::{embedded_credentials, Masker};
 pub use model::*;
 pub use node::{parse_yaml, Node, SNode};
 pub use resolved::step_json;

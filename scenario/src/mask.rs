@@ -53,6 +53,33 @@ impl Masker {
     }
 }
 
+/// Passwords written into connection strings (`postgres://user:PASSWORD@host`,
+/// `password=PASSWORD`): masked like declared secrets even when the variable holding the
+/// URL was not declared in `secrets:`, so a credential in a default never reaches a report.
+pub fn embedded_credentials(text: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let after = &rest[i + 3..];
+        let end = after.find(|c: char| c == '/' || c == '?' || c.is_whitespace()).unwrap_or(after.len());
+        let authority = &after[..end];
+        if let Some((userinfo, _host)) = authority.rsplit_once('@') {
+            if let Some((_user, pw)) = userinfo.split_once(':') {
+                out.push(pw.to_string());
+            }
+        }
+        rest = &after[end..];
+    }
+    for part in text.split(|c: char| c.is_whitespace() || c == '&' || c == '?') {
+        if part.len() > 9 && part[..9].eq_ignore_ascii_case("password=") {
+            out.push(part[9..].trim_matches('\'').to_string());
+        }
+    }
+    // A template is not a credential yet; its value is masked when it is one.
+    out.retain(|p| !p.is_empty() && !p.contains("${"));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +90,13 @@ mod tests {
         let mut v = serde_json::json!({"a": ["x hunter2 y"], "b": 1});
         m.mask_json(&mut v);
         assert_eq!(v, serde_json::json!({"a": ["x **** y"], "b": 1}));
+    }
+
+    #[test]
+    fn finds_passwords_inside_connection_strings() {
+        assert_eq!(embedded_credentials("postgres://app:s3cret@db:5432/app?sslmode=disable"), ["s3cret"]);
+        assert_eq!(embedded_credentials("host=db user=app password=pa55 dbname=x"), ["pa55"]);
+        assert!(embedded_credentials("postgres://app@db/app http://h:80/x").is_empty());
+        assert!(embedded_credentials("postgres://app:${pg_password}@db/app").is_empty());
     }
 }

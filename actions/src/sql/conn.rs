@@ -1,9 +1,10 @@
 //! Bounded connections that also collect server notices (a COMMIT that returns with a
 //! WARNING is not an acknowledgement).
-use crate::{ActionCtx, ActionError};
+use crate::{ActionCtx, ActionError, Precondition};
 use futures::StreamExt;
+use serde_json::Value;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 pub struct Conn {
@@ -77,3 +78,37 @@ pub async fn connect(url: &str, ctx: &ActionCtx, timeout: Duration) -> Result<Co
 }
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long `testrunner plan` waits for PostgreSQL to answer a probe.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The one precondition probe of every SQL action: does the server at `params.url` answer
+/// now? Strictly read-only — it connects and sends `SELECT 1`, nothing else (no statement of
+/// the step, no table created, no promotion). A server that does not answer within
+/// [`PROBE_TIMEOUT`] is a warning, not a blocker: an earlier step may start it. A URL that
+/// is only known at run time (`${…}`) is not probed.
+pub async fn probe(params: &Value, ctx: &ActionCtx) -> Vec<Precondition> {
+    let Some(url) = params.get("url").and_then(Value::as_str).filter(|u| !u.contains("${")) else {
+        return vec![];
+    };
+    // Its own bound, whatever deadline the caller's context carries (plan shares one).
+    let mut ctx = ctx.clone();
+    ctx.deadline = Instant::now() + PROBE_TIMEOUT;
+    let answer = async {
+        let c = connect(url, &ctx, PROBE_TIMEOUT).await?;
+        c.client.simple_query("SELECT 1").await.map_err(|e| pg_error(url, &e, &ctx))?;
+        Ok::<(), ActionError>(())
+    };
+    let problem = match tokio::time::timeout(PROBE_TIMEOUT, answer).await {
+        Ok(Ok(())) => return vec![],
+        Ok(Err(e)) => e.message,
+        Err(_) => format!(
+            "{} did not answer `SELECT 1` within {}ms",
+            ctx.state.masker.mask(&redact(url)),
+            PROBE_TIMEOUT.as_millis()
+        ),
+    };
+    vec![Precondition::warning(format!(
+        "PostgreSQL does not answer now (fine if an earlier step starts it): {problem}"
+    ))]
+}

@@ -1,7 +1,9 @@
 //! sql.promote: `pg_promote(wait, seconds)`, bounded by the step deadline.
 use super::conn::{connect, pg_error, CONNECT_TIMEOUT};
 use crate::params::{decode, schema};
-use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField};
+use crate::{
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField, Precondition,
+};
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -58,6 +60,11 @@ impl Action for Promote {
             .hint("the standby may still be replaying WAL; see its log");
         e.output = o.output;
         Err(e)
+    }
+
+    /// Read-only: connects and sends `SELECT 1` — it never promotes.
+    async fn probe(&self, params: Value, ctx: &ActionCtx) -> Vec<Precondition> {
+        super::conn::probe(&params, ctx).await
     }
 }
 

@@ -150,17 +150,7 @@ impl Action for Exec {
             .with("statements", counts.len()))
     }
     async fn probe(&self, params: Value, ctx: &ActionCtx) -> Vec<Precondition> {
-        probe_connect(params, ctx).await
-    }
-}
-
-pub async fn probe_connect(params: Value, ctx: &ActionCtx) -> Vec<Precondition> {
-    let Some(url) = params.get("url").and_then(Value::as_str).filter(|u| !u.contains("${")) else {
-        return vec![];
-    };
-    match connect(url, ctx, std::time::Duration::from_secs(3)).await {
-        Ok(_) => vec![],
-        Err(e) => vec![Precondition::warning(format!("PostgreSQL does not answer now: {}", e.message))],
+        super::conn::probe(&params, ctx).await
     }
 }
 
@@ -192,7 +182,7 @@ impl Action for Query {
             .with("rows", Value::Array(rows.into_iter().map(Value::Object).collect())))
     }
     async fn probe(&self, params: Value, ctx: &ActionCtx) -> Vec<Precondition> {
-        probe_connect(params, ctx).await
+        super::conn::probe(&params, ctx).await
     }
 }
 

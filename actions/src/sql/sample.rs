@@ -2,7 +2,9 @@
 use super::conn::{connect, redact, Conn, CONNECT_TIMEOUT};
 use super::value::{as_f64, to_json, Raw};
 use crate::params::{decode, schema};
-use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField};
+use crate::{
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField, Precondition,
+};
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -118,6 +120,11 @@ impl Action for Sample {
             .with("max", sorted.last().copied().unwrap_or(0.0))
             .with("mean", mean)
             .with("series", Value::Array(series)))
+    }
+
+    /// Read-only: connects and sends `SELECT 1` — not the sampled query.
+    async fn probe(&self, params: Value, ctx: &ActionCtx) -> Vec<Precondition> {
+        super::conn::probe(&params, ctx).await
     }
 }
 

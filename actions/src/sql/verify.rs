@@ -23,7 +23,7 @@ use super::conn::{connect, pg_error, CONNECT_TIMEOUT};
 use super::idset::IdSet;
 use super::sets::{ids_file_name, lookup, parse_ids, WriterSets};
 use crate::params::{decode, schema};
-use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField};
+use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField, Precondition};
 use async_trait::async_trait;
 use futures::StreamExt;
 use schemars::JsonSchema;
@@ -155,6 +155,11 @@ impl Action for Verify {
         });
         e.output = out.output;
         Err(e)
+    }
+
+    /// Read-only: connects and sends `SELECT 1` — it reads no table.
+    async fn probe(&self, params: Value, ctx: &ActionCtx) -> Vec<Precondition> {
+        super::conn::probe(&params, ctx).await
     }
 }
 

@@ -17,7 +17,9 @@
 use super::conn::{connect, pg_error, redact, Conn, CONNECT_TIMEOUT};
 use super::sets::{ids_file_name, register, render_ids, Class, WriterSets};
 use crate::params::{decode, schema};
-use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField};
+use crate::{
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField, Precondition,
+};
 use async_trait::async_trait;
 use futures::SinkExt;
 use schemars::JsonSchema;
@@ -221,6 +223,11 @@ impl Action for Writers {
             .with("series", Value::Array(series))
             .with("errors", errors)
             .with("workers", workers))
+    }
+
+    /// Read-only: connects and sends `SELECT 1` — it creates, truncates and writes nothing.
+    async fn probe(&self, params: Value, ctx: &ActionCtx) -> Vec<Precondition> {
+        super::conn::probe(&params, ctx).await
     }
 }
 
