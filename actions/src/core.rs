@@ -1,6 +1,6 @@
 //! Core actions: sleep, log, set, assert, fail, exec, and net.free_port.
 use crate::params::{decode, schema};
-use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField};
+use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField, Precondition};
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -270,6 +270,13 @@ impl Action for Exec {
             example: "- id: backup\n  exec: { argv: [halab, backup, --pg-url, \"${pg_url}\", --out, \"${run.dir}/backup.dump\"] }\n",
             background: false,
         }
+    }
+    async fn probe(&self, params: Value, _: &ActionCtx) -> Vec<Precondition> {
+        // With `shell: true` argv[0] is a script, not a program.
+        if params.get("shell").and_then(Value::as_bool) == Some(true) {
+            return vec![];
+        }
+        crate::process::program_probe(&params)
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
         let p: ExecParams = decode(params)?;

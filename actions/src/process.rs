@@ -158,21 +158,33 @@ impl Action for Spawn {
     }
 
     async fn probe(&self, params: Value, _: &ActionCtx) -> Vec<Precondition> {
-        let Some(prog) = params.get("argv").and_then(|a| a.get(0)).and_then(Value::as_str) else {
-            return vec![];
-        };
-        if prog.contains("${") || prog.contains('/') {
-            return vec![];
-        }
-        let found = std::env::var("PATH")
+        program_probe(&params)
+    }
+}
+
+/// The program `argv[0]` names exists: on PATH, or at its absolute path. (Relative paths
+/// and `${…}` depend on the run and are not judged.) Shared by `process.spawn` and `exec`.
+pub(crate) fn program_probe(params: &Value) -> Vec<Precondition> {
+    let Some(prog) = params.get("argv").and_then(|a| a.get(0)).and_then(Value::as_str) else {
+        return vec![];
+    };
+    if prog.contains("${") || (prog.contains('/') && !prog.starts_with('/')) {
+        return vec![];
+    }
+    let found = if prog.starts_with('/') {
+        std::path::Path::new(prog).is_file()
+    } else {
+        std::env::var("PATH")
             .unwrap_or_default()
             .split(':')
-            .any(|d| std::path::Path::new(d).join(prog).is_file());
-        if found {
-            vec![]
-        } else {
-            vec![Precondition::blocker(format!("`{prog}` is not on PATH"))]
-        }
+            .any(|d| std::path::Path::new(d).join(prog).is_file())
+    };
+    if found {
+        vec![]
+    } else if prog.starts_with('/') {
+        vec![Precondition::blocker(format!("`{prog}` does not exist"))]
+    } else {
+        vec![Precondition::blocker(format!("`{prog}` is not on PATH"))]
     }
 }
 

@@ -81,10 +81,14 @@ async fn run_labels_waits_for_the_log_line_and_its_undo_removes_the_container() 
     let u = only_undo(&o);
     assert_eq!(u.key, format!("docker.container:{c}"));
     assert_eq!(u.action, "docker.rm");
-    assert_eq!(u.description, format!("remove container {c}"));
-    assert_eq!(u.params, json!({"container": c, "force": true, "missing_ok": true}));
+    assert_eq!(u.description, format!("remove container {c} (log kept in evidence)"));
+    let log = format!("{c}.log");
+    assert_eq!(u.params, json!({"container": c, "force": true, "missing_ok": true, "save_logs": log}));
     let r = run_undo(&lab, u).await;
     assert_eq!(r.output["removed"], true);
+    // The container's log outlives it, in evidence.
+    let kept = std::fs::read_to_string(lab.dir.path().join("evidence").join(&log)).unwrap();
+    assert!(kept.lines().any(|l| l == "ready"), "{kept}");
     assert!(r.resolves.contains(&format!("docker.container:{c}")));
     assert!(lab.engine_inspect(&c).await.is_none(), "the undo removed the container");
     // Idempotent: the undo of a container the scenario already removed is not an error.
@@ -357,4 +361,22 @@ async fn tmpfs_user_and_workdir_reach_the_container() {
     .await;
     let logs = lab.ok("docker.logs", json!({"container": c})).await;
     assert_eq!(logs.output["text"], "101\n104\n/etc\nwrote\n");
+}
+
+#[tokio::test]
+async fn a_container_with_a_stop_signal_is_stopped_with_it_before_its_undo_removes_it() {
+    // PostgreSQL's fast shutdown is SIGINT: the undo must not SIGKILL it (`force`) first.
+    let lab = Lab::new("graceful");
+    let (c, o) = lab.sleeper(json!({"stop_signal": "SIGINT"})).await;
+    let u = only_undo(&o);
+    assert_eq!(u.description, format!("stop and remove container {c} (log kept in evidence)"));
+    assert_eq!(u.params["grace"], "10s");
+    let t = Instant::now();
+    let r = run_undo(&lab, u).await;
+    assert_eq!(r.output["removed"], true);
+    assert!(t.elapsed() < Duration::from_secs(8), "it waited for the grace period: {:?}", t.elapsed());
+    // The log was taken after the stop: the trap for SIGINT ran (a SIGKILL leaves no line).
+    let kept = std::fs::read_to_string(lab.dir.path().join("evidence").join(format!("{c}.log"))).unwrap();
+    assert!(kept.contains("got-int"), "{kept}");
+    assert!(lab.engine_inspect(&c).await.is_none());
 }

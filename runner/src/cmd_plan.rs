@@ -35,6 +35,8 @@ pub fn run(args: PlanArgs) -> i32 {
 pub struct Plan {
     steps: Vec<PlannedStep>,
     pub preconditions: Vec<(String, Precondition)>,
+    /// How many steps were probed (a clean plan still says what it looked at).
+    probed: usize,
     worst_case: Duration,
     masker: Masker,
 }
@@ -66,6 +68,7 @@ pub async fn build(sc: &Scenario) -> Plan {
     let probe_dir = std::env::temp_dir().join(format!("testrunner-plan-{}", std::process::id()));
     let mut steps = vec![];
     let mut preconditions = vec![];
+    let mut probed = 0;
     let mut created: BTreeSet<String> = BTreeSet::new();
     let mut worst = Duration::ZERO;
     let times = |p: &testrunner_scenario::Phase| match (&p.repeat, &p.for_each) {
@@ -121,6 +124,7 @@ pub async fn build(sc: &Scenario) -> Plan {
             }
             if !acts_on_planned || s.action == "docker.run" {
                 if let Some(action) = find(&s.action) {
+                    probed += 1;
                     // Each probe gets its own 10 s, not what is left of one shared budget.
                     let ctx = ActionCtx::standalone(probe_dir.clone(), "plan", Duration::from_secs(10));
                     let probe =
@@ -164,7 +168,7 @@ pub async fn build(sc: &Scenario) -> Plan {
             note: String::new(),
         });
     }
-    Plan { steps, preconditions, worst_case: worst, masker }
+    Plan { steps, preconditions, probed, worst_case: worst, masker }
 }
 
 /// Evaluates what can be evaluated before the run; `${…}` that read step results stay as text.
@@ -248,7 +252,7 @@ impl Plan {
         let warnings = self.preconditions.len() - blockers;
         out.push_str("\nPreconditions:\n");
         if self.preconditions.is_empty() {
-            out.push_str("  none found\n");
+            out.push_str(&format!("  none: {} steps probed, nothing blocks or warns\n", self.probed));
         }
         for (step, p) in &self.preconditions {
             let tag = if p.blocker { "BLOCKER" } else { "WARNING" };

@@ -41,17 +41,22 @@ fn write_manifest(dir: &Path, report: &RunReport) -> std::io::Result<()> {
     let mut paths = vec![];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d)? {
-            let p = entry?.path();
-            if p.is_dir() {
+            let entry = entry?;
+            let p = entry.path();
+            // Not followed: a link may point outside the run; a socket or FIFO (a server's
+            // `.s.PGSQL.5432` left in a data dir) cannot be read and is no evidence.
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
                 stack.push(p);
-            } else if p.file_name().is_some_and(|n| n != "manifest.json") {
+            } else if kind.is_file() && p.file_name().is_some_and(|n| n != "manifest.json") {
                 paths.push(p);
             }
         }
     }
     paths.sort();
     for p in paths {
-        let bytes = std::fs::read(&p)?;
+        let bytes =
+            std::fs::read(&p).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
         let rel = p.strip_prefix(dir).unwrap_or(&p).to_string_lossy().to_string();
         files.insert(rel, json!({"sha256": hex::encode(Sha256::digest(&bytes)), "bytes": bytes.len()}));
     }
@@ -70,4 +75,25 @@ fn write_manifest(dir: &Path, report: &RunReport) -> std::io::Result<()> {
         "files": files,
     });
     std::fs::write(dir.join("manifest.json"), serde_json::to_string_pretty(&manifest)? + "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manifest_skips_sockets_and_links_and_lists_every_file() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("evidence/pg")).unwrap();
+        std::fs::write(d.path().join("evidence/a.txt"), "a").unwrap();
+        // What a PostgreSQL killed by the undo stack leaves in its data dir.
+        let _sock =
+            std::os::unix::net::UnixListener::bind(d.path().join("evidence/pg/.s.PGSQL.5432")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", d.path().join("evidence/link")).unwrap();
+        write_manifest(d.path(), &RunReport::default()).unwrap();
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.path().join("manifest.json")).unwrap()).unwrap();
+        let files: Vec<&String> = m["files"].as_object().unwrap().keys().collect();
+        assert_eq!(files, ["evidence/a.txt"]);
+    }
 }

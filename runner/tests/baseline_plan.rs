@@ -231,3 +231,20 @@ fn a_password_inside_a_connection_string_is_masked_everywhere() {
     }
     assert!(seen[2].contains("app:****@"), "the echo is in the journal, masked");
 }
+
+#[test]
+fn plan_finds_a_program_that_does_not_exist() {
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("s.yaml");
+    std::fs::write(
+        &f,
+        "phases:\n  - name: p\n    steps:\n      - exec: { argv: [testrunner-no-such-program, x] }\n      - exec: { argv: [/no/such/tool] }\n      - exec: { argv: [\"echo $HOME\"], shell: true }\n",
+    )
+    .unwrap();
+    let o = tr(&["plan", f.to_str().unwrap()], d.path());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(3), "{text}");
+    assert!(text.contains("BLOCKER  p_1: `testrunner-no-such-program` is not on PATH"), "{text}");
+    assert!(text.contains("BLOCKER  p_2: `/no/such/tool` does not exist"), "{text}");
+    assert!(text.contains("2 blockers, 0 warnings"), "a shell script is not a program: {text}");
+}

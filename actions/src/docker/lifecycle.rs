@@ -257,6 +257,12 @@ struct RmParams {
     /// `docker.run` sets it, so a container the scenario removed itself is fine).
     #[serde(default)]
     missing_ok: bool,
+    /// Stop it first with its own stop signal, waiting this long before SIGKILL (a
+    /// PostgreSQL container then shuts down cleanly instead of being killed by `force`).
+    grace: Option<Dur>,
+    /// Copy its stdout+stderr into this evidence file first (secrets masked), so the
+    /// container's log outlives it.
+    save_logs: Option<String>,
 }
 
 struct Rm;
@@ -268,7 +274,19 @@ impl Action for Rm {
             name: "docker.rm",
             summary: "Remove a container (resolves its pending remove / start / unpause undo entries)",
             params: schema::<RmParams>(),
-            outputs: &[OutputField { name: "removed", ty: "bool", doc: "false when it did not exist" }],
+            outputs: &[
+                OutputField { name: "removed", ty: "bool", doc: "false when it did not exist" },
+                OutputField {
+                    name: "logs",
+                    ty: "string",
+                    doc: "evidence path of the saved logs (with `save_logs`)",
+                },
+                OutputField {
+                    name: "logs_error",
+                    ty: "string",
+                    doc: "why the logs could not be kept (the container is removed anyway)",
+                },
+            ],
             example: "- docker.rm: { container: d31-primary, force: true }\n",
             background: false,
         }
@@ -276,6 +294,28 @@ impl Action for Rm {
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
         let p: RmParams = decode(params)?;
         let d = ctx.docker().await?;
+        if p.grace.is_some() {
+            let opts = StopContainerOptions { t: Some(grace_secs(p.grace)), signal: None };
+            if let Err(e) = d.stop_container(&p.container, Some(opts)).await {
+                if !(not_found(&e) && p.missing_ok) && !e.to_string().contains("304") {
+                    return Err(docker_err(&p.container, e));
+                }
+            }
+        }
+        // After the stop, so the log holds the shutdown too.
+        let mut saved = Value::Null;
+        let mut logs_error = Value::Null;
+        if let Some(file) = &p.save_logs {
+            // Best effort: logs that cannot be kept must not keep the container alive.
+            let kept = match super::run::logs_text(ctx, &p.container, None).await {
+                Ok(text) => ctx.write_evidence(file, text.as_bytes()),
+                Err(e) => Err(e),
+            };
+            match kept {
+                Ok(path) => saved = Value::String(path),
+                Err(e) => logs_error = Value::String(e.message),
+            }
+        }
         let opts = RemoveContainerOptions { force: p.force, v: p.volumes, ..Default::default() };
         let removed = match d.remove_container(&p.container, Some(opts)).await {
             Ok(()) => true,
@@ -292,6 +332,8 @@ impl Action for Rm {
         };
         Ok(Outcome::new()
             .with("removed", removed)
+            .with("logs", saved)
+            .with("logs_error", logs_error)
             .resolves(format!("docker.container:{}", p.container))
             .resolves(format!("docker.stopped:{}", p.container))
             .resolves(format!("docker.paused:{}", p.container)))

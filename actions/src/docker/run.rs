@@ -170,7 +170,7 @@ impl Action for Run {
             labels: Some(labels),
             user: p.user,
             working_dir: p.workdir,
-            stop_signal: p.stop_signal,
+            stop_signal: p.stop_signal.clone(),
             host_config: Some(HostConfig {
                 binds: (!p.binds.is_empty()).then_some(p.binds),
                 network_mode: p.network_mode,
@@ -209,11 +209,21 @@ impl Action for Run {
         if let Some(ip) = ip {
             o = o.with("ip", ip);
         }
+        // Its log is kept as evidence. A container given a `stop_signal` said how it shuts
+        // down cleanly (PostgreSQL: SIGINT), so it gets that first; others are killed.
+        let mut rm = json!({"container": p.name, "force": true, "missing_ok": true,
+                            "save_logs": format!("{}.log", p.name)});
+        let description = if p.stop_signal.is_some() {
+            rm["grace"] = json!("10s");
+            format!("stop and remove container {} (log kept in evidence)", p.name)
+        } else {
+            format!("remove container {} (log kept in evidence)", p.name)
+        };
         Ok(o.with("ready_ms", ready_ms).undo(Undo {
             key: format!("docker.container:{}", p.name),
-            description: format!("remove container {}", p.name),
+            description,
             action: "docker.rm",
-            params: json!({"container": p.name, "force": true, "missing_ok": true}),
+            params: rm,
         }))
     }
 

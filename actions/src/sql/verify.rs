@@ -43,7 +43,7 @@ struct VerifyParams {
     writers: Option<String>,
     /// Or an ids file written by sql.writers (absolute, or relative to the run directory).
     ids_file: Option<String>,
-    /// Also require gap-freedom up to the highest acknowledged id (default true; see `explain`).
+    /// Also require gap-freedom up to the highest acknowledged id (default true): no hole that a failed, wholly-absent unknown or never-allocated batch does not explain.
     gap_free: Option<bool>,
     /// The id column (default `id`).
     id_column: Option<String>,
@@ -80,7 +80,7 @@ impl Action for Verify {
             summary: "Read every id back: FLOOR (every acknowledged row present) and GAP-FREE; fails on loss",
             params: schema::<VerifyParams>(),
             outputs: &[
-                OutputField { name: "ok", ty: "bool", doc: "floor and (if asked) gap-free hold" },
+                OutputField { name: "verified", ty: "bool", doc: "floor and (if asked) gap-free hold, and no failed row is present" },
                 OutputField { name: "floor_ok", ty: "bool", doc: "every acknowledged id is present" },
                 OutputField { name: "gap_free_ok", ty: "bool", doc: "no unexplained hole up to max_ack_id" },
                 OutputField { name: "present", ty: "int", doc: "rows in the table" },
@@ -91,6 +91,11 @@ impl Action for Verify {
                 OutputField { name: "unknown_absent", ty: "int", doc: "unknown-outcome ids that did not" },
                 OutputField { name: "holes", ty: "int", doc: "absent ids in 1..max_ack_id (the table-only view)" },
                 OutputField { name: "gaps", ty: "int", doc: "holes not explained by failed/unknown/unallocated ids" },
+                OutputField { name: "unknown", ty: "int", doc: "ids whose COMMIT outcome the writers could not know" },
+                OutputField { name: "torn_batches", ty: "int", doc: "unknown batches only partly present (a transaction cannot half-commit)" },
+                OutputField { name: "failed", ty: "int", doc: "ids of batches that failed before COMMIT" },
+                OutputField { name: "failed_present", ty: "int", doc: "rows of failed batches that exist anyway (a misclassification)" },
+                OutputField { name: "max_ack_id", ty: "int", doc: "highest acknowledged id" },
                 OutputField { name: "read_ms", ty: "int", doc: "time to stream the ids" },
             ],
             example: "- id: verify\n  sql.verify_no_loss: { url: \"${standby_url}\", table: d31_writes, writers: writers, gap_free: true }\n",
