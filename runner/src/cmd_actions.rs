@@ -145,6 +145,22 @@ pub fn explain(args: ExplainArgs) -> i32 {
         }
         _ => println!("  (free-form map: any names)"),
     }
+    // A map parameter with keys of its own (`ready:` of process.spawn / docker.run): its
+    // keys, so nobody learns them from an error message.
+    for (name, schema) in props.into_iter().flatten() {
+        let Some(obj) = object_schema(schema, root) else { continue };
+        let Some(keys) = obj.get("properties").and_then(Value::as_object).filter(|k| !k.is_empty()) else {
+            continue;
+        };
+        println!("\n  `{name}` takes:");
+        let w = keys.keys().map(String::len).max().unwrap_or(4);
+        let labels: Vec<String> = keys.values().map(|k| type_label(k, root)).collect();
+        let tw = labels.iter().map(|l| l.chars().count()).max().unwrap_or(4).min(20);
+        for ((key, k), ty) in keys.iter().zip(&labels) {
+            let doc = k.get("description").and_then(Value::as_str).unwrap_or("").replace('\n', " ");
+            println!("    {key:<w$}  {ty:<tw$}  {doc}");
+        }
+    }
     if spec.outputs.is_empty() {
         println!("\nOutputs: none of its own (only the step fields below).");
     } else {
@@ -168,6 +184,20 @@ pub fn explain(args: ExplainArgs) -> i32 {
 
 fn indent(s: &str) -> String {
     s.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// The object schema behind a parameter (through `$ref`, a one-branch `allOf`, and the
+/// `null` branch of an optional), if it is one.
+fn object_schema<'a>(schema: &'a Value, root: &'a Value) -> Option<&'a Value> {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        return object_schema(root.pointer(r.trim_start_matches('#'))?, root);
+    }
+    for key in ["allOf", "anyOf", "oneOf"] {
+        if let Some(branches) = schema.get(key).and_then(Value::as_array) {
+            return branches.iter().find_map(|b| object_schema(b, root));
+        }
+    }
+    schema.get("properties").is_some().then_some(schema)
 }
 
 fn type_label(schema: &Value, root: &Value) -> String {

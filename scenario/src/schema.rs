@@ -114,8 +114,14 @@ impl<'a> ParamCheck<'a> {
                 (None, Value::Bool(false)) => {
                     let known: Vec<&str> =
                         props.map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
-                    let hint = did_you_mean(&k.value, known.iter().copied())
-                        .unwrap_or_else(|| format!("`{}` takes: {}", self.action, known.join(", ")));
+                    let hint = did_you_mean(&k.value, known.iter().copied()).unwrap_or_else(|| {
+                        let owner = if path.is_empty() { self.action.to_string() } else { path.to_string() };
+                        format!(
+                            "`{owner}` takes: {} (see `testrunner explain {}`)",
+                            known.join(", "),
+                            self.action
+                        )
+                    });
                     let place = if path.is_empty() { String::new() } else { format!(" in `{path}`") };
                     self.diags.push(
                         Diagnostic::error(
