@@ -35,7 +35,7 @@ impl ExitCode {
 /// (code, meaning), as printed by `testrunner --help` and in the README.
 pub const EXIT_CODE_TABLE: &[(&str, &str)] = &[
     ("0", "pass: every check passed"),
-    ("1", "a check failed, or the verdict is PARTIAL"),
+    ("1", "a check failed or could not be judged (a step it needs failed), or the verdict is PARTIAL"),
     ("2, 4-125", "chosen by the scenario's `exit_codes` (e.g. 2 = RTO exceeded)"),
     ("3", "harness error: bad scenario or flags, failed setup, incomplete cleanup, internal error"),
     ("130", "interrupted by SIGINT (cleanup ran, reports marked interrupted)"),

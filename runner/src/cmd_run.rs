@@ -108,7 +108,7 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
             return ExitCode::HarnessError.code();
         }
     };
-    let baseline = match load_baseline(&args, &sc.id) {
+    let baseline = match load_baseline(&args, &sc) {
         Ok(b) => b,
         Err(e) => {
             print_error(
@@ -143,7 +143,13 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
     outcome.exit.code()
 }
 
-fn load_baseline(args: &RunArgs, scenario: &str) -> Result<Option<testrunner_engine::Baseline>, String> {
+fn load_baseline(
+    args: &RunArgs,
+    sc: &testrunner_scenario::Scenario,
+) -> Result<Option<testrunner_engine::Baseline>, String> {
+    let scenario = sc.id.as_str();
+    let has_regression_rules =
+        sc.phases.iter().flat_map(|p| &p.metrics).chain(&sc.final_metrics).any(|m| m.regression.is_some());
     if args.no_baseline {
         return Ok(None);
     }
@@ -152,7 +158,8 @@ fn load_baseline(args: &RunArgs, scenario: &str) -> Result<Option<testrunner_eng
         None => (crate::cmd_baseline::default_path(scenario), false),
     };
     if !explicit && !path.exists() {
-        if !args.quiet {
+        // Only worth saying when the scenario has something to compare.
+        if !args.quiet && has_regression_rules {
             eprintln!(
                 "no baseline at {}: metrics are not compared (record one with `testrunner baseline record <run-dir>...`)",
                 path.display()

@@ -123,7 +123,7 @@ impl Progress {
                 format!("{} {stage}: {message}", self.paint("1;31", "harness error:"))
             }
             Event::Interrupted { signal, .. } => {
-                format!("{} by {signal}: cleaned up", self.paint("1;33", "interrupted"))
+                format!("{} by {signal}: undoing and tearing down", self.paint("1;33", "interrupted"))
             }
             _ => return None,
         })

@@ -150,10 +150,24 @@ impl Expr {
             lines.extend(mismatch);
             return lines;
         }
-        self.roots()
-            .into_iter()
-            .filter_map(|n| scope.get(&n).map(|v| format!("{n} = {}", short(v))))
-            .collect()
+        // The values the expression really read (`probe.text`, not all of `probe`).
+        let mut seen = vec![];
+        let mut out = vec![];
+        for (root, fields) in self.paths() {
+            let path = std::iter::once(root.as_str())
+                .chain(fields.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(".");
+            if seen.contains(&path) {
+                continue;
+            }
+            seen.push(path.clone());
+            let value = fields.iter().try_fold(scope.get(&root), |v, f| Some(v?.get(f.as_str())));
+            if let Some(Some(v)) = value {
+                out.push(format!("{path} = {}", short(v)));
+            }
+        }
+        out
     }
 }
 
