@@ -297,7 +297,9 @@ impl Action for Rm {
         if p.grace.is_some() {
             let opts = StopContainerOptions { t: Some(grace_secs(p.grace)), signal: None };
             if let Err(e) = d.stop_container(&p.container, Some(opts)).await {
-                if !(not_found(&e) && p.missing_ok) && !e.to_string().contains("304") {
+                // 304: already stopped.
+                let fine = super::status(&e) == Some(304) || (not_found(&e) && p.missing_ok);
+                if !fine {
                     return Err(docker_err(&p.container, e));
                 }
             }
