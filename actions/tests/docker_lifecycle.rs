@@ -82,7 +82,7 @@ async fn run_labels_waits_for_the_log_line_and_its_undo_removes_the_container() 
     assert_eq!(u.key, format!("docker.container:{c}"));
     assert_eq!(u.action, "docker.rm");
     assert_eq!(u.description, format!("remove container {c} (log kept in evidence)"));
-    let log = format!("{c}.log");
+    let log = format!("{c}.container.log");
     assert_eq!(u.params, json!({"container": c, "force": true, "missing_ok": true, "save_logs": log}));
     let r = run_undo(&lab, u).await;
     assert_eq!(r.output["removed"], true);
@@ -376,7 +376,8 @@ async fn a_container_with_a_stop_signal_is_stopped_with_it_before_its_undo_remov
     assert_eq!(r.output["removed"], true);
     assert!(t.elapsed() < Duration::from_secs(8), "it waited for the grace period: {:?}", t.elapsed());
     // The log was taken after the stop: the trap for SIGINT ran (a SIGKILL leaves no line).
-    let kept = std::fs::read_to_string(lab.dir.path().join("evidence").join(format!("{c}.log"))).unwrap();
+    let kept =
+        std::fs::read_to_string(lab.dir.path().join("evidence").join(format!("{c}.container.log"))).unwrap();
     assert!(kept.contains("got-int"), "{kept}");
     assert!(lab.engine_inspect(&c).await.is_none());
 }

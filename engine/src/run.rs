@@ -49,6 +49,8 @@ pub struct RunOutcome {
 struct Background {
     step: Step,
     phase: String,
+    /// When it started (run clock): what a step cut off at its stop is timed from.
+    started_ms: u64,
     stop: CancellationToken,
     handle: JoinHandle<StepRun>,
 }
@@ -383,8 +385,11 @@ impl<'a> Runner<'a> {
         };
         if s.background {
             let handle = tokio::spawn(attempts.run());
-            self.background
-                .insert(s.id.clone(), Background { step: s.clone(), phase: phase.into(), stop, handle });
+            let started_ms = ms_since(self.t0);
+            self.background.insert(
+                s.id.clone(),
+                Background { step: s.clone(), phase: phase.into(), started_ms, stop, handle },
+            );
             return None;
         }
         let run = attempts.run().await;
@@ -437,9 +442,8 @@ impl<'a> Runner<'a> {
     /// Asks a background step to stop, waits (bounded) for its result and records it.
     async fn finish_background(&mut self, bg: Background, limit: Duration) -> bool {
         bg.stop.cancel();
-        let Background { step, phase, handle, .. } = bg;
+        let Background { step, phase, handle, started_ms: t, .. } = bg;
         let abort = handle.abort_handle();
-        let t = ms_since(self.t0);
         let run = match tokio::time::timeout(limit, handle).await {
             Ok(Ok(run)) => run,
             Ok(Err(e)) => {
@@ -455,9 +459,9 @@ impl<'a> Runner<'a> {
                 )
             }
         };
-        let ok = run.ok || step.allow_failure;
-        self.finish_inline(&step, &phase, run);
-        ok
+        // After finish_inline: a `save:` that cannot be written fails the step too.
+        let run = self.finish_inline(&step, &phase, run);
+        run.ok || step.allow_failure
     }
 
     async fn stop_background(&mut self, phase: &str) {
@@ -496,6 +500,8 @@ impl<'a> Runner<'a> {
             self.journal.emit(Event::Log { step: Some(s.id.clone()), t_ms: run.finished_ms, message: msg });
         }
         let mut result = run.result();
+        // Before the save: its file name may read the step's own result.
+        self.scope.set(s.id.clone(), result.clone());
         if let Some(save) = &s.save {
             // Evidence the scenario promised is part of the step: a save that cannot be
             // written fails a step that had succeeded (a failed one keeps its own error).
@@ -506,10 +512,10 @@ impl<'a> Runner<'a> {
                     run.hint =
                         Some("`save:` names a file inside evidence/ (no `..`, no absolute path)".into());
                     result = run.result();
+                    self.scope.set(s.id.clone(), result.clone());
                 }
             }
         }
-        self.scope.set(s.id.clone(), result.clone());
         self.journal.emit(Event::StepFinished {
             step: s.id.clone(),
             phase: phase.into(),

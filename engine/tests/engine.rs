@@ -461,3 +461,31 @@ async fn thresholds_are_vars_and_an_override_flips_the_verdict() {
     let c = r.checks.iter().find(|c| c.decl.id == "T").unwrap();
     assert!(c.details.iter().any(|d| d.contains("249") && d.contains("250")), "{:?}", c.details);
 }
+
+#[tokio::test]
+async fn a_save_name_may_read_the_step_own_result_and_a_failed_save_fails_the_step() {
+    let (r, code, _) = run_yaml(
+        "phases:\n  - name: p\n    steps:\n      - id: e\n        t.echo: { name: node1 }\n        save: \"${e.json.name}-status.json\"\n",
+    )
+    .await;
+    assert_eq!(code, 0, "{:?}", r.step("e"));
+    assert!(r.evidence.iter().any(|p| p.ends_with("evidence/node1-status.json")), "{:?}", r.evidence);
+    // A name that leaves the run directory only known at run time: the step fails, and
+    // so does a background step's `stop`.
+    let (r, code, _) = run_yaml(
+        "vars: { up: \"..\" }\nphases:\n  - name: p\n    steps:\n      - id: e\n        t.echo: {}\n        save: \"${up}/x.json\"\n",
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(
+        r.step("e").unwrap().error.as_deref().unwrap().contains("leaves the run directory"),
+        "{:?}",
+        r.step("e")
+    );
+    let (r, code, _) = run_yaml(
+        "vars: { up: \"..\" }\nphases:\n  - name: p\n    steps:\n      - id: b\n        t.echo: {}\n        background: true\n        save: \"${up}/x.json\"\n      - stop: b\n",
+    )
+    .await;
+    assert_eq!(code, 1, "{:?}", r.steps);
+    assert_eq!(r.step("b").unwrap().ok, Some(false));
+}

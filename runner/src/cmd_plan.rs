@@ -217,6 +217,15 @@ fn resource_names(params: &Value) -> Vec<String> {
 }
 
 impl Plan {
+    /// `step: message` of every blocker, secrets masked.
+    pub fn blockers(&self) -> Vec<String> {
+        self.preconditions
+            .iter()
+            .filter(|(_, p)| p.blocker)
+            .map(|(s, p)| format!("{s}: {}", self.masker.mask(&p.message)))
+            .collect()
+    }
+
     fn render(&self, sc: &Scenario) -> String {
         let mut out = format!("Plan: {} — {}\n", sc.id, sc.title);
         out.push_str(&format!("File:        {}\n", sc.file));

@@ -59,12 +59,7 @@ pub fn run(args: RunArgs) -> i32 {
     };
     if args.preflight {
         let plan = runtime.block_on(crate::cmd_plan::build(&sc));
-        let blockers: Vec<String> = plan
-            .preconditions
-            .iter()
-            .filter(|(_, p)| p.blocker)
-            .map(|(s, p)| format!("{s}: {}", p.message))
-            .collect();
+        let blockers = plan.blockers();
         if !blockers.is_empty() {
             print_error(
                 &format!(
@@ -77,8 +72,8 @@ pub fn run(args: RunArgs) -> i32 {
             return ExitCode::HarnessError.code();
         }
     }
-    if let Err(e) = std::fs::create_dir_all(dir.join("evidence")) {
-        print_error(&format!("cannot create run directory {}: {e}", dir.display()), Some("pass --out DIR"));
+    if let Err(e) = claim_run_dir(&dir) {
+        print_error(&e, Some("give --out a new directory; a run never shares its directory with another"));
         return ExitCode::HarnessError.code();
     }
     runtime.block_on(run_async(args, sc, dir))
@@ -141,6 +136,20 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
     // A closed stdout (`| head`) must not replace the run's verdict with an I/O error.
     let _ = writeln!(std::io::stdout().lock(), "{text}run directory: {}", dir.display());
     outcome.exit.code()
+}
+
+/// Creates the run directory and claims it: `evidence/` is made with `create_dir`, which
+/// exactly one of two runs racing for the same `--out` can do.
+fn claim_run_dir(dir: &std::path::Path) -> Result<(), String> {
+    let fail = |e: std::io::Error| format!("cannot create run directory {}: {e}", dir.display());
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    match std::fs::create_dir(dir.join("evidence")) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(format!("run directory {} is already in use by another run", dir.display()))
+        }
+        Err(e) => Err(fail(e)),
+    }
 }
 
 fn load_baseline(
@@ -225,19 +234,22 @@ fn spawn_signal_handler(interrupt: Interrupt, undo: UndoStack) {
                 _ = term.recv() => "SIGTERM",
             };
             count += 1;
+            // Fire first, and never panic on a closed stderr (`| tee` dies of the same ^C).
+            let mut err = std::io::stderr();
             if count == 1 {
-                eprintln!("\n{name}: stopping; running cleanup (send it again to abandon cleanup)");
                 interrupt.fire(name);
+                let _ =
+                    writeln!(err, "\n{name}: stopping; running cleanup (send it again to abandon cleanup)");
                 continue;
             }
             let pending = undo.pending();
-            eprintln!("\n{name} again: abandoning cleanup.");
+            let _ = writeln!(err, "\n{name} again: abandoning cleanup.");
             if pending.is_empty() {
-                eprintln!("nothing was left to undo.");
+                let _ = writeln!(err, "nothing was left to undo.");
             } else {
-                eprintln!("left undone:");
+                let _ = writeln!(err, "left undone:");
                 for u in pending {
-                    eprintln!("  - {}", u.description);
+                    let _ = writeln!(err, "  - {}", u.description);
                 }
             }
             let code = if name == "SIGTERM" { ExitCode::Terminated } else { ExitCode::Interrupted };

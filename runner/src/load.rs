@@ -2,6 +2,7 @@
 use crate::cli::VarArgs;
 use serde_json::Value;
 use std::io::IsTerminal;
+use std::io::Write;
 use std::path::Path;
 use testrunner_engine::RegistryCatalog;
 use testrunner_scenario::{
@@ -39,7 +40,7 @@ pub fn print_error(title: &str, hint: Option<&str>) {
     if let Some(h) = hint {
         d = d.hint(h);
     }
-    eprint!("{}", d.render(&Sources::default(), color_stderr()));
+    let _ = write!(std::io::stderr(), "{}", d.render(&Sources::default(), color_stderr()));
 }
 
 pub fn overrides(args: &VarArgs) -> Result<Overrides, Box<Diagnostic>> {

@@ -52,7 +52,6 @@ fn quiet_broken_pipe() {
 }
 
 fn main() -> ExitCode {
-    quiet_broken_pipe();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -62,8 +61,11 @@ fn main() -> ExitCode {
             return ExitCode::from(code as u8);
         }
     };
+    // Not for `run`: a closed pipe must never end it before its cleanup (its own writes
+    // ignore the error instead).
     if !matches!(cli.command, cli::Command::Run(_)) {
         default_sigpipe();
+        quiet_broken_pipe();
     }
     let code = match cli.command {
         cli::Command::Run(args) => cmd_run::run(args),

@@ -495,11 +495,15 @@ impl<'a> Loader<'a> {
             let value = match override_value(&declared.value, raw) {
                 Ok(v) => v,
                 Err(kind) => {
+                    // A secret's value is never printed, not even the wrong one.
+                    let secret = self.secrets.iter().any(|s| s == name);
                     let example = declared.value.to_json();
                     let example = match &example {
+                        _ if secret => crate::mask::MASK.to_string(),
                         Value::String(s) => s.clone(),
                         other => other.to_string(),
                     };
+                    let raw = if secret { crate::mask::MASK } else { raw.as_str() };
                     let how = if source == "--var" {
                         format!("--var {name}={example}")
                     } else if source.starts_with("TESTRUNNER_VAR_") {

@@ -71,7 +71,7 @@ pub fn embedded_credentials(text: &str) -> Vec<String> {
         rest = &after[end..];
     }
     for part in text.split(|c: char| c.is_whitespace() || c == '&' || c == '?') {
-        if part.len() > 9 && part[..9].eq_ignore_ascii_case("password=") {
+        if part.get(..9).is_some_and(|p| p.eq_ignore_ascii_case("password=")) {
             out.push(part[9..].trim_matches('\'').to_string());
         }
     }
@@ -98,5 +98,8 @@ mod tests {
         assert_eq!(embedded_credentials("host=db user=app password=pa55 dbname=x"), ["pa55"]);
         assert!(embedded_credentials("postgres://app@db/app http://h:80/x").is_empty());
         assert!(embedded_credentials("postgres://app:${pg_password}@db/app").is_empty());
+        // Not ASCII: no byte-offset slicing inside a character.
+        assert!(embedded_credentials("Größenänderung ééééé").is_empty());
+        assert_eq!(embedded_credentials("PASSWORD=ü"), ["ü"]);
     }
 }

@@ -504,3 +504,12 @@ fn evidence_that_would_leave_the_run_directory_is_refused() {
     assert_eq!((e[0].1, e[0].2), (6, 15));
     assert_eq!(e[1].0, "`save: /tmp/y` leaves the evidence directory");
 }
+
+#[test]
+fn a_mistyped_override_of_a_secret_does_not_print_it() {
+    let o = Overrides { values: vec![("pin".into(), "hunter2-pin".into(), "--var".into())], lenient: vec![] };
+    let e = full("secrets: [pin]\nvars:\n  pin: 1234\nphases: []\n", o);
+    assert_eq!(e[0].0, "--var sets `pin` to `****`, but `pin` is an integer");
+    let text = format!("{e:?}");
+    assert!(!text.contains("hunter2-pin") && !text.contains("1234"), "{text}");
+}

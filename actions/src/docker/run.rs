@@ -209,10 +209,11 @@ impl Action for Run {
         if let Some(ip) = ip {
             o = o.with("ip", ip);
         }
-        // Its log is kept as evidence. A container given a `stop_signal` said how it shuts
+        // Its log is kept as evidence, under a name of its own (`docker.logs` defaults to
+        // `<name>.log`; a snapshot a step took must not be overwritten). A container given a `stop_signal` said how it shuts
         // down cleanly (PostgreSQL: SIGINT), so it gets that first; others are killed.
         let mut rm = json!({"container": p.name, "force": true, "missing_ok": true,
-                            "save_logs": format!("{}.log", p.name)});
+                            "save_logs": format!("{}.container.log", p.name)});
         let description = if p.stop_signal.is_some() {
             rm["grace"] = json!("10s");
             format!("stop and remove container {} (log kept in evidence)", p.name)
