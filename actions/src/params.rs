@@ -87,6 +87,29 @@ impl JsonSchema for SignalName {
     }
 }
 
+/// A signal for the Docker Engine, which takes names (`SIGINT`, `INT`) and numbers (`"9"`):
+/// [`SignalName`]'s names plus 1–64 as text. `#[schemars(with = "Option<crate::params::DockerSignal>")]`.
+pub struct DockerSignal;
+
+impl JsonSchema for DockerSignal {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DockerSignal".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let names: Vec<String> = SIGNALS
+            .iter()
+            .flat_map(|s| [format!("SIG{s}"), s.to_string()])
+            .chain((1..=64).map(|n: u32| n.to_string()))
+            .collect();
+        schemars::json_schema!({
+            "description": "a signal name (SIGTERM or TERM, ...) or number (\"9\")",
+            "type": "string",
+            "format": "signal",
+            "enum": names
+        })
+    }
+}
+
 /// HTTP methods a parameter of type [`HttpMethod`] accepts.
 pub const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
@@ -202,6 +225,8 @@ mod tests {
         stop_signal: Option<String>,
         #[schemars(with = "HttpMethod")]
         method: String,
+        #[schemars(with = "Option<DockerSignal>")]
+        docker_signal: Option<String>,
     }
 
     #[test]
@@ -225,6 +250,10 @@ mod tests {
         assert!(names("signal").contains(&"TERM".to_string()));
         assert!(names("stop_signal").contains(&"SIGINT".to_string()));
         assert_eq!(names("method"), HTTP_METHODS);
+        // The Engine also takes numbers; never a made-up name.
+        let docker = names("docker_signal");
+        assert!(docker.contains(&"SIGINT".to_string()) && docker.contains(&"9".to_string()));
+        assert!(!docker.contains(&"SIGFOO".to_string()) && !docker.contains(&"65".to_string()));
         // Every listed signal is one the process actions can send.
         for s in SIGNALS {
             assert!(format!("SIG{s}").parse::<nix::sys::signal::Signal>().is_ok(), "{s}");

@@ -99,6 +99,7 @@ struct KillParams {
     /// Container name or id.
     container: String,
     /// Signal name or number (default SIGKILL).
+    #[schemars(with = "Option<crate::params::DockerSignal>")]
     signal: Option<String>,
 }
 

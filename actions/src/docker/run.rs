@@ -58,6 +58,7 @@ struct RunParams {
     /// User, e.g. `101:104`.
     user: Option<String>,
     /// Signal `docker.stop` sends (e.g. SIGINT for PostgreSQL's fast shutdown); set at create time.
+    #[schemars(with = "Option<crate::params::DockerSignal>")]
     stop_signal: Option<String>,
     /// Extra labels (`testrunner.managed=true` and `testrunner.step=<step id>` are always added).
     #[serde(default)]
