@@ -338,6 +338,17 @@ fn d31_negative_control_async_standby_loses_acknowledged_rows() {
     assert!(v["lost"].as_u64().unwrap() >= 1000, "{v}");
 }
 
+/// A slow failover, not a missing one: the standby is promoted and no acknowledged row is
+/// lost, but only after the RTO deadline, so the timing check alone fails (exit 2).
+#[test]
+fn d31_negative_control_a_slow_promotion_trips_the_rto_timing() {
+    let r = run("scenarios/d31-local.yaml", &["rows=200000", "rto_deadline=2s", "promote_delay=3s"]);
+    assert_eq!(r.code, 2, "{}", summary(&r));
+    assert_eq!(check(&r, "D31-RTO"), "fail", "{}", summary(&r));
+    assert_eq!(check(&r, "D31-FLOOR"), "pass", "{}", summary(&r));
+    assert!(metric(&r, "rto_ms").as_u64().unwrap() >= 3000, "{}", summary(&r));
+}
+
 #[test]
 fn d31_negative_control_withheld_promotion_trips_rto() {
     let r = run("scenarios/selftest/d31-no-promote.yaml", &[]);
