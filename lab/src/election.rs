@@ -117,7 +117,10 @@ async fn step(app: &Shared, c: &Client) -> Result<(), String> {
             // Clean again. Only a fresh epoch above the divergence ends the fence; a lease
             // still at the contested epoch (e.g. the rogue claim was deleted) needs one.
             match &lease {
-                Some(l) if l.epoch > f.epoch => recovered(app, l),
+                Some(l) if l.epoch > f.epoch => {
+                    observe(app, Some(l)); // the new epoch before the fence is lifted
+                    recovered(app, l)
+                }
                 _ => return try_recover(app, c, lease.as_ref(), &f).await,
             }
         }
@@ -229,8 +232,10 @@ async fn try_recover(app: &Shared, c: &Client, lease: Option<&Lease>, f: &Fence)
     };
     let Some(row) = row else { return Ok(()) };
     let l = Lease::won(me, &row);
-    recovered(app, &l);
+    // The node's lease state first, then the fence lifted: a status read in between must
+    // never show "recovered" with the old epoch.
     won(app, c, &l, started).await;
+    recovered(app, &l);
     Ok(())
 }
 
