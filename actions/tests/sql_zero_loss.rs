@@ -61,6 +61,24 @@ async fn clean_table_verifies_and_a_deleted_row_is_caught() {
     assert_eq!(e.output["gaps"], 1);
     assert!(e.message.contains("2500"), "{}", e.message);
 
+    // NEGATIVE CONTROL: the row comes back under the same id, but it is not the pool's
+    // write (another writer; or a promoted standby's sequence handing the id out again).
+    // Judged by id alone this would pass; by (id, batch) it is still lost.
+    pg.psql("INSERT INTO zl (id, worker, payload) VALUES (2500, 0, 'impostor')");
+    let e = act(
+        "sql.verify_no_loss",
+        json!({"url": url, "table": "zl", "writers": "writers"}),
+        &ctx(&dir, "v2b"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!((e.output["lost"].clone(), e.output["lost_ids"].clone()), (json!(1), json!([2500])), "{e:?}");
+    assert_eq!(
+        (e.output["batch_mismatches"].clone(), e.output["identity"].clone()),
+        (json!(1), json!("id+batch"))
+    );
+    pg.psql("DELETE FROM zl WHERE id = 2500");
+
     // The ids file alone (another process) gives the same verdict.
     let e = act(
         "sql.verify_no_loss",

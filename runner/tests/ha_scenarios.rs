@@ -305,6 +305,22 @@ fn d31_local_passes_with_zero_acknowledged_rows_lost() {
         .clone();
     assert_eq!(v["lost"], 0);
     assert!(v["acknowledged"].as_u64().unwrap() > 0);
+    assert_eq!(v["identity"], "id+batch");
+    // The writers follow the promotion (a read-write multi-host URL, as CNPG's -rw
+    // service): rows are acknowledged by the new primary too, and verified there.
+    let step =
+        |id: &str| r.report["steps"].as_array().unwrap().iter().find(|s| s["step"] == id).unwrap().clone();
+    let (pool, promoted) = (step("writers_pool"), step("promote_standby"));
+    let promoted_at = promoted["finished_ms"].as_f64().unwrap();
+    let pool_t0 = pool["started_ms"].as_f64().unwrap();
+    let after: f64 = pool["result"]["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| pool_t0 + b[0].as_f64().unwrap() * 1000.0 > promoted_at + 100.0)
+        .map(|b| b[1].as_f64().unwrap())
+        .sum();
+    assert!(after > 0.0, "no write acknowledged after the promotion: {}", pool["result"]["series"]);
     // The HTML shows the write rate with the kill and the promotion marked, and the RTO.
     let html = std::fs::read_to_string(r.dir.join("report.html")).unwrap();
     assert!(html.contains("Write rate — writers_pool"));

@@ -14,10 +14,32 @@ pub struct WriterSets {
     pub failed: IdSet,
     pub unknown: IdSet,
     pub unknown_batches: Vec<Vec<i64>>,
+    /// Every batch's ids as runs, with its number and outcome. A row is the pool's only if
+    /// its `batch` column matches: a promoted standby's sequence may hand out again ids the
+    /// dead primary gave to batches whose WAL never reached it. (Empty for an ids file
+    /// written by hand: then rows are judged by id alone.)
+    pub runs: Vec<Run>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Run {
+    pub first: i64,
+    pub last: i64,
+    pub batch: i64,
+    pub class: Class,
 }
 
 impl WriterSets {
-    pub fn record(&mut self, class: Class, ids: &[i64]) {
+    /// Records a batch's ids under its number and outcome.
+    pub fn record(&mut self, class: Class, batch: i64, ids: &[i64]) {
+        for (first, last) in runs_of(ids) {
+            self.runs.push(Run { first, last, batch, class });
+        }
+        self.record_ids(class, ids);
+    }
+
+    /// Records ids without a batch number (hand-written ids files, tests).
+    pub fn record_ids(&mut self, class: Class, ids: &[i64]) {
         let set = match class {
             Class::Acked => &mut self.acked,
             Class::Failed => &mut self.failed,
@@ -58,7 +80,7 @@ pub fn ids_file_name(step: &str) -> String {
     format!("writers-{step}.ids")
 }
 
-fn ranges_of(ids: &[i64]) -> String {
+fn runs_of(ids: &[i64]) -> Vec<(i64, i64)> {
     let mut v = ids.to_vec();
     v.sort_unstable();
     let mut out: Vec<(i64, i64)> = vec![];
@@ -68,7 +90,19 @@ fn ranges_of(ids: &[i64]) -> String {
             _ => out.push((id, id)),
         }
     }
-    out.iter().map(|(a, b)| format!("{a}-{b}")).collect::<Vec<_>>().join(",")
+    out
+}
+
+fn ranges_of(ids: &[i64]) -> String {
+    runs_of(ids).iter().map(|(a, b)| format!("{a}-{b}")).collect::<Vec<_>>().join(",")
+}
+
+fn class_label(c: Class) -> &'static str {
+    match c {
+        Class::Acked => "acked",
+        Class::Failed => "failed",
+        Class::Unknown => "unknown",
+    }
 }
 
 /// `acked 1-5000` ... one line per run of ids and outcome; `ubatch 7-9,12-13` per unknown batch.
@@ -81,6 +115,9 @@ pub fn render_ids(sets: &WriterSets) -> String {
     }
     for b in &sets.unknown_batches {
         out.push_str(&format!("ubatch {}\n", ranges_of(b)));
+    }
+    for r in &sets.runs {
+        out.push_str(&format!("batch {} {} {}-{}\n", r.batch, class_label(r.class), r.first, r.last));
     }
     out
 }
@@ -100,6 +137,19 @@ pub fn parse_ids(text: &str) -> Result<WriterSets, String> {
         }
         let bad = || format!("ids file line {}: `{line}`", n + 1);
         let (label, rest) = line.split_once(' ').ok_or_else(bad)?;
+        if label == "batch" {
+            let mut f = rest.split(' ');
+            let batch = f.next().and_then(|b| b.parse().ok()).ok_or_else(bad)?;
+            let class = match f.next() {
+                Some("acked") => Class::Acked,
+                Some("failed") => Class::Failed,
+                Some("unknown") => Class::Unknown,
+                _ => return Err(bad()),
+            };
+            let (first, last) = f.next().and_then(parse_range).ok_or_else(bad)?;
+            s.runs.push(Run { first, last, batch, class });
+            continue;
+        }
         if label == "ubatch" {
             let mut batch = vec![];
             for r in rest.split(',') {
@@ -129,9 +179,9 @@ mod tests {
     #[test]
     fn ids_file_round_trips() {
         let mut s = WriterSets::default();
-        s.record(Class::Acked, &(1..=100).collect::<Vec<_>>());
-        s.record(Class::Unknown, &[101, 102, 105]);
-        s.record(Class::Failed, &[103, 104]);
+        s.record(Class::Acked, 0, &(1..=100).collect::<Vec<_>>());
+        s.record(Class::Unknown, 1, &[101, 102, 105]);
+        s.record(Class::Failed, 2, &[103, 104]);
         let text = render_ids(&s);
         assert!(text.contains("acked 1-100\n") && text.contains("ubatch 101-102,105-105\n"), "{text}");
         let back = parse_ids(&text).unwrap();
@@ -139,6 +189,8 @@ mod tests {
         assert_eq!(back.failed, s.failed);
         assert_eq!(back.unknown, s.unknown);
         assert_eq!(back.unknown_batches, vec![vec![101, 102, 105]]);
+        assert_eq!(back.runs, s.runs);
+        assert!(text.contains("batch 1 unknown 105-105\n"), "{text}");
         assert!(parse_ids("acked 5").is_err() && parse_ids("lost 1-2").is_err());
     }
 }

@@ -15,13 +15,19 @@
 //! - `failed_present` = |F ∩ P|: a batch reported failed (its COMMIT never sent) whose rows
 //!   exist contradicts the classification; it also fails the check.
 //!
+//! - **identity**: a write is present only if the row under its id carries its batch
+//!   number (the `batch` column). After a failover the promoted standby's sequence may hand
+//!   out again ids the dead primary gave to batches that never reached it; by id alone such
+//!   a row would stand in for the lost one. (An ids file without batch lines: by id.)
+//!
 //! The action fails (an error carrying every output field) when the floor is broken,
 //! `failed_present` > 0, or `gap_free` is asked (default) and `gaps` > 0. The verdict is
 //! the `verified` field (`ok` is the engine's own). Memory is one bit per id up to the
-//! highest id present (1,000,000 ids ≈ 125 KB).
+//! highest id present (1,000,000 ids ≈ 125 KB), plus 4 bytes per id of the pool's span for
+//! the batch of each row.
 use super::conn::{connect, pg_error, CONNECT_TIMEOUT};
 use super::idset::IdSet;
-use super::sets::{ids_file_name, lookup, parse_ids, WriterSets};
+use super::sets::{ids_file_name, lookup, parse_ids, Class, Run, WriterSets};
 use crate::params::{decode, schema};
 use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField, Precondition};
 use async_trait::async_trait;
@@ -29,6 +35,7 @@ use futures::StreamExt;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -47,6 +54,9 @@ struct VerifyParams {
     gap_free: Option<bool>,
     /// The id column (default `id`).
     id_column: Option<String>,
+    /// The column the pool writes its batch number to (default `batch`): a row is the
+    /// pool's write only if its id *and* batch match what the pool recorded.
+    batch_column: Option<String>,
 }
 
 struct Verify;
@@ -96,6 +106,8 @@ impl Action for Verify {
                 OutputField { name: "failed", ty: "int", doc: "ids of batches that failed before COMMIT" },
                 OutputField { name: "failed_present", ty: "int", doc: "rows of failed batches that exist anyway (a misclassification)" },
                 OutputField { name: "max_ack_id", ty: "int", doc: "highest acknowledged id" },
+                OutputField { name: "batch_mismatches", ty: "int", doc: "recorded writes whose id now holds another batch's row (an id handed out again after a failover, or a replaced row)" },
+                OutputField { name: "identity", ty: "string", doc: "`id+batch` (rows matched by id and batch number) or `id` (an ids file without batches)" },
                 OutputField { name: "read_ms", ty: "int", doc: "time to stream the ids" },
             ],
             example: "- id: verify\n  sql.verify_no_loss: { url: \"${standby_url}\", table: d31_writes, writers: writers, gap_free: true }\n",
@@ -108,21 +120,32 @@ impl Action for Verify {
         let sets = load_sets(&p, ctx)?;
         let ident = quote(p.table.as_deref().unwrap_or("tr_writes"));
         let col = quote(p.id_column.as_deref().unwrap_or("id"));
+        // The pool's rows are (id, batch); an ids file written by hand has no batches.
+        let mut rows = RowBatches::for_runs(&sets.lock().unwrap().runs);
         let c = connect(&p.url, ctx, CONNECT_TIMEOUT).await?;
         let t = Instant::now();
         // No ORDER BY: a bitmap does not care, and the server skips a sort.
-        let sql = format!("COPY (SELECT {col} FROM {ident} WHERE {col} IS NOT NULL) TO STDOUT");
+        let sql = match &rows {
+            Some(_) => {
+                let batch = quote(p.batch_column.as_deref().unwrap_or("batch"));
+                format!("COPY (SELECT {col}, {batch} FROM {ident} WHERE {col} IS NOT NULL) TO STDOUT")
+            }
+            None => format!("COPY (SELECT {col} FROM {ident} WHERE {col} IS NOT NULL) TO STDOUT"),
+        };
         let stream = c.client.copy_out(&sql).await.map_err(|e| pg_error(&p.url, &e, ctx))?;
         futures::pin_mut!(stream);
         let mut present = IdSet::new();
         let mut reader = IdReader::default();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| pg_error(&p.url, &e, ctx))?;
-            reader.feed(&chunk, &mut present);
+            reader.feed(&chunk, &mut present, rows.as_mut());
         }
         let read_ms = t.elapsed().as_millis() as u64;
         let s = sets.lock().unwrap();
-        let v = judge(&s, &present);
+        let v = match &rows {
+            Some(r) => judge_rows(&s, &present, r),
+            None => judge(&s, &present),
+        };
         let ok = v.floor_ok() && v.failed_present == 0 && (!p.gap_free.unwrap_or(true) || v.gaps == 0);
         let out = Outcome::new()
             .with("verified", ok)
@@ -139,6 +162,8 @@ impl Action for Verify {
             .with("failed", s.failed.len())
             .with("failed_present", v.failed_present)
             .with("max_ack_id", v.max_ack)
+            .with("batch_mismatches", v.batch_mismatches)
+            .with("identity", if rows.is_some() { "id+batch" } else { "id" })
             .with("holes", v.holes)
             .with("gaps", v.gaps)
             .with("read_ms", read_ms);
@@ -172,30 +197,90 @@ fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-/// Parses COPY text output (one integer per line) incrementally across chunks.
+/// The batch number of every present row whose id the pool recorded, indexed by id over
+/// the span of the pool's ids (4 bytes an id: 1,000,000 ids = 4 MB). 0 = no row (or a
+/// NULL / unrepresentable batch: not the pool's).
+struct RowBatches {
+    base: i64,
+    batch_of: Vec<u32>,
+}
+
+/// Beyond this span of ids the table is not the dense one a pool writes: judge by id alone.
+const MAX_SPAN: i64 = 64 << 20;
+
+impl RowBatches {
+    fn for_runs(runs: &[Run]) -> Option<RowBatches> {
+        let base = runs.iter().map(|r| r.first).min()?;
+        let top = runs.iter().map(|r| r.last).max()?;
+        (top - base < MAX_SPAN).then(|| RowBatches { base, batch_of: vec![0; (top - base + 1) as usize] })
+    }
+    fn slot(&self, id: i64) -> Option<usize> {
+        let i = id.checked_sub(self.base)?;
+        (i >= 0 && (i as usize) < self.batch_of.len()).then_some(i as usize)
+    }
+    fn set(&mut self, id: i64, batch: Option<i64>) {
+        if let Some(i) = self.slot(id) {
+            self.batch_of[i] = batch.and_then(tag).unwrap_or(0);
+        }
+    }
+    /// The row under `id` is the one the pool wrote in `batch`.
+    fn is(&self, id: i64, batch: i64) -> bool {
+        self.slot(id).is_some_and(|i| self.batch_of[i] != 0 && Some(self.batch_of[i]) == tag(batch))
+    }
+}
+
+fn tag(batch: i64) -> Option<u32> {
+    u32::try_from(batch).ok().and_then(|b| b.checked_add(1))
+}
+
+/// Parses COPY text output incrementally across chunks: `id` or `id<TAB>batch` per line
+/// (`\N` is NULL).
 #[derive(Default)]
 struct IdReader {
+    id: Field,
+    batch: Field,
+    second: bool,
+}
+
+#[derive(Default)]
+struct Field {
     value: i64,
     digits: bool,
     negative: bool,
 }
 
+impl Field {
+    fn push(&mut self, b: u8) {
+        match b {
+            b'0'..=b'9' => {
+                self.value = self.value.saturating_mul(10).saturating_add((b - b'0') as i64);
+                self.digits = true;
+            }
+            b'-' => self.negative = true,
+            _ => {}
+        }
+    }
+    fn get(&self) -> Option<i64> {
+        (self.digits && !self.negative).then_some(self.value)
+    }
+}
+
 impl IdReader {
-    fn feed(&mut self, chunk: &[u8], into: &mut IdSet) {
+    fn feed(&mut self, chunk: &[u8], into: &mut IdSet, mut rows: Option<&mut RowBatches>) {
         for &b in chunk {
             match b {
-                b'0'..=b'9' => {
-                    self.value = self.value.saturating_mul(10).saturating_add((b - b'0') as i64);
-                    self.digits = true;
-                }
-                b'-' => self.negative = true,
+                b'\t' => self.second = true,
                 b'\n' => {
-                    if self.digits && !self.negative {
-                        into.insert(self.value);
+                    if let Some(id) = self.id.get() {
+                        into.insert(id);
+                        if let Some(r) = rows.as_deref_mut() {
+                            r.set(id, self.batch.get());
+                        }
                     }
                     *self = IdReader::default();
                 }
-                _ => {}
+                _ if self.second => self.batch.push(b),
+                _ => self.id.push(b),
             }
         }
     }
@@ -212,6 +297,7 @@ struct Verdict {
     max_ack: i64,
     holes: u64,
     gaps: u64,
+    batch_mismatches: u64,
 }
 
 impl Verdict {
@@ -251,10 +337,58 @@ fn judge(s: &WriterSets, present: &IdSet) -> Verdict {
     v
 }
 
+/// [`judge`] by row identity: each recorded `(id, batch)` is present only if the row under
+/// that id carries that batch. An id handed out twice (by a dead primary to a batch that
+/// never reached the standby, then by the promoted standby) belongs to the batch its row
+/// says; an acknowledged row replaced under its id is lost.
+fn judge_rows(s: &WriterSets, present: &IdSet, rows: &RowBatches) -> Verdict {
+    let mut v = Verdict { max_ack: s.acked.max().unwrap_or(0), ..Default::default() };
+    // (batch, present, total) of each unknown batch, to find torn ones.
+    let mut unknown: HashMap<i64, (u64, u64)> = HashMap::new();
+    for r in &s.runs {
+        for id in r.first..=r.last {
+            let here = rows.is(id, r.batch);
+            if !here && present.contains(id) {
+                v.batch_mismatches += 1;
+            }
+            match r.class {
+                Class::Acked if !here => {
+                    v.lost += 1;
+                    if v.lost_ids.len() < 20 {
+                        v.lost_ids.push(id);
+                    }
+                }
+                Class::Acked => {}
+                Class::Failed => v.failed_present += here as u64,
+                Class::Unknown => {
+                    let e = unknown.entry(r.batch).or_default();
+                    e.0 += here as u64;
+                    e.1 += 1;
+                    if here {
+                        v.unknown_present += 1;
+                    } else {
+                        v.unknown_absent += 1;
+                    }
+                }
+            }
+        }
+    }
+    v.lost_ids.sort_unstable();
+    v.holes = (1..=v.max_ack).filter(|id| !present.contains(*id)).count() as u64;
+    v.gaps = v.lost;
+    for r in s.runs.iter().filter(|r| r.class == Class::Unknown) {
+        let (here, total) = unknown[&r.batch];
+        if here > 0 && here < total {
+            v.gaps += (r.first..=r.last.min(v.max_ack)).filter(|id| !rows.is(*id, r.batch)).count() as u64;
+        }
+    }
+    v.torn_batches = unknown.values().filter(|(here, total)| *here > 0 && here < total).count() as u64;
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sql::sets::Class;
 
     fn set(ids: impl IntoIterator<Item = i64>) -> IdSet {
         let mut s = IdSet::new();
@@ -268,18 +402,58 @@ mod tests {
     fn reader_parses_across_chunks() {
         let mut s = IdSet::new();
         let mut r = IdReader::default();
-        r.feed(b"1\n2\n12", &mut s);
-        r.feed(b"3\n-4\n", &mut s);
+        r.feed(b"1\n2\n12", &mut s, None);
+        r.feed(b"3\n-4\n", &mut s, None);
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![1, 2, 123]);
+    }
+
+    #[test]
+    fn reader_takes_id_and_batch_and_nulls() {
+        let runs = [Run { first: 1, last: 3, batch: 7, class: Class::Acked }];
+        let mut rows = RowBatches::for_runs(&runs).unwrap();
+        let (mut s, mut r) = (IdSet::new(), IdReader::default());
+        r.feed(b"1\t7\n2\t", &mut s, Some(&mut rows));
+        r.feed(b"8\n3\t\\N\n", &mut s, Some(&mut rows));
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![1, 2, 3]);
+        assert!(rows.is(1, 7) && !rows.is(2, 7) && !rows.is(3, 7) && !rows.is(4, 7));
+    }
+
+    /// The failover case the id alone gets wrong: the dead primary gave ids 4..=5 to an
+    /// unknown batch (9) that never reached the standby, and the promoted standby gave them
+    /// again to an acknowledged batch (12). And an acknowledged row replaced under its id.
+    #[test]
+    fn rows_are_judged_by_id_and_batch() {
+        let mut w = WriterSets::default();
+        w.record(Class::Acked, 1, &[1, 2, 3]);
+        w.record(Class::Unknown, 9, &[4, 5]);
+        w.record(Class::Acked, 12, &[4, 5, 6]);
+        let runs = w.runs.clone();
+        let mut rows = RowBatches::for_runs(&runs).unwrap();
+        let mut present = IdSet::new();
+        let mut r = IdReader::default();
+        r.feed(b"1\t1\n2\t1\n3\t1\n4\t12\n5\t12\n6\t12\n", &mut present, Some(&mut rows));
+        let v = judge_rows(&w, &present, &rows);
+        assert_eq!((v.lost, v.torn_batches, v.gaps, v.unknown_absent, v.unknown_present), (0, 0, 0, 2, 0));
+        assert_eq!(v.batch_mismatches, 2, "ids 4 and 5 belong to batch 12, not 9");
+        // By id alone the unknown batch would look present (and with one of its ids gone, torn).
+        assert_eq!(judge(&w, &present).unknown_present, 2);
+
+        // NEGATIVE CONTROL: acknowledged row 2 replaced by another writer under the same id.
+        let mut rows = RowBatches::for_runs(&runs).unwrap();
+        let mut present = IdSet::new();
+        r.feed(b"1\t1\n2\t\\N\n3\t1\n4\t12\n5\t12\n6\t12\n", &mut present, Some(&mut rows));
+        let v = judge_rows(&w, &present, &rows);
+        assert_eq!((v.lost, v.lost_ids.clone()), (1, vec![2]));
+        assert_eq!(judge(&w, &present).lost, 0, "the id alone cannot see it");
     }
 
     #[test]
     fn definitions() {
         let mut w = WriterSets::default();
-        w.record(Class::Acked, &[1, 2, 3, 6, 7]);
-        w.record(Class::Failed, &[4]);
-        w.record(Class::Unknown, &[5]);
-        w.record(Class::Unknown, &[8, 9]);
+        w.record_ids(Class::Acked, &[1, 2, 3, 6, 7]);
+        w.record_ids(Class::Failed, &[4]);
+        w.record_ids(Class::Unknown, &[5]);
+        w.record_ids(Class::Unknown, &[8, 9]);
         // 5 (unknown, whole batch absent) and 4 (failed) are explained holes; 10 never allocated.
         let v = judge(&w, &set([1, 2, 3, 6, 7, 9]));
         assert_eq!((v.lost, v.holes, v.gaps, v.torn_batches, v.failed_present), (0, 2, 0, 1, 0));

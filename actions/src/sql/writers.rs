@@ -111,8 +111,8 @@ impl Shared {
             e.push(msg);
         }
     }
-    fn record(&self, class: Class, ids: &[i64]) {
-        self.sets.lock().unwrap().record(class, ids);
+    fn record(&self, class: Class, batch: u64, ids: &[i64]) {
+        self.sets.lock().unwrap().record(class, batch as i64, ids);
         if class == Class::Acked {
             let s = (self.t0.elapsed().as_millis() / 100) as usize;
             let mut ps = self.per_bucket.lock().unwrap();
@@ -348,7 +348,7 @@ async fn worker(w: i32, cfg: &Cfg, sh: &Shared, ctx: &ActionCtx) {
             _ = halted(ctx, cfg) => Err("stopped before COMMIT".to_string()),
         };
         if let Err(e) = written {
-            sh.record(Class::Failed, &ids);
+            sh.record(Class::Failed, batch, &ids);
             sh.error(e);
             let healthy = !c.client.is_closed()
                 && !ctx.stop.is_cancelled()
@@ -360,7 +360,7 @@ async fn worker(w: i32, cfg: &Cfg, sh: &Shared, ctx: &ActionCtx) {
             continue;
         }
         let (class, why, reusable) = commit(c, cfg, ctx).await;
-        sh.record(class, &ids);
+        sh.record(class, batch, &ids);
         if let Some(why) = why {
             sh.error(why);
         }
