@@ -108,10 +108,14 @@ impl Attempts {
                 stop: self.stop.clone(),
             };
             let fut = self.action.run(self.params.clone(), &ctx);
-            // Biased: an interrupt wins over an action that returns because of it.
+            // Biased: an interrupt wins over an action that returns because of it. A poll
+            // (background or not) ends at `stop:`; other actions see `ctx.stop` themselves.
             let res = tokio::select! {
                 biased;
                 _ = self.interrupt.cancelled() => None,
+                _ = stopped(&self.stop, self.until.is_some()) => {
+                    return self.stopped_poll(run, attempt, &last_seen);
+                }
                 r = tokio::time::timeout_at(self.deadline.into(), fut) => Some(r),
             };
             let a_end = ms_since(self.t0);
@@ -167,7 +171,16 @@ impl Attempts {
                     attempt_error = Some(e.message.clone());
                     run.error = Some(e.message);
                     run.outcome = None;
-                    if self.until.is_none() && attempt > self.retries {
+                    if let Some(u) = &self.until {
+                        // A failed attempt is a result too (`ok: false`, `error` set):
+                        // `until: "!probe.ok"` waits for a service to go down.
+                        let mut scope = self.scope.clone();
+                        let me = run.result();
+                        for n in &self.self_names {
+                            scope.set(n.clone(), me.clone());
+                        }
+                        matched = u.eval_bool(&scope) == Ok(true);
+                    } else if attempt > self.retries {
                         if polled {
                             self.poll_event(attempt, a_start, a_end, false, attempt_error);
                         }
@@ -193,12 +206,16 @@ impl Attempts {
             // Fixed-rate polling: the next attempt starts one interval after this one started.
             let next = (a_start_i + self.interval).min(self.deadline);
             tokio::select! {
-                _ = tokio::time::sleep_until(next.into()) => {}
+                biased;
                 _ = self.interrupt.cancelled() => {
                     run.interrupted = true;
                     run.error = Some("interrupted".into());
                     return run;
                 }
+                _ = stopped(&self.stop, self.until.is_some()) => {
+                    return self.stopped_poll(run, attempt, &last_seen);
+                }
+                _ = tokio::time::sleep_until(next.into()) => {}
             }
             if Instant::now() >= self.deadline {
                 run.ok = false;
@@ -210,6 +227,18 @@ impl Attempts {
                 return run;
             }
         }
+    }
+
+    /// A poll ended by `stop:` (or by a `wait: { any }` that another poll won) before
+    /// its `until` held.
+    fn stopped_poll(&self, mut run: StepRun, attempts: u32, last_seen: &Option<String>) -> StepRun {
+        let last = last_seen.as_ref().map(|s| format!("; last: {s}")).unwrap_or_default();
+        let until = self.until.as_ref().map(|u| u.source.as_str()).unwrap_or_default();
+        run.ok = false;
+        run.finished_ms = ms_since(self.t0);
+        run.error = Some(format!("stopped before `{until}` held ({attempts} attempts{last})"));
+        run.hint = None;
+        run
     }
 
     fn deadline_message(&self, attempts: u32, last_seen: &Option<String>) -> String {
@@ -238,6 +267,15 @@ impl Attempts {
             matched,
             error,
         });
+    }
+}
+
+/// Resolves when `stop` is cancelled, if `armed`; never otherwise.
+async fn stopped(stop: &CancellationToken, armed: bool) {
+    if armed {
+        stop.cancelled().await
+    } else {
+        std::future::pending().await
     }
 }
 

@@ -489,3 +489,108 @@ async fn a_save_name_may_read_the_step_own_result_and_a_failed_save_fails_the_st
     assert_eq!(code, 1, "{:?}", r.steps);
     assert_eq!(r.step("b").unwrap().ok, Some(false));
 }
+
+#[tokio::test]
+async fn a_background_step_cut_off_at_its_stop_keeps_its_start_time() {
+    // `h` never returns, so the stop gives up on it after the step timeout (300ms): its
+    // result must still carry the wall-clock time it started, not the time it was given up.
+    let (r, _, _) = run_yaml(
+        "defaults: { step_timeout: 300ms }\nphases:\n  - name: p\n    steps:\n      - { id: h, t.hang: {}, background: true, allow_failure: true }\n      - sleep: { duration: 200ms }\n      - stop: h\n",
+    )
+    .await;
+    let h = r.step("h").unwrap();
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap();
+    let started = at(h.result["started_at"].as_str().unwrap());
+    let announced = at(&h.started_at);
+    let gap = (started - announced).num_milliseconds().abs();
+    assert!(gap < 100, "result started_at {started} vs step start {announced} ({gap} ms)");
+    assert!(h.result["elapsed_ms"].as_u64().unwrap() >= 450, "{}", h.result);
+}
+
+#[tokio::test]
+async fn until_sees_failed_attempts() {
+    // `until: !pc.ok` waits for the action to fail (pa service going down): the first attempt
+    // fails, so it holds at once; the step succeeded.
+    let (r, code, _) = run_yaml(
+        "phases:\n  - name: p\n    steps:\n      - id: down\n        t.flaky: { ok_after: 9 }\n        until: \"!down.ok && down.error.contains('not yet')\"\n        interval: 10ms\n        timeout: 2s\n",
+    )
+    .await;
+    assert_eq!(code, 0, "{:?}", r.step("down"));
+    let pc = r.step("down").unwrap();
+    assert_eq!((pc.ok, pc.attempts), (Some(true), 1));
+    assert!(pc.first_match_ms.is_some());
+    assert_eq!(pc.polls[0].error.as_deref(), Some("not yet (1)"));
+}
+
+#[tokio::test]
+async fn wait_any_names_the_first_background_poll_to_match() {
+    // Three concurrent polls, each with its own deadline: `pb` matches at its 3rd attempt,
+    // `pc` at its 30th, `pa` never (its deadline is short). `wait: any` names `pb`, stops `pc`.
+    let (r, code, _) = run_yaml(
+        "phases:\n  - name: p\n    steps:\n      - { id: pa, t.flaky: { ok_after: 999 }, until: pa.ok, interval: 10ms, timeout: 100ms, background: true }\n      - { id: pb, t.flaky: { ok_after: 3 }, until: pb.ok, interval: 10ms, timeout: 5s, background: true }\n      - { id: pc, t.flaky: { ok_after: 30 }, until: pc.ok, interval: 50ms, timeout: 5s, background: true }\n      - { id: first, wait: { any: [pa, pb, pc] }, timeout: 5s }\n    metrics:\n      b_ms: { value: \"first.first_match_ms - first.last_miss_ms\", unit: ms }\n    checks:\n      - { id: W, expect: [\"first.winner == 'pb'\", \"first.matched == ['pb']\", \"first.first_match_ms == pb.first_match_ms\", \"pb.attempts == 3\", \"!pc.ok\"] }\n",
+    )
+    .await;
+    assert_eq!(code, 0, "{:?} {:?}", r.checks, r.steps);
+    let pc = r.step("pc").unwrap();
+    assert!(pc.allowed_failure, "{pc:?}");
+    assert!(pc.error.as_deref().unwrap().starts_with("`pb` matched first; stopped before `pc.ok` held"), "{pc:?}");
+    assert!(r.step("pa").unwrap().allowed_failure);
+    assert!(pc.attempts < 30);
+}
+
+#[tokio::test]
+async fn wait_all_needs_every_poll_and_fails_naming_the_one_that_did_not_match() {
+    let (r, code, _) = run_yaml(
+        "phases:\n  - name: p\n    steps:\n      - { id: qa, t.flaky: { ok_after: 2 }, until: qa.ok, interval: 10ms, timeout: 2s, background: true }\n      - { id: qb, t.flaky: { ok_after: 4 }, until: qb.ok, interval: 10ms, timeout: 2s, background: true }\n      - { id: both, wait: { all: [qa, qb] } }\n    checks:\n      - { id: W, expect: [\"both.winner == 'qa'\", \"both.matched == ['qa', 'qb']\", \"both.first_match_ms == qb.first_match_ms\"] }\n  - name: q\n    steps:\n      - { id: qx, t.flaky: { ok_after: 2 }, until: qx.ok, interval: 10ms, timeout: 2s, background: true }\n      - { id: qy, t.flaky: { ok_after: 999 }, until: qy.ok, interval: 10ms, timeout: 100ms, background: true }\n      - { id: xy, wait: { all: [qx, qy] } }\n",
+    )
+    .await;
+    assert_eq!(check(&r, "W"), CheckStatus::Pass, "{:?}", r.checks);
+    let xy = r.step("xy").unwrap();
+    assert_eq!(xy.ok, Some(false));
+    assert!(xy.error.as_deref().unwrap().contains("not every poll matched: `qy`: until `qy.ok` did not hold"), "{xy:?}");
+    assert!(!r.step("qy").unwrap().allowed_failure);
+    assert_eq!(code, 1);
+}
+
+#[tokio::test]
+async fn a_background_step_lives_across_phases_and_iterations_until_its_stop() {
+    let (r, code, _) = run_yaml(
+        "phases:\n  - name: start\n    steps:\n      - { id: load, t.bg: {}, background: true }\n  - name: cycles\n    repeat: 3\n    steps:\n      - t.echo: {}\n  - name: drain\n    steps:\n      - stop: load\n    checks:\n      - { id: C, expect: \"load.ok && load.ticks >= 0\" }\n",
+    )
+    .await;
+    assert_eq!(code, 0, "{:?} {:?}", r.checks, r.steps);
+    let load = r.step("load").unwrap();
+    assert_eq!(load.phase, "start");
+    // It ended at the stop in `drain`, after every iteration of `cycles`.
+    let cycles_end = r.phases.iter().find(|p| p.name == "cycles").unwrap().finished_ms.unwrap();
+    assert!(load.finished_ms.unwrap() >= cycles_end);
+}
+
+#[tokio::test]
+async fn a_background_step_whose_stop_never_runs_ends_with_the_run() {
+    // The stop is in a phase that is skipped (an earlier step failed): the step runs until
+    // the end of the run and is recorded there, before the undo stack.
+    let (r, code, _) = run_yaml(
+        "phases:\n  - name: start\n    steps:\n      - { id: load, t.bg: {}, background: true }\n      - { id: boom, t.hang: {}, timeout: 10ms }\n  - name: drain\n    steps:\n      - stop: load\n",
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert_eq!(r.step("load").unwrap().ok, Some(true));
+}
+
+#[tokio::test]
+async fn repeat_takes_a_var_and_a_bad_value_is_a_clear_run_time_error() {
+    let yaml = "vars: { cycles: 2, n: \"${cycles + 1}\" }\nphases:\n  - name: cycles\n    repeat: \"${n}\"\n    steps:\n      - { id: e, t.echo: { i: \"${loop.index}\" } }\n    metrics:\n      v: { value: \"e.json.i\", unit: ms }\n    checks:\n      - { id: S, expect: \"v.count == cycles + 1\" }\n";
+    let (r, code, _) = run_yaml(yaml).await;
+    assert_eq!(code, 0, "{:?}", r.checks);
+    let (r, code, _) = run_vars(yaml, &[("cycles", "4")]).await;
+    assert_eq!(code, 0, "{:?}", r.checks);
+    assert_eq!(r.metrics.iter().find(|m| m.name == "v").unwrap().series.as_ref().unwrap()["count"], json!(5));
+    let (r, code, _) = run_vars(yaml, &[("cycles", "-3")]).await;
+    assert_eq!(code, 1);
+    let msg = &r.checks[0].message;
+    assert!(
+        msg.contains("phase `cycles` (t.yaml:3:5): repeat: `${n}` is -2, not a whole number (0 or more)"),
+        "{msg}"
+    );
+}

@@ -15,10 +15,11 @@ const ENGINE_KEYS: &[(&str, &str)] = &[
     ("interval", "polling period for `until` and `retries` (fixed rate, from attempt start; default `defaults.interval`)"),
     ("retries", "re-run a failing action up to N more times"),
     ("save", "write the step's output (`json`, `rows`, `text` or `stdout`) to `evidence/<file>`"),
-    ("background", "run concurrently until a `- stop: <id>` step or the end of the phase"),
+    ("background", "run concurrently until a `stop:` or `wait:` step (in this or a later phase), else the end of the phase"),
     ("when", "run the step only if the expression holds"),
     ("allow_failure", "a failure is recorded as an allowed failure (never as a pass)"),
     ("stop", "`- stop: <id>` ends a background step and waits (bounded) for its result"),
+    ("wait", "`- { id: first, wait: { any: [a, b] } }` (or `all:`) waits for the first (every) background poll (`background: true` + `until`) to match; result: `winner`, `matched`"),
     ("use", "`- { use: <fragment>, id: <prefix>, with: { ... } }` expands a fragment's steps in place"),
     ("with", "the parameters of a `use` step's fragment"),
 ];

@@ -72,7 +72,7 @@ pub async fn build(sc: &Scenario) -> Plan {
     let mut created: BTreeSet<String> = BTreeSet::new();
     let mut worst = Duration::ZERO;
     let times = |p: &testrunner_scenario::Phase| match (&p.repeat, &p.for_each) {
-        (Some(n), _) => *n,
+        (Some(n), _) => partial(n, &scope).as_u64().map_or(1, |n| n as u32),
         (None, Some(items)) => partial(items, &scope).as_array().map_or(1, |a| a.len().max(1) as u32),
         (None, None) => 1,
     };

@@ -37,8 +37,11 @@ pub fn scenario_schema(actions: &[(String, String, Value)]) -> Value {
     );
     defs.insert("steps".into(), json!({ "type": "array", "items": { "$ref": "#/definitions/step" } }));
 
-    let mut step_kinds =
-        vec![json!({ "$ref": "#/definitions/use_step" }), json!({ "$ref": "#/definitions/stop_step" })];
+    let mut step_kinds = vec![
+        json!({ "$ref": "#/definitions/use_step" }),
+        json!({ "$ref": "#/definitions/stop_step" }),
+        json!({ "$ref": "#/definitions/wait_step" }),
+    ];
     for (name, summary, params) in actions {
         let (params, action_defs) = templatable_params(name, params);
         defs.extend(action_defs);
@@ -72,6 +75,22 @@ pub fn scenario_schema(actions: &[(String, String, Value)]) -> Value {
                 "name": { "type": "string" }
             }),
             &["stop"],
+        ),
+    );
+    let ids = json!({ "type": "array", "items": { "type": "string" }, "minItems": 1 });
+    defs.insert(
+        "wait_step".into(),
+        strict(
+            json!({
+                "wait": {
+                    "description": "waits for the first (`any`) or every (`all`) named background poll (`background: true` with `until`) to match; result: `winner`, `matched`",
+                    "oneOf": [strict(json!({ "any": ids }), &["any"]), strict(json!({ "all": ids }), &["all"])]
+                },
+                "id": { "type": "string" },
+                "name": { "type": "string" },
+                "timeout": { "type": ["string", "integer"], "description": "how long to wait (default `defaults.step_timeout`)" }
+            }),
+            &["wait"],
         ),
     );
     defs.insert(
@@ -115,7 +134,7 @@ pub fn scenario_schema(actions: &[(String, String, Value)]) -> Value {
                 "steps": { "$ref": "#/definitions/steps" },
                 "checks": { "$ref": "#/definitions/checks" },
                 "metrics": { "$ref": "#/definitions/metrics" },
-                "repeat": { "type": "integer", "minimum": 1 },
+                "repeat": { "anyOf": [{ "type": "integer", "minimum": 0 }, { "type": "string", "pattern": "^\\s*\\$\\{.*\\}\\s*$" }], "description": "a count, or a `${…}` giving one, e.g. `\"${cycles}\"`" },
                 "for_each": { "description": "a list, or a `${…}` expression giving one" },
                 "when": { "$ref": "#/definitions/expr" }
             }),

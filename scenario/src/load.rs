@@ -573,14 +573,23 @@ impl<'a> Loader<'a> {
         let steps = f.get("steps").map(|n| self.steps(n, &self.ctx(&name))).unwrap_or_default();
         let checks = f.get("checks").map(|n| self.checks(n, &name)).unwrap_or_default();
         let metrics = f.get("metrics").map(|n| self.metrics(n)).unwrap_or_default();
-        let repeat = f.get("repeat").and_then(|n| match n.value {
-            Node::Int(i) if i >= 1 => Some(i as u32),
-            _ => {
-                self.err(Diagnostic::error("`repeat` must be a positive integer", n.span.clone()));
-                None
+        let repeat = f.get("repeat").and_then(|n| self.repeat(n));
+        let for_each = f.get("for_each").map(|n| {
+            if let Some((name, v)) = self.literal_var(n) {
+                if !matches!(v.value, Node::Seq(_)) {
+                    self.err(
+                        Diagnostic::error(
+                            format!("`for_each` needs a list, but var `{name}` is {}", shown(&v.value)),
+                            n.span.clone(),
+                        )
+                        .label("not a list")
+                        .note(format!("`{name}` is set at {}", v.span))
+                        .hint("e.g. `nodes: [n1, n2]` and `for_each: \"${nodes}\"`"),
+                    );
+                }
             }
+            self.value_param(n)
         });
-        let for_each = f.get("for_each").map(|n| self.value_param(n));
         if repeat.is_some() && for_each.is_some() {
             self.err(Diagnostic::error("a phase takes `repeat` or `for_each`, not both", node.span.clone()));
         }
@@ -788,6 +797,9 @@ impl<'a> Loader<'a> {
                 scope: ctx.scope.clone(),
             });
         }
+        if let Some(spec) = node.value.get("wait") {
+            return self.wait_step(node, spec, ctx, index);
+        }
         let mut action: Option<(&Spanned<String>, &SNode)> = None;
         for (k, v) in entries {
             if STEP_KEYS.contains(&k.value.as_str()) {
@@ -938,9 +950,6 @@ impl<'a> Loader<'a> {
         });
         let background = f.get("background").map(|n| self.boolean(n)).unwrap_or(false);
         let allow_failure = f.get("allow_failure").map(|n| self.boolean(n)).unwrap_or(false);
-        if background && until.is_some() {
-            self.err(Diagnostic::error("a background step cannot have `until`", node.span.clone()));
-        }
         let name = f.get("name").and_then(|n| self.string(n, "step name"));
         let step = Step {
             id,
@@ -961,6 +970,89 @@ impl<'a> Loader<'a> {
             scope: ctx.scope.clone(),
         };
         Some(step)
+    }
+
+    /// `- { id: primary, wait: { any: [n1, n2, n3] }, timeout: 30s }`: waits for the first
+    /// (`any`) or every (`all`) of the named background polls.
+    fn wait_step(&mut self, node: &SNode, spec: &SNode, ctx: &StepCtx, index: usize) -> Option<Step> {
+        let f = self.fields(node, "a `wait` step", &["wait", "id", "name", "timeout"])?;
+        let explicit = f.get("id").and_then(|n| {
+            let s = self.string(n, "step id")?;
+            if !is_ident(&s) {
+                self.err(
+                    Diagnostic::error(format!("`{s}` is not a valid step id"), n.span.clone())
+                        .hint("use letters, digits and `_` (expressions read results as `<id>.field`)"),
+                );
+                return None;
+            }
+            Some((s, n.span.clone()))
+        });
+        let id = self.step_id(explicit, ctx, index, &node.span)?;
+        let timeout = f.get("timeout").and_then(|n| self.duration(n));
+        let name = f.get("name").and_then(|n| self.string(n, "step name"));
+        let hint =
+            "e.g. `wait: { any: [n1_primary, n2_primary] }` (the first to match) or `wait: { all: [...] }`";
+        let entries = match &spec.value {
+            Node::Map(e) if e.len() == 1 && ["any", "all"].contains(&e[0].0.value.as_str()) => e,
+            _ => {
+                self.err(
+                    Diagnostic::error("`wait` takes `any: [ids]` or `all: [ids]`", spec.span.clone())
+                        .label("neither `any` nor `all`")
+                        .hint(hint),
+                );
+                return None;
+            }
+        };
+        let (mode, list) = (&entries[0].0.value, &entries[0].1);
+        let mut ids: Vec<Value> = vec![];
+        match &list.value {
+            Node::Seq(items) if !items.is_empty() => {
+                for it in items {
+                    match &it.value {
+                        Node::Str(t) if is_ident(t) && !ids.contains(&Value::from(t.as_str())) => {
+                            ids.push(Value::from(t.as_str()))
+                        }
+                        Node::Str(t) if is_ident(t) => self.err(
+                            Diagnostic::error(format!("`{t}` is named twice"), it.span.clone())
+                                .label("duplicate"),
+                        ),
+                        _ => self.err(
+                            Diagnostic::error("`wait` names the ids of background steps", it.span.clone())
+                                .label("not a step id")
+                                .hint(hint),
+                        ),
+                    }
+                }
+            }
+            _ => self.err(
+                Diagnostic::error(
+                    format!("`wait: {{ {mode}: … }}` needs a list of step ids"),
+                    list.span.clone(),
+                )
+                .label("not a non-empty list")
+                .hint(hint),
+            ),
+        }
+        let mut params = serde_json::Map::new();
+        params.insert(mode.clone(), Value::Array(ids));
+        Some(Step {
+            id,
+            name,
+            span: node.span.clone(),
+            action: "wait".into(),
+            action_span: spec.span.clone(),
+            params: Param::Lit(Value::Object(params)),
+            timeout,
+            until: None,
+            interval: None,
+            retries: 0,
+            save: None,
+            background: false,
+            when: None,
+            allow_failure: false,
+            assertions: vec![],
+            scope: ctx.scope.clone(),
+        })
     }
 
     fn step_id(
@@ -1219,6 +1311,56 @@ impl<'a> Loader<'a> {
 
     // ---- scalar helpers ----
 
+    /// `repeat: 3` or `repeat: "${cycles}"`; a var with a literal value is checked here.
+    fn repeat(&mut self, n: &SNode) -> Option<Param> {
+        let hint = "e.g. `repeat: 3`, or `repeat: \"${cycles}\"` with a var (`--var cycles=5` overrides it)";
+        match &n.value {
+            Node::Int(i) if *i >= 0 => Some(Param::Lit(Value::from(*i))),
+            Node::Str(s) if s.contains("${") => {
+                if let Some((name, v)) = self.literal_var(n) {
+                    if !matches!(v.value, Node::Int(i) if i >= 0) {
+                        self.err(
+                            Diagnostic::error(
+                                format!(
+                                    "`repeat` needs a whole number (0 or more), but var `{name}` is {}",
+                                    shown(&v.value)
+                                ),
+                                n.span.clone(),
+                            )
+                            .label("not a count")
+                            .note(format!("`{name}` is set at {}", v.span))
+                            .hint(hint),
+                        );
+                        return None;
+                    }
+                }
+                Some(self.value_param(n))
+            }
+            other => {
+                self.err(
+                    Diagnostic::error(
+                        format!("`repeat` must be a whole number (0 or more), not {}", other.kind()),
+                        n.span.clone(),
+                    )
+                    .label("not a count")
+                    .hint(hint),
+                );
+                None
+            }
+        }
+    }
+
+    /// The var a value names when it is exactly `${name}` and the var's value (after
+    /// overrides) is a literal, so it can be checked before the run.
+    fn literal_var(&self, node: &SNode) -> Option<(String, SNode)> {
+        let Node::Str(s) = &node.value else { return None };
+        let name = s.trim().strip_prefix("${")?.strip_suffix('}')?.trim();
+        let (_, v, _) = self.vars.iter().find(|(n, _, _)| n.value == name)?;
+        let templated = |n: &Node| matches!(n, Node::Str(x) if x.contains("${"));
+        let nested = matches!(&v.value, Node::Seq(items) if items.iter().any(|i| templated(&i.value)));
+        (!templated(&v.value) && !nested).then(|| (name.to_string(), v.clone()))
+    }
+
     fn value_param(&mut self, node: &SNode) -> Param {
         match &node.value {
             Node::Str(s) if s.contains("${") => {
@@ -1281,6 +1423,14 @@ impl<'a> Loader<'a> {
                 None
             }
         }
+    }
+}
+
+/// A var's value for a message: scalars as written, lists and maps by kind.
+fn shown(n: &Node) -> String {
+    match n {
+        Node::Seq(_) | Node::Map(_) => format!("a {}", n.kind()),
+        other => other.to_json().to_string(),
     }
 }
 

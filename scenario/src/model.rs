@@ -59,7 +59,8 @@ pub struct Phase {
     pub steps: Vec<Step>,
     pub checks: Vec<Check>,
     pub metrics: Vec<MetricDef>,
-    pub repeat: Option<u32>,
+    /// A count, or a `${…}` giving one (evaluated when the phase starts).
+    pub repeat: Option<Param>,
     pub for_each: Option<Param>,
     pub when: Option<Expr>,
 }
@@ -96,6 +97,17 @@ pub struct Step {
 impl Step {
     pub fn label(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.id)
+    }
+
+    /// The background steps this `stop:` or `wait:` step ends (none for other steps).
+    pub fn ends(&self) -> Vec<&str> {
+        match (self.action.as_str(), &self.params) {
+            ("stop", Param::Lit(Value::String(id))) => vec![id.as_str()],
+            ("wait", Param::Lit(Value::Object(m))) => {
+                m.values().filter_map(Value::as_array).flatten().filter_map(Value::as_str).collect()
+            }
+            _ => vec![],
+        }
     }
 }
 

@@ -152,25 +152,8 @@ pub fn validate(sc: &Scenario, reserved: &[String], catalog: &dyn Catalog, diags
                 }
             }
         }
-        if s.action == "stop" {
-            if let Param::Lit(serde_json::Value::String(target)) = &s.params {
-                let bg: Vec<&str> =
-                    all_steps.iter().filter(|t| t.background).map(|t| t.id.as_str()).collect();
-                if !bg.contains(&target.as_str()) {
-                    later.push(
-                        Diagnostic::error(
-                            format!("`stop: {target}` names no background step"),
-                            s.action_span.clone(),
-                        )
-                        .hint(
-                            did_you_mean(target, bg.iter().copied())
-                                .unwrap_or_else(|| "`stop` ends a step that has `background: true`".into()),
-                        ),
-                    );
-                }
-            }
-        }
     }
+    background_lifetimes(sc, &mut later);
     let none = BTreeSet::new();
     for (pi, p) in sc.phases.iter().enumerate() {
         let pt = &timeline.phases[pi];
@@ -268,6 +251,86 @@ pub fn validate(sc: &Scenario, reserved: &[String], catalog: &dyn Catalog, diags
     }
 }
 
+/// Every `stop:` / `wait:` names a background step (a `wait` one with `until`) that is
+/// running where it stands: started before it, in the same block or an earlier one (a
+/// background step lives until its `stop:` or `wait:`, across phases), not re-started by a
+/// repeated phase while it runs, ended once, and not in `teardown` unless started there
+/// (the others are ended before teardown runs).
+fn background_lifetimes(sc: &Scenario, out: &mut Vec<Diagnostic>) {
+    let mut blocks: Vec<(String, bool, &[Step])> = vec![("setup".into(), false, &sc.setup[..])];
+    blocks.extend(sc.phases.iter().map(|p| (format!("phase `{}`", p.name), p.is_repeated(), &p.steps[..])));
+    blocks.push(("teardown".into(), false, &sc.teardown[..]));
+    let teardown = blocks.len() - 1;
+    // id → (block, position, step)
+    let mut at: HashMap<&str, (usize, usize, &Step)> = HashMap::new();
+    for (b, (_, _, steps)) in blocks.iter().enumerate() {
+        for (i, s) in steps.iter().enumerate() {
+            at.insert(s.id.as_str(), (b, i, s));
+        }
+    }
+    let bg: Vec<&str> = at.values().filter(|(_, _, s)| s.background).map(|(_, _, s)| s.id.as_str()).collect();
+    let mut ended: HashMap<&str, &Step> = HashMap::new();
+    for (eb, (ename, erep, steps)) in blocks.iter().enumerate() {
+        for (ei, e) in steps.iter().enumerate() {
+            let verb = if e.action == "wait" { "wait" } else { "stop" };
+            for target in e.ends() {
+                let here = e.action_span.clone();
+                let Some(&(bb, bi, b)) = at.get(target).filter(|(_, _, t)| t.background) else {
+                    out.push(
+                        Diagnostic::error(format!("`{verb}: {target}` names no background step"), here).hint(
+                            did_you_mean(target, bg.iter().copied()).unwrap_or_else(|| {
+                                format!("`{verb}` ends a step that has `background: true`")
+                            }),
+                        ),
+                    );
+                    continue;
+                };
+                let (bname, brep, _) = &blocks[bb];
+                let problem = if e.action == "wait" && b.until.is_none() {
+                    Some((
+                        format!("`wait` names `{target}`, which has no `until`"),
+                        "`wait` waits for background polls (`background: true` with `until:`); end other background steps with `stop:`".to_string(),
+                    ))
+                } else if (bb, bi) >= (eb, ei) {
+                    Some((
+                        format!("`{verb}` names `{target}` before it starts"),
+                        format!("move this step after `{target}`"),
+                    ))
+                } else if eb == teardown && bb != teardown {
+                    Some((
+                        format!("`{verb}: {target}` in teardown: `{target}` has already been stopped"),
+                        "background steps still running are stopped at the end of the run, before the undo stack and teardown".into(),
+                    ))
+                } else if *brep && bb != eb {
+                    Some((
+                        format!("`{target}` is started again in every iteration of {bname}, but this step runs in {ename}"),
+                        format!("end it in {bname}, or start it in a phase that is not repeated"),
+                    ))
+                } else if *erep && bb != eb {
+                    Some((
+                        format!("this step runs in every iteration of {ename}, but `{target}` is started once, in {bname}"),
+                        format!("end `{target}` in a phase that is not repeated"),
+                    ))
+                } else if let Some(first) = ended.insert(target, e) {
+                    Some((
+                        format!("`{target}` is already ended at {}", first.span),
+                        "a background step is ended once: by one `stop:` or `wait:`".into(),
+                    ))
+                } else {
+                    None
+                };
+                if let Some((title, hint)) = problem {
+                    out.push(
+                        Diagnostic::error(title, here)
+                            .note(format!("`{target}` starts at {}", b.span))
+                            .hint(hint),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// The ordinals of everything that gets a value during a run.
 struct Timeline {
     /// Step ids, `set` names and metrics → when their value exists (the first time).
@@ -277,6 +340,8 @@ struct Timeline {
     phases: Vec<PhaseTimes>,
     final_metrics: usize,
     final_checks: usize,
+    /// Background steps (id, end of their block, what, span) until their ender is known.
+    pending_bg: Vec<(String, usize, String, crate::Span)>,
 }
 
 struct PhaseTimes {
@@ -293,6 +358,7 @@ impl Timeline {
             phases: vec![],
             final_metrics: 0,
             final_checks: 0,
+            pending_bg: vec![],
         };
         // A var has its value from the start, also when a `set` step later changes it.
         for v in &sc.vars {
@@ -332,27 +398,31 @@ impl Timeline {
         t.final_checks = now;
         now += 1;
         t.block(&sc.teardown, "in `teardown` (after every check)", &mut now);
+        let all = sc.setup.iter().chain(sc.phases.iter().flat_map(|p| &p.steps)).chain(&sc.teardown);
+        let enders: Vec<(usize, Vec<&str>)> = all.map(|s| (t.step_at[&s.id], s.ends())).collect();
+        for (id, end, what, span) in std::mem::take(&mut t.pending_bg) {
+            let start = t.step_at[&id];
+            let at = enders
+                .iter()
+                .filter(|(at, ids)| *at > start && ids.contains(&id.as_str()))
+                .map(|(at, _)| *at)
+                .min()
+                .unwrap_or(end);
+            t.define(&id, at, what, &span, true);
+        }
         t
     }
 
     fn block(&mut self, steps: &[Step], place: &str, now: &mut usize) {
-        let first = *now;
-        let end = first + steps.len();
+        let end = *now + steps.len();
         for s in steps {
             self.step_at.insert(s.id.clone(), *now);
             let what = format!("step `{}` runs {place}", s.id);
             if s.background {
-                // A background step's result exists once it is stopped, at the latest at the
-                // end of its block.
-                let stop = steps
-                    .iter()
-                    .enumerate()
-                    .skip(*now - first + 1)
-                    .find(|(_, o)| o.action == "stop" && o.params == Param::Lit(s.id.clone().into()))
-                    .map(|(i, _)| first + i)
-                    .unwrap_or(end);
+                // A background step's result exists once its `stop:` or `wait:` ends it
+                // (placed by `Timeline::build`), else at the end of its block.
                 let what = format!("{what} in the background; its result exists once it is stopped");
-                self.define(&s.id, stop, what, &s.span, true);
+                self.pending_bg.push((s.id.clone(), end, what, s.span.clone()));
             } else {
                 self.define(&s.id, *now, what.clone(), &s.span, false);
             }
@@ -462,6 +532,10 @@ impl Validator<'_> {
             return;
         }
         let self_read = r.step == Some(name);
+        if self_read && self.timeline.step_at.get(name).is_some_and(|at| r.limit > *at) {
+            // `until` and `save` read the step's own result (also a background poll's).
+            return;
+        }
         let (label, hint) = if self_read && !a.background {
             (
                 "the step has not run yet here",
@@ -495,6 +569,7 @@ impl Validator<'_> {
                 _ => return,
             },
             "stop" => vec![],
+            "wait" => vec!["winner".into(), "matched".into()],
             action => match self.catalog.outputs(action) {
                 Some(outs) => outs.into_iter().map(|o| o.name).collect(),
                 None => return,

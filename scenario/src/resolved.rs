@@ -29,8 +29,8 @@ fn to_json(sc: &Scenario) -> Value {
         .map(|p| {
             let mut m = Map::new();
             m.insert("name".into(), json!(p.name));
-            if let Some(r) = p.repeat {
-                m.insert("repeat".into(), json!(r));
+            if let Some(r) = &p.repeat {
+                m.insert("repeat".into(), r.as_written());
             }
             if let Some(f) = &p.for_each {
                 m.insert("for_each".into(), f.as_written());
