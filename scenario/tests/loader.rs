@@ -513,3 +513,51 @@ fn a_mistyped_override_of_a_secret_does_not_print_it() {
     let text = format!("{e:?}");
     assert!(!text.contains("hunter2-pin") && !text.contains("1234"), "{text}");
 }
+
+#[test]
+fn background_lifetimes_are_checked_at_load_time() {
+    // A background step lives until its `stop:`, also in a later phase.
+    ok("phases:\n  - name: a\n    steps:\n      - { id: w, sql.writers: {}, background: true }\n  - name: b\n    repeat: 2\n    steps:\n      - log: { message: x }\n  - name: c\n    steps:\n      - stop: w\n      - log: { message: \"${string(w.ok)}\" }\n");
+    let e = full("phases:\n  - name: a\n    repeat: 2\n    steps:\n      - { id: w, sql.writers: {}, background: true }\n  - name: b\n    steps:\n      - stop: w\n", Overrides::default());
+    assert_eq!(e[0].0, "`w` is started again in every iteration of phase `a`, but this step runs in phase `b`");
+    assert_eq!((e[0].1, e[0].2), (8, 15));
+    let e = full("phases:\n  - name: a\n    steps:\n      - { id: w, sql.writers: {}, background: true }\n  - name: b\n    repeat: 2\n    steps:\n      - stop: w\n", Overrides::default());
+    assert_eq!(e[0].0, "this step runs in every iteration of phase `b`, but `w` is started once, in phase `a`");
+    assert_eq!((e[0].1, e[0].2), (8, 15));
+    let e = full("phases:\n  - name: a\n    steps:\n      - stop: w\n      - { id: w, sql.writers: {}, background: true }\n      - stop: w\n      - stop: w\nteardown:\n  - stop: w\n", Overrides::default());
+    let titles: Vec<&str> = e.iter().map(|x| x.0.as_str()).collect();
+    assert_eq!(titles[0], "`stop` names `w` before it starts", "{e:?}");
+    assert_eq!((e[0].1, e[0].2), (4, 15));
+    assert!(titles[1].starts_with("`w` is already ended at s.yaml:6:9"), "{e:?}");
+    assert_eq!(titles[2], "`stop: w` in teardown: `w` has already been stopped", "{e:?}");
+    // A check of the phase that started it cannot read it when it is stopped later.
+    let e = full("phases:\n  - name: a\n    steps:\n      - { id: w, sql.writers: {}, background: true }\n    checks:\n      - { id: C, expect: w.ok }\n  - name: b\n    steps:\n      - stop: w\n", Overrides::default());
+    assert_eq!(e[0].0, "check `C` reads `w` before it has a value");
+}
+
+#[test]
+fn wait_names_background_polls() {
+    ok("phases:\n  - name: a\n    steps:\n      - { id: p1, http.get: { url: x }, until: p1.status == 200, background: true }\n      - { id: p2, http.get: { url: y }, until: p2.status == 200, background: true }\n      - { id: first, wait: { any: [p1, p2] }, timeout: 10s }\n      - log: { message: \"${first.winner} ${string(p1.first_match_ms)}\" }\n    checks:\n      - { id: C, expect: \"first.matched.size() > 0\" }\n");
+    let e = full("phases:\n  - name: a\n    steps:\n      - { id: w, sql.writers: {}, background: true }\n      - { id: p1, http.get: { url: x }, until: p1.status == 200 }\n      - wait: { any: [w, p1, p3] }\n      - wait: { some: [w] }\n      - { wait: { all: [] }, timeot: 1s }\n      - { id: f, wait: { all: [w] } }\n      - log: { message: \"${f.winer}\" }\n", Overrides::default());
+    let t: Vec<(&str, u32, u32)> = e.iter().map(|x| (x.0.as_str(), x.1, x.2)).collect();
+    assert!(t.contains(&("`wait: { all: … }` needs a list of step ids", 8, 24)), "{t:?}");
+    assert!(t.contains(&("unknown key `timeot` in a `wait` step", 8, 30)), "{t:?}");
+    assert!(t.contains(&("`wait` takes `any: [ids]` or `all: [ids]`", 7, 15)), "{t:?}");
+    assert!(t.contains(&("step `f` (`wait`) has no output `winer`", 10, 30)), "{t:?}");
+    assert!(t.contains(&("`wait` names `w`, which has no `until`", 6, 15)), "{t:?}");
+    assert!(t.contains(&("`wait: p1` names no background step", 6, 15)), "{t:?}");
+    assert!(t.contains(&("`wait: p3` names no background step", 6, 15)), "{t:?}");
+}
+
+#[test]
+fn repeat_and_for_each_take_vars_checked_at_load_time() {
+    ok("vars: { cycles: 3, nodes: [a, b] }\nphases:\n  - name: a\n    repeat: \"${cycles}\"\n  - name: b\n    for_each: \"${nodes}\"\n  - name: c\n    repeat: \"${cycles * 2}\"\n  - name: d\n    repeat: 0\n");
+    let text = "vars: { cycles: 3, nodes: x }\nphases:\n  - name: a\n    repeat: \"${cycles}\"\n  - name: b\n    for_each: \"${nodes}\"\n  - name: c\n    repeat: -1\n";
+    let e = full(text, Overrides { values: vec![("cycles".into(), "-2".into(), "--var".into())], lenient: vec![] });
+    assert_eq!(e[0].0, "`repeat` needs a whole number (0 or more), but var `cycles` is -2");
+    assert_eq!((e[0].1, e[0].2), (4, 13));
+    assert_eq!(e[1].0, "`for_each` needs a list, but var `nodes` is \"x\"");
+    assert_eq!((e[1].1, e[1].2), (6, 15));
+    assert_eq!(e[2].0, "`repeat` must be a whole number (0 or more), not integer");
+    assert_eq!((e[2].1, e[2].2), (8, 13));
+}
