@@ -533,7 +533,10 @@ async fn wait_any_names_the_first_background_poll_to_match() {
     assert_eq!(code, 0, "{:?} {:?}", r.checks, r.steps);
     let pc = r.step("pc").unwrap();
     assert!(pc.allowed_failure, "{pc:?}");
-    assert!(pc.error.as_deref().unwrap().starts_with("`pb` matched first; stopped before `pc.ok` held"), "{pc:?}");
+    assert!(
+        pc.error.as_deref().unwrap().starts_with("`pb` matched first; stopped before `pc.ok` held"),
+        "{pc:?}"
+    );
     assert!(r.step("pa").unwrap().allowed_failure);
     assert!(pc.attempts < 30);
 }
@@ -547,7 +550,10 @@ async fn wait_all_needs_every_poll_and_fails_naming_the_one_that_did_not_match()
     assert_eq!(check(&r, "W"), CheckStatus::Pass, "{:?}", r.checks);
     let xy = r.step("xy").unwrap();
     assert_eq!(xy.ok, Some(false));
-    assert!(xy.error.as_deref().unwrap().contains("not every poll matched: `qy`: until `qy.ok` did not hold"), "{xy:?}");
+    assert!(
+        xy.error.as_deref().unwrap().contains("not every poll matched: `qy`: until `qy.ok` did not hold"),
+        "{xy:?}"
+    );
     assert!(!r.step("qy").unwrap().allowed_failure);
     assert_eq!(code, 1);
 }

@@ -311,13 +311,13 @@ fn background_lifetimes(sc: &Scenario, out: &mut Vec<Diagnostic>) {
                         format!("this step runs in every iteration of {ename}, but `{target}` is started once, in {bname}"),
                         format!("end `{target}` in a phase that is not repeated"),
                     ))
-                } else if let Some(first) = ended.insert(target, e) {
-                    Some((
-                        format!("`{target}` is already ended at {}", first.span),
-                        "a background step is ended once: by one `stop:` or `wait:`".into(),
-                    ))
                 } else {
-                    None
+                    ended.insert(target, e).map(|first| {
+                        (
+                            format!("`{target}` is already ended at {}", first.span),
+                            "a background step is ended once: by one `stop:` or `wait:`".into(),
+                        )
+                    })
                 };
                 if let Some((title, hint)) = problem {
                     out.push(

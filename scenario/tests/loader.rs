@@ -519,10 +519,16 @@ fn background_lifetimes_are_checked_at_load_time() {
     // A background step lives until its `stop:`, also in a later phase.
     ok("phases:\n  - name: a\n    steps:\n      - { id: w, sql.writers: {}, background: true }\n  - name: b\n    repeat: 2\n    steps:\n      - log: { message: x }\n  - name: c\n    steps:\n      - stop: w\n      - log: { message: \"${string(w.ok)}\" }\n");
     let e = full("phases:\n  - name: a\n    repeat: 2\n    steps:\n      - { id: w, sql.writers: {}, background: true }\n  - name: b\n    steps:\n      - stop: w\n", Overrides::default());
-    assert_eq!(e[0].0, "`w` is started again in every iteration of phase `a`, but this step runs in phase `b`");
+    assert_eq!(
+        e[0].0,
+        "`w` is started again in every iteration of phase `a`, but this step runs in phase `b`"
+    );
     assert_eq!((e[0].1, e[0].2), (8, 15));
     let e = full("phases:\n  - name: a\n    steps:\n      - { id: w, sql.writers: {}, background: true }\n  - name: b\n    repeat: 2\n    steps:\n      - stop: w\n", Overrides::default());
-    assert_eq!(e[0].0, "this step runs in every iteration of phase `b`, but `w` is started once, in phase `a`");
+    assert_eq!(
+        e[0].0,
+        "this step runs in every iteration of phase `b`, but `w` is started once, in phase `a`"
+    );
     assert_eq!((e[0].1, e[0].2), (8, 15));
     let e = full("phases:\n  - name: a\n    steps:\n      - stop: w\n      - { id: w, sql.writers: {}, background: true }\n      - stop: w\n      - stop: w\nteardown:\n  - stop: w\n", Overrides::default());
     let titles: Vec<&str> = e.iter().map(|x| x.0.as_str()).collect();
@@ -553,7 +559,10 @@ fn wait_names_background_polls() {
 fn repeat_and_for_each_take_vars_checked_at_load_time() {
     ok("vars: { cycles: 3, nodes: [a, b] }\nphases:\n  - name: a\n    repeat: \"${cycles}\"\n  - name: b\n    for_each: \"${nodes}\"\n  - name: c\n    repeat: \"${cycles * 2}\"\n  - name: d\n    repeat: 0\n");
     let text = "vars: { cycles: 3, nodes: x }\nphases:\n  - name: a\n    repeat: \"${cycles}\"\n  - name: b\n    for_each: \"${nodes}\"\n  - name: c\n    repeat: -1\n";
-    let e = full(text, Overrides { values: vec![("cycles".into(), "-2".into(), "--var".into())], lenient: vec![] });
+    let e = full(
+        text,
+        Overrides { values: vec![("cycles".into(), "-2".into(), "--var".into())], lenient: vec![] },
+    );
     assert_eq!(e[0].0, "`repeat` needs a whole number (0 or more), but var `cycles` is -2");
     assert_eq!((e[0].1, e[0].2), (4, 13));
     assert_eq!(e[1].0, "`for_each` needs a list, but var `nodes` is \"x\"");
