@@ -515,7 +515,9 @@ fn explain_error(err: &cel::ExecutionError, expr: &Expr, scope: &Scope) -> Strin
                 "_*_" => "cannot multiply".into(),
                 "_/_" => "cannot divide".into(),
                 "_%_" => "cannot take the remainder".into(),
-                "_&&_" | "_||_" => "cannot combine with `&&` / `||` (both sides must be true or false)".into(),
+                "_&&_" | "_||_" => {
+                    "cannot combine with `&&` / `||` (both sides must be true or false)".into()
+                }
                 "!_" => "cannot apply `!`".into(),
                 "-_" => "cannot negate".into(),
                 f => format!("cannot call `{}`", f.trim_matches('_')),
@@ -534,14 +536,6 @@ fn explain_error(err: &cel::ExecutionError, expr: &Expr, scope: &Scope) -> Strin
                 })
                 .collect();
             operands(&what, &kinds, expr, scope)
-        }
-        X::UnsupportedUnaryOperator(op, v) => {
-            let what = match *op {
-                "minus" => "cannot negate",
-                "not" => "cannot apply `!`",
-                _ => "cannot apply an operator",
-            };
-            operands(what, &[kind(v)], expr, scope)
         }
         X::NoSuchKey(k) => format!("there is no field `{k}`, in `{src}`"),
         X::DivisionByZero(_) => format!("division by zero, in `{src}`"),
@@ -583,7 +577,9 @@ fn operands(what: &str, kinds: &[String], expr: &Expr, scope: &Scope) -> String 
 fn kind(v: &cel::Value) -> String {
     match v {
         cel::Value::Null => "null".into(),
-        cel::Value::Int(_) | cel::Value::UInt(_) | cel::Value::Float(_) => format!("a number ({})", short(&from_cel(v))),
+        cel::Value::Int(_) | cel::Value::UInt(_) | cel::Value::Float(_) => {
+            format!("a number ({})", short(&from_cel(v)))
+        }
         cel::Value::String(_) => format!("a string ({})", short(&from_cel(v))),
         cel::Value::Bool(b) => format!("a bool ({b})"),
         cel::Value::List(_) => "a list".into(),
@@ -1097,7 +1093,10 @@ mod tests {
         assert!(err.starts_with("cannot compare: `kill.first_match_ms` is null"), "{err}");
         s.set("name", json!("x"));
         let e = Expr::compile("name * 2", Span::none()).unwrap();
-        assert_eq!(e.eval(&s).unwrap_err(), "cannot multiply a string (\"x\") and a number (2), in `name * 2`");
+        assert_eq!(
+            e.eval(&s).unwrap_err(),
+            "cannot multiply a string (\"x\") and a number (2), in `name * 2`"
+        );
     }
 
     #[test]
@@ -1106,15 +1105,19 @@ mod tests {
         s.set("loss_ms", json!(9900));
         s.set(bound_name("loss_ms", "lo"), json!(9820));
         s.set(bound_name("loss_ms", "hi"), json!(9900));
-        let e = Expr::compile("loss_ms <= 10000 && loss_ms.lo == 9820 && loss_ms.hi - loss_ms.lo == 80", Span::none())
-            .unwrap();
+        let e = Expr::compile(
+            "loss_ms <= 10000 && loss_ms.lo == 9820 && loss_ms.hi - loss_ms.lo == 80",
+            Span::none(),
+        )
+        .unwrap();
         assert_eq!(e.eval(&s).unwrap(), json!(true));
         assert!(e.paths().contains(&("loss_ms".into(), vec!["lo".into()])), "{:?}", e.paths());
         assert_eq!(e.roots(), vec!["loss_ms"]);
         // A step output named `lo`, a macro variable's `lo` and a string are left alone.
         s.set("p", json!({"lo": 3}));
         s.set("xs", json!([{"lo": 1}]));
-        let e = Expr::compile("p.lo == 3 && xs.all(x, x.lo == 1) && 'a.lo' == \"a.lo\"", Span::none()).unwrap();
+        let e =
+            Expr::compile("p.lo == 3 && xs.all(x, x.lo == 1) && 'a.lo' == \"a.lo\"", Span::none()).unwrap();
         assert_eq!(e.eval(&s).unwrap(), json!(true));
         // A metric without an interval: said in words.
         s.set("plain", json!(1));
