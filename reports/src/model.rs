@@ -426,7 +426,9 @@ impl RunReport {
             .iter()
             .filter(|s| s.ok == Some(false) && !s.allowed_failure && !s.skipped)
             .filter(|s| s.phase != "setup" && s.phase != "teardown")
-            .filter(|s| !(self.interrupted.is_some() && s.error.as_deref().is_some_and(|e| e.contains("interrupted"))))
+            .filter(|s| {
+                !(self.interrupted.is_some() && s.error.as_deref().is_some_and(|e| e.contains("interrupted")))
+            })
             .filter(|s| {
                 let named = format!("failed at step `{}`", s.step);
                 !self.checks.iter().any(|c| c.status == CheckStatus::Error && c.message.contains(&named))

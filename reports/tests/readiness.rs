@@ -22,7 +22,15 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn metric(name: &str, v: Value) -> MetricResult {
-    MetricResult { name: name.into(), phase: "p".into(), value: v, unit: Some("ms".into()), series: None, interval: None, error: None }
+    MetricResult {
+        name: name.into(),
+        phase: "p".into(),
+        value: v,
+        unit: Some("ms".into()),
+        series: None,
+        interval: None,
+        error: None,
+    }
 }
 
 /// The metrics the shipped scenarios record (values from the seed's example report).
