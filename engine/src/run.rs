@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use testrunner_actions::{find, ActionCtx, SharedState};
 use testrunner_reports::{CheckDecl, CheckStatus, Event, RunReport};
+use testrunner_scenario::expr::bound_name;
 use testrunner_scenario::{format_duration, stats, Check, Masker, Scenario, Scope, Span, Step, Template};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -69,7 +70,13 @@ struct Runner<'a> {
     harness_error: bool,
     phase_failed: bool,
     checks: Vec<(String, CheckStatus)>,
+    /// Metrics that could not be computed (last evaluation), with why: a check reading one
+    /// is an error naming it.
+    metric_errors: HashMap<String, String>,
 }
+
+/// A check's judgement before it is reported: status, message, details.
+type Judged = (CheckStatus, String, Vec<String>);
 
 pub async fn run(
     sc: &Scenario,
@@ -93,6 +100,7 @@ pub async fn run(
         harness_error: false,
         phase_failed: false,
         checks: vec![],
+        metric_errors: HashMap::new(),
     };
     let var_error = r.bind_vars(opts);
     journal.emit(Event::RunStarted {
@@ -761,8 +769,15 @@ impl<'a> Runner<'a> {
             }
         };
         let repeated = phase.is_repeated();
+        // In a repeated phase a check must hold in every iteration; one that reads a series
+        // field of the phase's metrics (`m.max`, `m.count`) exists only after the last one.
+        let (series_checks, iter_checks): (Vec<&Check>, Vec<&Check>) =
+            phase.checks.iter().partition(|c| !repeated || reads_series(c, phase));
+        let mut judged: HashMap<String, Vec<(usize, Judged)>> = HashMap::new();
         let mut series: HashMap<String, Vec<f64>> = HashMap::new();
+        let mut metric_errs: HashMap<String, Vec<String>> = HashMap::new();
         let mut failure: Option<(String, String)> = None;
+        let mut failed_at = 0usize;
         for (i, item) in items.iter().enumerate() {
             if repeated {
                 self.scope.set("loop", json!({"index": i, "item": item, "count": items.len()}));
@@ -775,15 +790,32 @@ impl<'a> Runner<'a> {
             failure = self.steps(&phase.steps, &phase.name).await;
             self.stop_background(&phase.name).await;
             if failure.is_some() {
+                failed_at = i;
                 break;
             }
             if repeated {
                 for m in &phase.metrics {
-                    if let Ok(v) = m.value.eval(&self.scope) {
-                        if let Some(x) = v.as_f64() {
-                            series.entry(m.name.clone()).or_default().push(x);
+                    match self.eval_metric(m) {
+                        Ok((v, interval)) => {
+                            if let Some(x) = v.as_f64() {
+                                series.entry(m.name.clone()).or_default().push(x);
+                            }
+                            self.set_metric(&m.name, v, interval);
                         }
-                        self.scope.set(m.name.clone(), v);
+                        Err(e) => {
+                            // Never judge an iteration with the previous iteration's value.
+                            self.unset_metric(&m.name, &e);
+                            metric_errs
+                                .entry(m.name.clone())
+                                .or_default()
+                                .push(format!("iteration {i}: {e}"));
+                        }
+                    }
+                }
+                if !self.interrupted() {
+                    for c in &iter_checks {
+                        let j = self.judge(c, None);
+                        judged.entry(c.id.clone()).or_default().push((i, j));
                     }
                 }
             }
@@ -801,17 +833,35 @@ impl<'a> Runner<'a> {
         if repeated {
             for m in &phase.metrics {
                 let values = series.remove(&m.name).unwrap_or_default();
-                if values.is_empty() {
-                    continue;
+                let mut errors = metric_errs.remove(&m.name).unwrap_or_default();
+                if values.is_empty() && errors.is_empty() {
+                    if self.interrupted() {
+                        continue;
+                    }
+                    errors.push("no iteration completed".into());
                 }
-                let summary = stats::summary(&values);
-                self.scope.set(m.name.clone(), summary.clone());
+                let summary = (!values.is_empty()).then(|| stats::summary(&values));
+                let error = (!errors.is_empty()).then(|| errors.join("; "));
+                self.scope.remove(&bound_name(&m.name, "lo"));
+                self.scope.remove(&bound_name(&m.name, "hi"));
+                match &summary {
+                    Some(s) => self.scope.set(m.name.clone(), s.clone()),
+                    None => self.scope.remove(&m.name),
+                }
+                match &error {
+                    Some(e) => self.metric_failed(&m.name, e),
+                    None => {
+                        self.metric_errors.remove(&m.name);
+                    }
+                }
                 self.journal.emit(Event::Metric {
                     name: m.name.clone(),
                     phase: phase.name.clone(),
-                    value: summary["median"].clone(),
+                    value: summary.as_ref().map(|s| s["median"].clone()).unwrap_or(Value::Null),
                     unit: m.unit.clone(),
-                    series: Some(summary),
+                    series: summary,
+                    interval: None,
+                    error,
                 });
             }
         } else if !self.interrupted() {
@@ -828,29 +878,160 @@ impl<'a> Runner<'a> {
         }
         let reason = failure
             .map(|(step, err)| format!("not run: phase `{}` failed at step `{step}`: {err}", phase.name));
-        self.eval_checks(&phase.checks, reason.as_deref());
+        let series_checks: Vec<Check> = series_checks.into_iter().cloned().collect();
+        self.eval_checks(&series_checks, reason.as_deref());
+        for c in iter_checks {
+            let mut results = judged.remove(&c.id).unwrap_or_default();
+            if reason.is_some() {
+                // The iteration cut short by the failed step is judged too.
+                results.push((failed_at, self.judge(c, reason.as_deref())));
+            }
+            self.emit_iterated(c, results);
+        }
         reason
+    }
+
+    /// Reports a check of a repeated phase from its judgement in each iteration: it passes
+    /// only if it held in every one; otherwise it names the iterations and their values.
+    fn emit_iterated(&mut self, c: &Check, results: Vec<(usize, Judged)>) {
+        let n = results.len();
+        let bad: Vec<&(usize, Judged)> = results.iter().filter(|(_, j)| j.0 != CheckStatus::Pass).collect();
+        let (status, message, details) = match bad.first() {
+            None => (CheckStatus::Pass, format!("all expectations hold in all {n} iterations"), vec![]),
+            Some((first, (_, msg, _))) => {
+                let status = if bad.iter().any(|(_, j)| j.0 == CheckStatus::Fail) {
+                    CheckStatus::Fail
+                } else {
+                    CheckStatus::Error
+                };
+                let list: Vec<String> = bad.iter().map(|(i, _)| i.to_string()).collect();
+                let message = if bad.len() == 1 {
+                    format!("failed in iteration {first} (loop.index) of {n}: {msg}")
+                } else {
+                    format!(
+                        "failed in {} of {n} iterations (loop.index {}); iteration {first}: {msg}",
+                        bad.len(),
+                        list.join(", ")
+                    )
+                };
+                let mut details = vec![];
+                for (i, (_, msg, ds)) in &bad {
+                    if ds.is_empty() {
+                        details.push(format!("iteration {i}: {msg}"));
+                    }
+                    details.extend(ds.iter().map(|d| format!("iteration {i}: {d}")));
+                }
+                (status, message, details)
+            }
+        };
+        let failed_iterations = bad.iter().map(|(i, _)| *i as u32).collect();
+        let value = c.metric.as_ref().and_then(|m| self.scope.get(m).cloned());
+        self.checks.push((c.id.clone(), status));
+        self.journal.emit(Event::Check {
+            id: c.id.clone(),
+            status,
+            message,
+            details,
+            value,
+            failed_iterations,
+            t_ms: ms_since(self.t0),
+        });
+    }
+
+    /// A metric's value and, when it reads a polled step's `first_match_ms` (or
+    /// `first_match_started_ms`), its interval: the same expression evaluated with that
+    /// step's `last_miss_ms` in its place (the step's start when the first attempt
+    /// matched) gives the other bound; with several polled steps, every combination.
+    fn eval_metric(&self, m: &testrunner_scenario::MetricDef) -> Result<(Value, Option<(f64, f64)>), String> {
+        let v = m.value.eval(&self.scope)?;
+        let Some(x) = v.as_f64() else { return Ok((v, None)) };
+        let mut polled: Vec<String> = vec![];
+        for (root, fields) in m.value.paths() {
+            let matched = matches!(
+                fields.as_slice(),
+                [f] if f == "first_match_ms" || f == "first_match_started_ms"
+            );
+            let has_match =
+                self.scope.get(&root).and_then(|r| r.get("first_match_ms")).is_some_and(|t| !t.is_null());
+            if matched && has_match && !polled.contains(&root) && polled.len() < 4 {
+                polled.push(root);
+            }
+        }
+        if polled.is_empty() {
+            return Ok((v, None));
+        }
+        let (mut lo, mut hi) = (x, x);
+        for mask in 1u32..(1 << polled.len()) {
+            let mut scope = self.scope.clone();
+            for (k, root) in polled.iter().enumerate().filter(|(k, _)| mask & (1 << k) != 0) {
+                let Some(mut r) = scope.get(root).cloned() else { continue };
+                let other = [r.get("last_miss_ms"), r.get("started_ms")]
+                    .into_iter()
+                    .flatten()
+                    .find(|t| !t.is_null())
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                r["first_match_ms"] = other.clone();
+                r["first_match_started_ms"] = other;
+                let _ = k;
+                scope.set(root.clone(), r);
+            }
+            if let Some(y) = m.value.eval(&scope).ok().and_then(|y| y.as_f64()) {
+                lo = lo.min(y);
+                hi = hi.max(y);
+            }
+        }
+        Ok((v, Some((lo, hi))))
+    }
+
+    /// Binds a computed metric, and its bounds as `<name>.lo` / `<name>.hi`.
+    fn set_metric(&mut self, name: &str, v: Value, interval: Option<(f64, f64)>) {
+        self.scope.set(name, v);
+        self.metric_errors.remove(name);
+        for (b, x) in [("lo", interval.map(|i| i.0)), ("hi", interval.map(|i| i.1))] {
+            match x {
+                Some(x) => self.scope.set(bound_name(name, b), number(x)),
+                None => self.scope.remove(&bound_name(name, b)),
+            }
+        }
+    }
+
+    /// A metric that could not be computed has no value (not a stale one) and is an error.
+    fn unset_metric(&mut self, name: &str, error: &str) {
+        self.scope.remove(name);
+        self.scope.remove(&bound_name(name, "lo"));
+        self.scope.remove(&bound_name(name, "hi"));
+        self.metric_errors.insert(name.to_string(), error.to_string());
+    }
+
+    /// Records an uncomputable metric for the verdict (an error, as a check would be).
+    fn metric_failed(&mut self, name: &str, error: &str) {
+        self.metric_errors.insert(name.to_string(), error.to_string());
+        self.checks.push((format!("metric {name}"), CheckStatus::Error));
     }
 
     fn metrics(&mut self, metrics: &[testrunner_scenario::MetricDef], phase: &str) {
         for m in metrics {
-            match m.value.eval(&self.scope) {
-                Ok(v) => {
-                    self.scope.set(m.name.clone(), v.clone());
-                    self.journal.emit(Event::Metric {
-                        name: m.name.clone(),
-                        phase: phase.into(),
-                        value: v,
-                        unit: m.unit.clone(),
-                        series: None,
-                    });
+            let (value, interval, error) = match self.eval_metric(m) {
+                Ok((v, interval)) => {
+                    self.set_metric(&m.name, v.clone(), interval);
+                    (v, interval, None)
                 }
-                Err(e) => self.journal.emit(Event::Log {
-                    step: None,
-                    t_ms: ms_since(self.t0),
-                    message: format!("metric `{}` could not be computed: {e}", m.name),
-                }),
-            }
+                Err(e) => {
+                    self.unset_metric(&m.name, &e);
+                    self.metric_failed(&m.name, &e);
+                    (Value::Null, None, Some(e))
+                }
+            };
+            self.journal.emit(Event::Metric {
+                name: m.name.clone(),
+                phase: phase.into(),
+                value,
+                unit: m.unit.clone(),
+                series: None,
+                interval: interval.map(|(lo, hi)| [lo, hi]),
+                error,
+            });
         }
     }
 
@@ -858,6 +1039,37 @@ impl<'a> Runner<'a> {
     /// still be judged is judged; one whose inputs are missing is an error naming the reason.
     fn eval_checks(&mut self, checks: &[Check], failed: Option<&str>) {
         for c in checks {
+            let (status, message, details) = self.judge(c, failed);
+            let value = c.metric.as_ref().and_then(|m| self.scope.get(m).cloned());
+            self.checks.push((c.id.clone(), status));
+            self.journal.emit(Event::Check {
+                id: c.id.clone(),
+                status,
+                message,
+                details,
+                value,
+                failed_iterations: vec![],
+                t_ms: ms_since(self.t0),
+            });
+        }
+    }
+
+    /// Judges one check against the current scope.
+    fn judge(&self, c: &Check, failed: Option<&str>) -> Judged {
+        // A check that reads an uncomputable metric is an error naming it, never a pass.
+        let unknown = c.expect.iter().flat_map(|e| e.roots()).find_map(|r| {
+            self.metric_errors
+                .get(&r)
+                .map(|why| format!("reads metric `{r}`, which could not be computed: {why}"))
+        });
+        if let Some(msg) = unknown {
+            return (
+                CheckStatus::Error,
+                failed.map(str::to_string).unwrap_or_else(|| msg.clone()),
+                vec![msg],
+            );
+        }
+        {
             let mut details = vec![];
             let mut status = CheckStatus::Pass;
             let mut message = String::new();
@@ -889,16 +1101,7 @@ impl<'a> Runner<'a> {
             if status == CheckStatus::Pass {
                 message = "all expectations hold".into();
             }
-            let value = c.metric.as_ref().and_then(|m| self.scope.get(m).cloned());
-            self.checks.push((c.id.clone(), status));
-            self.journal.emit(Event::Check {
-                id: c.id.clone(),
-                status,
-                message,
-                details,
-                value,
-                t_ms: ms_since(self.t0),
-            });
+            (status, message, details)
         }
     }
 
@@ -911,6 +1114,7 @@ impl<'a> Runner<'a> {
                 message: reason.to_string(),
                 details: vec![],
                 value: None,
+                failed_iterations: vec![],
                 t_ms: ms_since(self.t0),
             });
         }
@@ -934,6 +1138,7 @@ impl<'a> Runner<'a> {
                 message,
                 details,
                 value: None,
+                failed_iterations: vec![],
                 t_ms: ms_since(self.t0),
             });
         }
@@ -948,8 +1153,13 @@ impl<'a> Runner<'a> {
                 }
             }
         }
-        for (id, status, message) in crate::baseline::evaluate(self.sc, b, &values) {
-            let value = values.get(id.trim_start_matches("BASELINE-")).map(|v| json!(v));
+        for (id, status, mut message) in crate::baseline::evaluate(self.sc, b, &values) {
+            let name = id.trim_start_matches("BASELINE-");
+            if let Some(why) = self.metric_errors.get(name).filter(|_| status == CheckStatus::Error) {
+                message =
+                    format!("{name} could not be computed ({why}): nothing to compare with the baseline");
+            }
+            let value = values.get(name).map(|v| json!(v));
             self.checks.push((id.clone(), status));
             self.journal.emit(Event::Check {
                 id,
@@ -957,6 +1167,7 @@ impl<'a> Runner<'a> {
                 message,
                 details: vec![],
                 value,
+                failed_iterations: vec![],
                 t_ms: ms_since(self.t0),
             });
         }
@@ -1054,5 +1265,22 @@ fn trim(v: Value) -> Value {
         Value::Array(a) => Value::Array(a.into_iter().map(trim).collect()),
         Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, trim(v))).collect()),
         other => other,
+    }
+}
+
+/// Whether a check reads a series field (`m.max`, `m.count`, …) of one of its repeated
+/// phase's metrics: such a check is judged once, after the last iteration.
+fn reads_series(c: &Check, phase: &testrunner_scenario::Phase) -> bool {
+    c.expect.iter().flat_map(|e| e.paths()).any(|(root, fields)| {
+        phase.metrics.iter().any(|m| m.name == root) && fields.first().is_some_and(|f| f != "lo" && f != "hi")
+    })
+}
+
+/// A bound as JSON: whole milliseconds stay integers.
+fn number(x: f64) -> Value {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        json!(x as i64)
+    } else {
+        json!(x)
     }
 }

@@ -21,6 +21,8 @@ pub struct StepRun {
     pub attempts: u32,
     pub last_miss_ms: Option<u64>,
     pub first_match_ms: Option<u64>,
+    /// When the matching attempt started: a blocking probe's window is that of its attempt.
+    pub first_match_started_ms: Option<u64>,
     pub output: Map<String, Value>,
     pub outcome: Option<Outcome>,
     pub interrupted: bool,
@@ -38,6 +40,7 @@ impl StepRun {
             attempts: 0,
             last_miss_ms: None,
             first_match_ms: None,
+            first_match_started_ms: None,
             output: Map::new(),
             outcome: None,
             interrupted: false,
@@ -56,6 +59,7 @@ impl StepRun {
         m.insert("attempts".into(), json!(self.attempts));
         m.insert("last_miss_ms".into(), json!(self.last_miss_ms));
         m.insert("first_match_ms".into(), json!(self.first_match_ms));
+        m.insert("first_match_started_ms".into(), json!(self.first_match_started_ms));
         Value::Object(m)
     }
 }
@@ -197,6 +201,7 @@ impl Attempts {
                 run.hint = None;
                 if self.until.is_some() {
                     run.first_match_ms = Some(a_end);
+                    run.first_match_started_ms = Some(a_start);
                 }
                 return run;
             }

@@ -600,3 +600,115 @@ async fn repeat_takes_a_var_and_a_bad_value_is_a_clear_run_time_error() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn a_check_in_a_repeated_phase_must_hold_in_every_iteration() {
+    // Negative control: the check fails only in iteration 1 of 3 (the last one passes).
+    let (r, code, _) = run_yaml(
+        "phases:\n  - name: cycles\n    repeat: 3\n    steps:\n      - { id: e, t.echo: { i: \"${loop.index}\" } }\n    metrics:\n      v: { value: \"e.json.i * 10\", unit: ms }\n    checks:\n      - { id: EVERY, expect: \"e.json.i != 1\" }\n      - { id: EACH_V, expect: \"v <= 10\" }\n      - { id: SERIES, expect: \"v.count == 3\" }\n",
+    )
+    .await;
+    assert_eq!(code, 1, "{:?}", r.checks);
+    let c = r.checks.iter().find(|c| c.decl.id == "EVERY").unwrap();
+    assert_eq!(c.status, CheckStatus::Fail);
+    assert_eq!(c.failed_iterations, vec![1]);
+    assert!(c.message.starts_with("failed in iteration 1 (loop.index) of 3"), "{}", c.message);
+    assert!(
+        c.details
+            .iter()
+            .any(|d| d.starts_with("iteration 1: `e.json.i != 1` is false") && d.contains("e.json.i = 1")),
+        "{:?}",
+        c.details
+    );
+    // A metric is judged per iteration too: v = 20 in iteration 2 only.
+    let v = r.checks.iter().find(|c| c.decl.id == "EACH_V").unwrap();
+    assert_eq!((v.status, v.failed_iterations.clone()), (CheckStatus::Fail, vec![2]));
+    assert_eq!(check(&r, "SERIES"), CheckStatus::Pass);
+    // Each step record knows its iteration.
+    let its: Vec<Option<u32>> = r.steps.iter().filter(|s| s.step == "e").map(|s| s.iteration).collect();
+    assert_eq!(its, vec![Some(0), Some(1), Some(2)]);
+    let summary = testrunner_reports::summary::render(&r);
+    assert!(summary.contains("iteration 1: `e.json.i != 1` is false"), "{summary}");
+}
+
+#[tokio::test]
+async fn a_run_failed_only_by_a_step_is_an_error_in_every_count() {
+    // Negative control: every check passes, a step failed.
+    let (r, code, _) = run_yaml(
+        "phases:\n  - name: p\n    steps:\n      - { id: x, t.hang: {}, timeout: 10ms }\n    checks:\n      - { id: C, expect: \"true\" }\n",
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert_eq!(r.verdict(), Verdict::Fail);
+    assert_eq!(check(&r, "C"), CheckStatus::Pass);
+    assert_eq!(r.step_errors.len(), 1, "{:?}", r.step_errors);
+    assert_eq!((r.step_errors[0].phase.as_str(), r.step_errors[0].step.as_str()), ("p", "x"));
+    let junit = testrunner_reports::junit::render(&r);
+    assert!(junit.contains("errors=\"1\""), "{junit}");
+    assert!(junit.contains("name=\"p step x\""), "{junit}");
+    assert!(junit.contains("deadline 10ms exceeded"), "{junit}");
+    let summary = testrunner_reports::summary::render(&r);
+    assert!(summary.contains("pass=1 fail=0 error=1 total=2"), "{summary}");
+    let html = testrunner_reports::html::render(&r, "");
+    assert!(html.contains("1 of 2 checks could not be evaluated"), "banner");
+    // A step failure a check already reports as ERROR is not counted twice.
+    let (r, _, _) = run_yaml(
+        "phases:\n  - name: p\n    steps:\n      - { id: x, t.hang: {}, timeout: 10ms }\n      - { id: y, t.echo: {} }\n    checks:\n      - { id: C, expect: \"y.ok\" }\n",
+    )
+    .await;
+    assert_eq!(check(&r, "C"), CheckStatus::Error);
+    assert!(r.step_errors.is_empty(), "{:?}", r.step_errors);
+    assert_eq!(r.totals().error, 1);
+}
+
+#[tokio::test]
+async fn an_uncomputable_metric_is_an_error_and_so_is_a_check_reading_it() {
+    // Negative control: before, the metric vanished (a log line) and the run passed.
+    let (r, code, _) = run_yaml(
+        "phases:\n  - name: p\n    steps:\n      - { id: c, t.echo: { v: null } }\n    metrics:\n      bad_ms: { value: \"c.json.v - c.started_ms\", unit: ms }\n    checks:\n      - { id: C, expect: \"true\" }\n      - { id: D, expect: \"bad_ms < 100\", metric: bad_ms }\n",
+    )
+    .await;
+    assert_eq!(code, 1);
+    let m = r.metric("bad_ms").expect("the metric is reported");
+    let err = m.error.as_deref().unwrap();
+    assert!(err.starts_with("cannot subtract: `c.json.v` is null"), "{err}");
+    assert_eq!(check(&r, "D"), CheckStatus::Error);
+    let d = r.checks.iter().find(|c| c.decl.id == "D").unwrap();
+    assert!(d.message.contains("reads metric `bad_ms`, which could not be computed"), "{}", d.message);
+    let junit = testrunner_reports::junit::render(&r);
+    assert!(junit.contains("name=\"metric bad_ms\""), "{junit}");
+    let summary = testrunner_reports::summary::render(&r);
+    assert!(summary.contains("bad_ms: ERROR: cannot subtract"), "{summary}");
+    assert!(summary.contains("pass=1 fail=0 error=2 total=3"), "{summary}");
+    // In a repeated phase, an iteration whose metric fails is not judged with the value of
+    // the iteration before.
+    let (r, code, _) = run_yaml(
+        "phases:\n  - name: cycles\n    repeat: 2\n    steps:\n      - { id: e, t.echo: { v: \"${loop.index == 0 ? 5 : null}\" } }\n    metrics:\n      v: { value: \"e.json.v + 1\" }\n    checks:\n      - { id: C, expect: \"v > 0\" }\n",
+    )
+    .await;
+    assert_eq!(code, 1);
+    let c = r.checks.iter().find(|c| c.decl.id == "C").unwrap();
+    assert_eq!((c.status, c.failed_iterations.clone()), (CheckStatus::Error, vec![1]), "{c:?}");
+    assert!(r.metric("v").unwrap().error.as_deref().unwrap().starts_with("iteration 1: cannot add"));
+}
+
+#[tokio::test]
+async fn a_timing_read_from_a_poll_carries_its_interval() {
+    let (r, code, _) = run_yaml(
+        "phases:\n  - name: p\n    steps:\n      - { id: start, t.echo: {} }\n      - id: cpoll\n        t.flaky: { ok_after: 3 }\n        until: cpoll.calls >= 3\n        interval: 20ms\n        timeout: 5s\n    metrics:\n      t_ms: { value: \"cpoll.first_match_ms - start.started_ms\", unit: ms }\n      w_ms: { value: \"cpoll.first_match_started_ms - start.started_ms\", unit: ms }\n    checks:\n      - { id: I, expect: [\"t_ms.hi == t_ms\", \"t_ms.lo == cpoll.last_miss_ms - start.started_ms\", \"t_ms.lo < t_ms\", \"w_ms <= t_ms\", \"cpoll.first_match_started_ms >= cpoll.last_miss_ms\"] }\n",
+    )
+    .await;
+    assert_eq!(code, 0, "{:?}", r.checks);
+    let c = r.step("cpoll").unwrap();
+    let m = r.metric("t_ms").unwrap();
+    let start = r.step("start").unwrap().started_ms as f64;
+    assert_eq!(m.value.as_f64(), Some(c.first_match_ms.unwrap() as f64 - start));
+    assert_eq!(
+        m.interval,
+        Some([c.last_miss_ms.unwrap() as f64 - start, c.first_match_ms.unwrap() as f64 - start])
+    );
+    let text = m.text();
+    assert!(text.contains(", true value in ["), "{text}");
+    let summary = testrunner_reports::summary::render(&r);
+    assert!(summary.contains("true value in ["), "{summary}");
+}

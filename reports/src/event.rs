@@ -172,6 +172,12 @@ pub enum Event {
         /// For a metric of a repeated phase: the series summary (min/median/p95/max/all).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         series: Option<Value>,
+        /// `[lo, hi]`: where the true value lies, for a metric read from a poll's transition.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        interval: Option<[f64; 2]>,
+        /// Why the metric could not be computed (then `value` is null): an error in every report.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
     },
     Check {
         id: String,
@@ -182,6 +188,9 @@ pub enum Event {
         details: Vec<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         value: Option<Value>,
+        /// In a repeated phase: the iterations (`loop.index`) in which the check did not hold.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        failed_iterations: Vec<u32>,
         t_ms: u64,
     },
     Undo {

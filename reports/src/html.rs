@@ -174,10 +174,10 @@ impl<'a> Page<'a> {
             _ if r.unrestored().count() > 0 => "some changes were NOT restored: see Cleanup".into(),
             _ => String::new(),
         };
-        let (pass, fail, error) =
-            (r.count(CheckStatus::Pass), r.count(CheckStatus::Fail), r.count(CheckStatus::Error));
+        let totals = r.totals();
+        let (pass, fail, error) = (totals.pass, totals.fail, totals.error);
         let checks = check_rows(r);
-        let problems = checks
+        let mut problems: Vec<Problem> = checks
             .iter()
             .filter(|c| c.class != "pass")
             .map(|c| Problem {
@@ -188,13 +188,30 @@ impl<'a> Page<'a> {
                 message: parts(&flatten(&c.message)),
             })
             .collect();
+        // Failed steps no check reported and uncomputable metrics count as errors too.
+        problems.extend(r.step_errors.iter().map(|s| Problem {
+            anchor: "steps".into(),
+            id: format!("{} step {}", s.phase, s.step),
+            name: s.iteration.map(|i| format!("iteration {i}")).unwrap_or_default(),
+            status: "ERROR",
+            message: parts(&s.error),
+        }));
+        problems.extend(r.metrics.iter().filter_map(|m| {
+            Some(Problem {
+                anchor: "metrics".into(),
+                id: format!("metric {}", m.name),
+                name: String::new(),
+                status: "ERROR",
+                message: parts(&format!("could not be computed: {}", m.error.as_deref()?)),
+            })
+        }));
         let metrics: Vec<MetricRow> = r.metrics.iter().map(|m| metric_row(r, m)).collect();
         Page {
             r,
             title: if r.title.is_empty() { &r.scenario } else { &r.title },
             verdict: verdict.as_str(),
             verdict_class: verdict.as_str().to_lowercase(),
-            headline: headline(r.checks.len(), pass, fail, error, r.duration_ms),
+            headline: headline(totals.total, pass, fail, error, r.duration_ms),
             description: parts(&r.description),
             banner_note,
             problems,
@@ -255,6 +272,7 @@ impl<'a> Page<'a> {
 }
 
 fn headline(total: usize, pass: usize, fail: usize, error: usize, duration_ms: u64) -> String {
+    // `total` counts checks plus failed steps and metrics no check covered (errors).
     let checks = match (total, fail, error) {
         (0, ..) => "no checks declared".to_string(),
         (t, 0, 0) => format!("{pass} of {t} checks passed"),
@@ -369,16 +387,16 @@ fn metric_row(r: &RunReport, m: &crate::model::MetricResult) -> MetricRow {
         }
         _ => String::new(),
     };
-    let unit = m.unit.as_deref().map(|u| format!(" {u}")).unwrap_or_default();
     let (baseline, delta, regression) = baseline_of(r, &m.name).unwrap_or_default();
     MetricRow {
         name: m.name.clone(),
         phase: m.phase.clone(),
-        value: format!("{}{unit}", display_value(&m.value)),
+        value: m.text(),
         series,
         baseline,
         delta,
-        regression,
+        // An uncomputable metric is shown as loudly as a regression.
+        regression: regression || m.error.is_some(),
     }
 }
 
@@ -527,7 +545,10 @@ fn step_row(s: &StepRecord, phase_break: bool) -> StepRow {
     let (output, output_summary, output_inline) = step_output(s);
     StepRow {
         phase_break,
-        step: s.step.clone(),
+        step: match s.iteration {
+            Some(i) => format!("{} #{i}", s.step),
+            None => s.step.clone(),
+        },
         phase: s.phase.clone(),
         action: s.action.clone(),
         status: s.status_word(),
@@ -807,7 +828,9 @@ impl Timeline {
                     ),
                 })
                 .collect();
-            let label = format!("{}{} · {}", if s.is_fault() { "⚡ " } else { "" }, s.step, s.action);
+            let iteration = s.iteration.map(|i| format!(" #{i}")).unwrap_or_default();
+            let label =
+                format!("{}{}{iteration} · {}", if s.is_fault() { "⚡ " } else { "" }, s.step, s.action);
             let (label, full_label) = if label.chars().count() > max_chars {
                 (format!("{}…", label.chars().take(max_chars - 1).collect::<String>()), label)
             } else {

@@ -28,7 +28,7 @@ pub fn render(report: &RunReport) -> String {
     for c in &report.checks {
         suite.add_test_case(check_case(report, c, names.take(format!("{} {}", c.decl.id, c.decl.name))));
     }
-    for case in harness_cases(report) {
+    for case in step_cases(report).into_iter().chain(harness_cases(report)) {
         let name = names.take(case.name.to_string());
         let mut case = case;
         case.name = name.into();
@@ -77,10 +77,20 @@ fn check_case(r: &RunReport, c: &CheckResult, name: String) -> TestCase {
     }
     let mut log = String::new();
     if let Some(m) = &c.decl.metric {
-        let v = r.check_metric_value(c).map(|v| display_value(&v)).unwrap_or_else(|| "?".into());
-        let unit = c.decl.unit.as_deref().map(|u| format!(" {u}")).unwrap_or_default();
+        let v = match r.metric(m).filter(|x| x.error.is_some() || x.interval.is_some()) {
+            Some(x) => x.text(),
+            None => {
+                let v = r.check_metric_value(c).map(|v| display_value(&v)).unwrap_or_else(|| "?".into());
+                let unit = c.decl.unit.as_deref().map(|u| format!(" {u}")).unwrap_or_default();
+                format!("{v}{unit}")
+            }
+        };
         let th = c.decl.threshold.as_deref().map(|t| format!(" (threshold {t})")).unwrap_or_default();
-        let _ = writeln!(log, "{m} = {v}{unit}{th}");
+        let _ = writeln!(log, "{m} = {v}{th}");
+    }
+    if !c.failed_iterations.is_empty() {
+        let list: Vec<String> = c.failed_iterations.iter().map(u32::to_string).collect();
+        let _ = writeln!(log, "failed in iterations (loop.index): {}", list.join(", "));
     }
     log.push_str(&step_log(r, &c.decl.phase));
     if !log.is_empty() {
@@ -124,9 +134,10 @@ fn step_log(r: &RunReport, phase: &str) -> String {
         let elapsed = s.elapsed_ms().map(secs).unwrap_or_else(|| "-".into());
         let _ = write!(
             t,
-            "[{}] {} ({}) {} elapsed={} attempts={}",
+            "[{}] {}{} ({}) {} elapsed={} attempts={}",
             secs(s.started_ms),
             s.step,
+            s.iteration.map(|i| format!(" #{i}")).unwrap_or_default(),
             s.action,
             s.status_word(),
             elapsed,
@@ -149,6 +160,23 @@ fn step_log(r: &RunReport, phase: &str) -> String {
         }
     }
     t
+}
+
+/// Errored test cases for a failed step no check reported (`<phase> step <id>`) and for a
+/// metric that could not be computed (`metric <name>`): a run failed by them is never green.
+fn step_cases(r: &RunReport) -> Vec<TestCase> {
+    let steps = r.step_errors.iter().map(|s| {
+        let it = s.iteration.map(|i| format!(" iteration {i}")).unwrap_or_default();
+        let mut case =
+            errored(r, format!("{} step {}{it}", s.phase, s.step), "step failed", &s.error, String::new());
+        case.set_system_out(step_log(r, &s.phase));
+        case
+    });
+    let metrics = r.metrics.iter().filter_map(|m| {
+        let e = m.error.as_deref()?;
+        Some(errored(r, format!("metric {}", m.name), "metric not computed", e, String::new()))
+    });
+    steps.chain(metrics).collect()
 }
 
 /// Errored test cases for what went wrong outside the checks.

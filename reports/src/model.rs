@@ -33,6 +33,31 @@ pub struct RunReport {
     pub harness_errors: Vec<HarnessError>,
     /// Progress messages, with the step they belong to.
     pub logs: Vec<LogLine>,
+    /// Failed steps of the phases that no check reported (an errored test case each).
+    pub step_errors: Vec<StepError>,
+}
+
+/// A failed step not covered by a check: one that no check reported as ERROR naming it
+/// (`… failed at step `<id>` …`). Setup and teardown failures are harness errors, an
+/// interrupted step is the interruption, and `allow_failure` steps are not failures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepError {
+    pub phase: String,
+    pub step: String,
+    #[serde(default)]
+    pub iteration: Option<u32>,
+    pub error: String,
+    pub t_ms: u64,
+}
+
+/// Test cases of a run, counted the same way by every report: the checks, the failed steps
+/// not covered by a check, and the metrics that could not be computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Totals {
+    pub pass: usize,
+    pub fail: usize,
+    pub error: usize,
+    pub total: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +70,9 @@ pub struct PhaseResult {
     pub started_ms: Option<u64>,
     pub finished_ms: Option<u64>,
     pub iterations: u32,
+    /// A `repeat:` / `for_each:` phase (its steps carry their iteration).
+    #[serde(default)]
+    pub repeated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +88,9 @@ pub struct Poll {
 pub struct StepRecord {
     pub step: String,
     pub phase: String,
+    /// In a repeated phase: the iteration (`loop.index`) the step ran in.
+    #[serde(default)]
+    pub iteration: Option<u32>,
     pub action: String,
     pub background: bool,
     pub started_ms: u64,
@@ -85,6 +116,9 @@ pub struct CheckResult {
     pub message: String,
     pub details: Vec<String>,
     pub value: Option<Value>,
+    /// In a repeated phase: the iterations (`loop.index`) in which the check did not hold.
+    #[serde(default)]
+    pub failed_iterations: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +128,12 @@ pub struct MetricResult {
     pub value: Value,
     pub unit: Option<String>,
     pub series: Option<Value>,
+    /// `[lo, hi]`: where the true value lies (a timing read from a poll's transition).
+    #[serde(default)]
+    pub interval: Option<[f64; 2]>,
+    /// Why it could not be computed: an error in every report.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,6 +167,7 @@ impl RunReport {
         for ev in events {
             r.apply(ev, &mut last_t);
         }
+        r.step_errors = r.uncovered_step_failures();
         if r.verdict.is_none() {
             // The runner died before it could finish: keep what was recorded, say so.
             r.verdict = Some(Verdict::Incomplete);
@@ -178,6 +219,7 @@ impl RunReport {
                         started_ms: None,
                         finished_ms: None,
                         iterations: 0,
+                        repeated: false,
                     })
                     .collect();
                 self.checks = checks
@@ -188,22 +230,26 @@ impl RunReport {
                         message: String::new(),
                         details: vec![],
                         value: None,
+                        failed_iterations: vec![],
                     })
                     .collect();
             }
-            Event::PhaseStarted { phase, t_ms, .. } => {
+            Event::PhaseStarted { phase, t_ms, iteration } => {
                 *last_t = (*last_t).max(*t_ms);
                 if let Some(p) = self.phase_mut(phase) {
                     p.started_ms.get_or_insert(*t_ms);
                     p.iterations += 1;
+                    p.repeated |= iteration.is_some();
                     p.status = "running".into();
                 }
             }
             Event::StepStarted { step, phase, action, t_ms, at, background } => {
                 *last_t = (*last_t).max(*t_ms);
+                let iteration = self.iteration_of(phase);
                 self.steps.push(StepRecord {
                     step: step.clone(),
                     phase: phase.clone(),
+                    iteration,
                     action: action.clone(),
                     background: *background,
                     started_ms: *t_ms,
@@ -257,9 +303,11 @@ impl RunReport {
                 *last_t = (*last_t).max(*finished_ms);
                 if self.open_step_mut(step).is_none() {
                     // A skipped step (`when:` false) has no StepStarted.
+                    let iteration = self.iteration_of(phase);
                     self.steps.push(StepRecord {
                         step: step.clone(),
                         phase: phase.clone(),
+                        iteration,
                         action: action.clone(),
                         background: false,
                         started_ms: *started_ms,
@@ -311,7 +359,7 @@ impl RunReport {
                     p.skip_reason = Some(reason.clone());
                 }
             }
-            Event::Metric { name, phase, value, unit, series } => {
+            Event::Metric { name, phase, value, unit, series, interval, error } => {
                 self.metrics.retain(|m| m.name != *name);
                 self.metrics.push(MetricResult {
                     name: name.clone(),
@@ -319,15 +367,18 @@ impl RunReport {
                     value: value.clone(),
                     unit: unit.clone(),
                     series: series.clone(),
+                    interval: *interval,
+                    error: error.clone(),
                 });
             }
-            Event::Check { id, status, message, details, value, t_ms } => {
+            Event::Check { id, status, message, details, value, failed_iterations, t_ms } => {
                 *last_t = (*last_t).max(*t_ms);
                 if let Some(c) = self.checks.iter_mut().find(|c| c.decl.id == *id) {
                     c.status = *status;
                     c.message = message.clone();
                     c.details = details.clone();
                     c.value = value.clone();
+                    c.failed_iterations = failed_iterations.clone();
                 }
             }
             Event::Undo { key, description, ok, error, t_ms } => {
@@ -363,6 +414,42 @@ impl RunReport {
 
     fn phase_mut(&mut self, name: &str) -> Option<&mut PhaseResult> {
         self.phases.iter_mut().find(|p| p.name == name)
+    }
+
+    /// The current iteration (`loop.index`) of a repeated phase.
+    fn iteration_of(&self, phase: &str) -> Option<u32> {
+        self.phases.iter().find(|p| p.name == phase && p.repeated).map(|p| p.iterations.saturating_sub(1))
+    }
+
+    fn uncovered_step_failures(&self) -> Vec<StepError> {
+        self.steps
+            .iter()
+            .filter(|s| s.ok == Some(false) && !s.allowed_failure && !s.skipped)
+            .filter(|s| s.phase != "setup" && s.phase != "teardown")
+            .filter(|s| {
+                !(self.interrupted.is_some() && s.error.as_deref().is_some_and(|e| e.contains("interrupted")))
+            })
+            .filter(|s| {
+                let named = format!("failed at step `{}`", s.step);
+                !self.checks.iter().any(|c| c.status == CheckStatus::Error && c.message.contains(&named))
+            })
+            .map(|s| StepError {
+                phase: s.phase.clone(),
+                step: s.step.clone(),
+                iteration: s.iteration,
+                error: s.error.clone().unwrap_or_else(|| "failed".into()),
+                t_ms: s.finished_ms.unwrap_or(s.started_ms),
+            })
+            .collect()
+    }
+
+    /// The counts every report shows (JUnit, HTML banner, summary, JSON).
+    pub fn totals(&self) -> Totals {
+        let (pass, fail) = (self.count(CheckStatus::Pass), self.count(CheckStatus::Fail));
+        let error = self.count(CheckStatus::Error)
+            + self.step_errors.len()
+            + self.metrics.iter().filter(|m| m.error.is_some()).count();
+        Totals { pass, fail, error, total: pass + fail + error }
     }
 
     /// The latest record of `step` (a step of a repeated phase appears once per iteration).
@@ -487,6 +574,23 @@ pub fn display_value(v: &Value) -> String {
         },
         Value::Null => "null".into(),
         other => other.to_string(),
+    }
+}
+
+impl MetricResult {
+    /// The value as every report shows it: `9900 ms, true value in [9820, 9900] ms`, or
+    /// `ERROR: …` when it could not be computed.
+    pub fn text(&self) -> String {
+        if let Some(e) = &self.error {
+            return format!("ERROR: {e}");
+        }
+        let unit = self.unit.as_deref().map(|u| format!(" {u}")).unwrap_or_default();
+        let mut t = format!("{}{unit}", display_value(&self.value));
+        if let Some([lo, hi]) = self.interval {
+            let n = |x: f64| display_value(&serde_json::json!(x));
+            t.push_str(&format!(", true value in [{}, {}]{unit}", n(lo), n(hi)));
+        }
+        t
     }
 }
 

@@ -11,6 +11,7 @@ pub fn render(r: &RunReport) -> String {
     phases(&mut t, r);
     timing(&mut t, r);
     checks(&mut t, r);
+    step_errors(&mut t, r);
     harness(&mut t, r);
     cleanup(&mut t, r);
     footer(&mut t, r);
@@ -101,6 +102,9 @@ fn timing(t: &mut String, r: &RunReport) {
 
 fn metric_value(m: &MetricResult) -> String {
     let unit = m.unit.as_deref().map(|u| format!(" {u}")).unwrap_or_default();
+    if m.error.is_some() {
+        return m.text();
+    }
     match &m.series {
         Some(Value::Object(s)) => {
             let get = |k: &str| s.get(k).map(display_value).unwrap_or_else(|| "-".into());
@@ -113,7 +117,7 @@ fn metric_value(m: &MetricResult) -> String {
                 get("max")
             )
         }
-        _ => format!("{}{unit}", display_value(&m.value)),
+        _ => m.text(),
     }
 }
 
@@ -148,12 +152,34 @@ fn check_numbers(r: &RunReport, c: &CheckResult) -> Option<String> {
     let mut parts = vec![];
     if let Some(m) = &c.decl.metric {
         let v = r.check_metric_value(c).map(|v| display_value(&v)).unwrap_or_else(|| "?".into());
-        parts.push(format!("{m}={v}"));
+        let interval =
+            r.metric(m).and_then(|m| m.interval).filter(|_| c.value.as_ref().is_none_or(|v| v.is_number()));
+        match interval {
+            Some([lo, hi]) => parts.push(format!("{m}={v} in [{}, {}]", num(lo), num(hi))),
+            None => parts.push(format!("{m}={v}")),
+        }
     }
     if let Some(th) = &c.decl.threshold {
         parts.push(format!("threshold={th}"));
     }
     (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+fn num(x: f64) -> String {
+    display_value(&serde_json::json!(x))
+}
+
+/// Failed steps no check reported: errors of their own, so a run failed only by a step
+/// is never counted as all green.
+fn step_errors(t: &mut String, r: &RunReport) {
+    if r.step_errors.is_empty() {
+        return;
+    }
+    t.push_str("\n## Failed steps (not covered by a check)\n");
+    for s in &r.step_errors {
+        let it = s.iteration.map(|i| format!(" iteration {i}")).unwrap_or_default();
+        let _ = writeln!(t, "ERROR {} step {}{it}: {}", s.phase, s.step, s.error);
+    }
 }
 
 fn harness(t: &mut String, r: &RunReport) {
@@ -186,7 +212,7 @@ fn cleanup(t: &mut String, r: &RunReport) {
 }
 
 fn footer(t: &mut String, r: &RunReport) {
-    let (p, f, e) = (r.count(CheckStatus::Pass), r.count(CheckStatus::Fail), r.count(CheckStatus::Error));
-    let _ = writeln!(t, "\n## Summary\npass={p} fail={f} error={e} total={}", r.checks.len());
+    let n = r.totals();
+    let _ = writeln!(t, "\n## Summary\npass={} fail={} error={} total={}", n.pass, n.fail, n.error, n.total);
     let _ = writeln!(t, "Verdict: {}", r.verdict().as_str());
 }

@@ -272,6 +272,8 @@ fn writers_run() -> Vec<Event> {
             value: json!(285),
             unit: Some("ms".into()),
             series: None,
+            interval: None,
+            error: None,
         },
         common::finished(testrunner_reports::Verdict::Pass, 0, 3400),
     ]
@@ -399,7 +401,7 @@ fn baseline_and_delta_come_from_the_baseline_check() {
     let page = html::render(&RunReport::from_events(&events), "");
     assert!(page.contains("<th>Baseline</th><th>Delta</th>"), "{page}");
     assert!(
-        page.contains("<tr class=\"regression\"><td class=\"mono\">loss_ms</td><td>loss</td><td class=\"num\">765 ms</td><td class=\"mono\"></td><td class=\"num\">487 ms</td><td class=\"loud\">+57.1% (limit +25.0%)</td></tr>"),
+        page.contains("<tr class=\"regression\"><td class=\"mono\">loss_ms</td><td>loss</td><td class=\"num\">765 ms, true value in [565, 765] ms</td><td class=\"mono\"></td><td class=\"num\">487 ms</td><td class=\"loud\">+57.1% (limit +25.0%)</td></tr>"),
         "{page}"
     );
     assert!(page.contains("REGRESSION loss_ms"), "the check message is shown as is");

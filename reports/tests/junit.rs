@@ -148,3 +148,36 @@ fn hostile_text_stays_valid_xml() {
     validate(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
     assert!(!xml.contains("<script>"), "{xml}");
 }
+
+#[test]
+fn a_failed_step_and_an_uncomputable_metric_are_errored_cases_and_stay_schema_valid() {
+    // Every check passed; a step failed (no check reports it) and a metric is missing.
+    let mut events = common::passing();
+    events.retain(|e| !matches!(e, Event::RunFinished { .. }));
+    for e in events.iter_mut() {
+        if let Event::StepFinished { step, .. } = e {
+            if step == "start_pg" {
+                *e = common::failed(e.clone(), "container val17-pg: no such container");
+            }
+        }
+    }
+    events.push(Event::Metric {
+        name: "gap_ms".into(),
+        phase: "recovery".into(),
+        value: serde_json::Value::Null,
+        unit: Some("ms".into()),
+        series: None,
+        interval: None,
+        error: Some("cannot subtract: `recovered.first_match_ms` is null (the step never matched)".into()),
+    });
+    events.push(common::finished(testrunner_reports::Verdict::Fail, 1, 1510));
+    let r = RunReport::from_events(&events);
+    let xml = junit::render(&r);
+    assert!(xml.contains(r#"tests="6" failures="0" errors="2""#), "{xml}");
+    assert!(xml.contains(r#"<testcase name="recovery step start_pg""#), "{xml}");
+    assert!(xml.contains(r#"message="container val17-pg: no such container" type="step failed""#), "{xml}");
+    assert!(xml.contains(r#"<testcase name="metric gap_ms""#), "{xml}");
+    let t = r.totals();
+    assert_eq!((t.pass, t.fail, t.error, t.total), (4, 0, 2, 6));
+    validate(&xml).unwrap();
+}

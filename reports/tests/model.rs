@@ -99,8 +99,24 @@ fn repeated_steps_and_skipped_steps() {
 fn later_metric_replaces_earlier_and_unknown_checks_are_ignored() {
     let events = vec![
         common::run_started("t", &["p"], common::val17_checks()),
-        Event::Metric { name: "m".into(), phase: "p".into(), value: json!(1), unit: None, series: None },
-        Event::Metric { name: "m".into(), phase: "p".into(), value: json!(2), unit: None, series: None },
+        Event::Metric {
+            name: "m".into(),
+            phase: "p".into(),
+            value: json!(1),
+            unit: None,
+            series: None,
+            interval: None,
+            error: None,
+        },
+        Event::Metric {
+            name: "m".into(),
+            phase: "p".into(),
+            value: json!(2),
+            unit: None,
+            series: None,
+            interval: None,
+            error: None,
+        },
         common::check("NOPE", CheckStatus::Fail, "x", &[], None, 1),
         common::finished(Verdict::Pass, 0, 5),
     ];

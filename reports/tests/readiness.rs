@@ -22,7 +22,15 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn metric(name: &str, v: Value) -> MetricResult {
-    MetricResult { name: name.into(), phase: "p".into(), value: v, unit: Some("ms".into()), series: None }
+    MetricResult {
+        name: name.into(),
+        phase: "p".into(),
+        value: v,
+        unit: Some("ms".into()),
+        series: None,
+        interval: None,
+        error: None,
+    }
 }
 
 /// The metrics the shipped scenarios record (values from the seed's example report).
@@ -71,6 +79,7 @@ fn report(scenario: &str, start: DateTime<Utc>, failing: &[&str], light_p95: f64
                 message: String::new(),
                 details: vec![],
                 value: None,
+                failed_iterations: vec![],
             }
         })
         .collect();

@@ -15,7 +15,9 @@ fn snapshots() {
 fn check_matrix_is_aligned_and_carries_numbers() {
     let text = summary::render(&common::report(&common::passing()));
     assert!(
-        text.contains("VAL17-03 loss_detection_timing_bound: PASS  (loss_ms=765, threshold=30000)\n"),
+        text.contains(
+            "VAL17-03 loss_detection_timing_bound: PASS  (loss_ms=765 in [565, 765], threshold=30000)\n"
+        ),
         "{text}"
     );
     assert!(text.contains("VAL17-01 baseline_quorum_healthy:     PASS\n"), "{text}");

@@ -20,6 +20,8 @@ fn normalise(text: &str, run_dir: &Path) -> String {
         (r"attempt \d+", "attempt <N>"),
         (r"(_ms|elapsed|ms)=\d+", "$1=<N>"),
         (r"pid \d+", "pid <PID>"),
+        // A timing's interval bounds (`true value in [660, 674] ms`, `in [660, 674]`).
+        (r"\[\d+(\.\d+)?, \d+(\.\d+)?\]", "[<N>, <N>]"),
     ];
     for (re, with) in rules {
         t = Regex::new(re).unwrap().replace_all(&t, *with).into_owned();

@@ -48,6 +48,15 @@ impl Expr {
             let message = first.map(|e| readable(&e.msg)).unwrap_or_else(|| errs.to_string());
             ExprError { message, offset }
         })?;
+        // `<name>.lo` / `<name>.hi` read a metric's uncertainty bounds, bound as hidden
+        // names (a metric itself stays a plain number, so `loss_ms <= x` keeps working).
+        let mut bound = vec![];
+        collect_bound(program.expression(), &mut bound);
+        let (aliased, changed) = rename_bounds(&renamed, &bound);
+        let program = match changed.then(|| cel::Program::compile(&aliased)) {
+            Some(Ok(p)) => p,
+            _ => program,
+        };
         Ok(Expr { source: source.to_string(), span, program: Arc::new(program) })
     }
 
@@ -90,13 +99,21 @@ impl Expr {
     pub fn eval(&self, scope: &Scope) -> Result<Value, String> {
         let mut ctx = cel::Context::default();
         register_functions(&mut ctx);
-        for name in self.roots() {
+        for (name, fields) in self.paths() {
+            if let Some(b @ ("lo" | "hi")) = fields.first().map(String::as_str) {
+                let alias = bound_name(&name, b);
+                // A metric's interval, else a field of that name (a step output `lo`).
+                let v = scope.get(&alias).or_else(|| scope.get(&name).and_then(|v| v.get(b)));
+                if let Some(v) = v {
+                    ctx.add_variable_from_value(alias, to_cel(v));
+                }
+            }
             if let Some(v) = scope.get(&name) {
                 let as_named = if name == "loop" { LOOP_ALIAS.to_string() } else { name };
                 ctx.add_variable_from_value(as_named, to_cel(v));
             }
         }
-        let out = self.program.execute(&ctx).map_err(|e| explain_error(&e.to_string(), self, scope))?;
+        let out = self.program.execute(&ctx).map_err(|e| explain_error(&e, self, scope))?;
         Ok(from_cel(&out))
     }
 
@@ -311,10 +328,18 @@ fn walk(
 ) {
     use cel::common::ast::{EntryExpr, Expr as E};
     let name = |n: &str| if n == LOOP_ALIAS { "loop".to_string() } else { n.to_string() };
+    // `__lo__x` is `x.lo` as written.
+    let unalias = |n: &str, mut fields: Vec<String>| match bound_of(n) {
+        Some((root, b)) => {
+            fields.insert(0, b.to_string());
+            (name(root), fields)
+        }
+        None => (name(n), fields),
+    };
     match &e.expr {
         E::Ident(n) => {
             if !n.starts_with('@') && !bound.iter().any(|b| b == n) {
-                paths.push((name(n), vec![]));
+                paths.push(unalias(n, vec![]));
             }
         }
         E::Select(_) => {
@@ -328,7 +353,7 @@ fn walk(
             match &cur.expr {
                 E::Ident(n) if !n.starts_with('@') && !bound.iter().any(|b| b == n) => {
                     fields.reverse();
-                    paths.push((name(n), fields));
+                    paths.push(unalias(n, fields));
                 }
                 _ => walk(cur, bound, paths, calls),
             }
@@ -456,12 +481,211 @@ pub fn function_exists(name: &str) -> bool {
     exists
 }
 
-fn explain_error(msg: &str, expr: &Expr, scope: &Scope) -> String {
-    if let Some(name) = msg.strip_prefix("Undeclared reference to '").and_then(|m| m.strip_suffix('\'')) {
-        let _ = scope;
-        return format!("`{name}` has no value yet (its step has not run, or it is not defined)");
+/// A CEL runtime error in plain words: which operation, and which name had which value
+/// (`cannot subtract: `kill.first_match_ms` is null (the step never matched)`).
+fn explain_error(err: &cel::ExecutionError, expr: &Expr, scope: &Scope) -> String {
+    use cel::ExecutionError as X;
+    let src = &expr.source;
+    match err {
+        X::UndeclaredReference(name) => {
+            if let Some((root, b)) = bound_of(name) {
+                return format!(
+                    "`{root}.{b}` has no value: `{root}` carries no uncertainty interval (only a metric that reads a polled step's `first_match_ms` has one)"
+                );
+            }
+            format!("`{name}` has no value yet (its step has not run, or it is not defined)")
+        }
+        X::UnsupportedBinaryOperator(op, l, r) => {
+            let verb = match *op {
+                "add" => "add",
+                "sub" => "subtract",
+                "mul" => "multiply",
+                "div" => "divide",
+                "rem" => "take the remainder",
+                other => other,
+            };
+            operands(&format!("cannot {verb}"), &[kind(l), kind(r)], expr, scope)
+        }
+        X::ValuesNotComparable(l, r) => operands("cannot compare", &[kind(l), kind(r)], expr, scope),
+        X::NoSuchOverload(o) => {
+            let what = match o.function() {
+                "_<_" | "_<=_" | "_>_" | "_>=_" | "_==_" | "_!=_" => "cannot compare".to_string(),
+                "_+_" => "cannot add".into(),
+                "_-_" => "cannot subtract".into(),
+                "_*_" => "cannot multiply".into(),
+                "_/_" => "cannot divide".into(),
+                "_%_" => "cannot take the remainder".into(),
+                "_&&_" | "_||_" => {
+                    "cannot combine with `&&` / `||` (both sides must be true or false)".into()
+                }
+                "!_" => "cannot apply `!`".into(),
+                "-_" => "cannot negate".into(),
+                f => format!("cannot call `{}`", f.trim_matches('_')),
+            };
+            let kinds: Vec<String> = o
+                .argument_types()
+                .iter()
+                .map(|t| match t.as_str() {
+                    "null_type" => "null".to_string(),
+                    "int" | "uint" | "double" => "a number".into(),
+                    "string" => "a string".into(),
+                    "bool" => "a bool".into(),
+                    "list" => "a list".into(),
+                    "map" => "a map".into(),
+                    other => format!("a {other}"),
+                })
+                .collect();
+            operands(&what, &kinds, expr, scope)
+        }
+        X::NoSuchKey(k) => format!("there is no field `{k}`, in `{src}`"),
+        X::DivisionByZero(_) => format!("division by zero, in `{src}`"),
+        X::RemainderByZero(_) => format!("remainder by zero, in `{src}`"),
+        other => format!("{other} (in `{src}`)"),
     }
-    format!("{msg} (in `{}`)", expr.source)
+}
+
+/// `{what}: `a.b` is null (why)`, naming the names the expression read that are null;
+/// else the kinds of the two operands.
+fn operands(what: &str, kinds: &[String], expr: &Expr, scope: &Scope) -> String {
+    let src = &expr.source;
+    let mut nulls: Vec<String> = vec![];
+    if kinds.iter().any(|k| k == "null") {
+        for (root, fields) in expr.paths() {
+            let v = fields.iter().try_fold(scope.get(&root), |v, f| Some(v?.get(f.as_str())));
+            if let Some(Some(Value::Null)) = v {
+                let path = std::iter::once(root).chain(fields.iter().cloned()).collect::<Vec<_>>().join(".");
+                let why = match fields.last().map(String::as_str) {
+                    Some("first_match_ms" | "first_match_started_ms") => " (the step never matched)",
+                    Some("last_miss_ms") => " (no attempt missed: the first one matched)",
+                    Some("error") => " (the step did not fail)",
+                    _ => "",
+                };
+                let line = format!("`{path}` is null{why}");
+                if !nulls.contains(&line) {
+                    nulls.push(line);
+                }
+            }
+        }
+    }
+    if nulls.is_empty() {
+        format!("{what} {}, in `{src}`", kinds.join(" and "))
+    } else {
+        format!("{what}: {}, in `{src}`", nulls.join(" and "))
+    }
+}
+
+fn kind(v: &cel::Value) -> String {
+    match v {
+        cel::Value::Null => "null".into(),
+        cel::Value::Int(_) | cel::Value::UInt(_) | cel::Value::Float(_) => {
+            format!("a number ({})", short(&from_cel(v)))
+        }
+        cel::Value::String(_) => format!("a string ({})", short(&from_cel(v))),
+        cel::Value::Bool(b) => format!("a bool ({b})"),
+        cel::Value::List(_) => "a list".into(),
+        cel::Value::Map(_) => "a map".into(),
+        _ => "a value".into(),
+    }
+}
+
+/// The hidden name `<name>.lo` / `<name>.hi` is bound to (a metric's interval bounds).
+pub fn bound_name(name: &str, bound: &str) -> String {
+    format!("__{bound}__{name}")
+}
+
+/// `__lo__x` → `("x", "lo")`.
+fn bound_of(alias: &str) -> Option<(&str, &'static str)> {
+    if let Some(r) = alias.strip_prefix("__lo__") {
+        return Some((r, "lo"));
+    }
+    alias.strip_prefix("__hi__").map(|r| (r, "hi"))
+}
+
+/// Names bound by macros (`x` in `xs.all(x, …)`): their `.lo` is a field, not a bound.
+fn collect_bound(e: &cel::IdedExpr, out: &mut Vec<String>) {
+    use cel::common::ast::{EntryExpr, Expr as E};
+    match &e.expr {
+        E::Select(s) => collect_bound(&s.operand, out),
+        E::Call(c) => {
+            c.target.iter().for_each(|t| collect_bound(t, out));
+            c.args.iter().for_each(|a| collect_bound(a, out));
+        }
+        E::Comprehension(c) => {
+            out.push(c.iter_var.clone());
+            out.extend(c.iter_var2.clone());
+            out.push(c.accu_var.clone());
+            for x in [&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result] {
+                collect_bound(x, out);
+            }
+        }
+        E::List(l) => l.elements.iter().for_each(|x| collect_bound(x, out)),
+        E::Map(m) => m.entries.iter().for_each(|en| match &en.expr {
+            EntryExpr::StructField(f) => collect_bound(&f.value, out),
+            EntryExpr::MapEntry(me) => {
+                collect_bound(&me.key, out);
+                collect_bound(&me.value, out);
+            }
+        }),
+        _ => {}
+    }
+}
+
+/// Rewrites `name.lo` / `name.hi` (a name read at the top level, not a field, not a call,
+/// not in a string) to its hidden binding. Returns whether anything changed.
+fn rename_bounds(src: &str, macro_bound: &[String]) -> (String, bool) {
+    let chars: Vec<char> = src.chars().collect();
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(src.len());
+    let mut changed = false;
+    let mut quote: Option<char> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if let Some(q) = quote {
+            out.push(c);
+            if c == '\\' && i + 1 < chars.len() {
+                out.push(chars[i + 1]);
+                i += 1;
+            } else if c == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        if c == '"' || c == '\'' {
+            quote = Some(c);
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        let starts_name = (c.is_ascii_alphabetic() || c == '_')
+            && (i == 0 || !(is_word(chars[i - 1]) || chars[i - 1] == '.'));
+        if starts_name {
+            let mut j = i;
+            while j < chars.len() && is_word(chars[j]) {
+                j += 1;
+            }
+            let name: String = chars[i..j].iter().collect();
+            let b = [('l', 'o'), ('h', 'i')].into_iter().find(|(a, z)| {
+                chars.get(j) == Some(&'.') && chars.get(j + 1) == Some(a) && chars.get(j + 2) == Some(z)
+            });
+            let after_ok = chars.get(j + 3).is_none_or(|n| !is_word(*n) && *n != '(');
+            if let (Some((a, z)), true) = (b, after_ok) {
+                if !macro_bound.contains(&name) {
+                    out.push_str(&bound_name(&name, &format!("{a}{z}")));
+                    changed = true;
+                    i = j + 3;
+                    continue;
+                }
+            }
+            out.push_str(&name);
+            i = j;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    (out, changed)
 }
 
 /// Splits `a <= b` at its top-level comparison operator, ignoring operators inside strings,
@@ -851,6 +1075,54 @@ mod tests {
         let e = Expr::compile("nope.ok", Span::none()).unwrap();
         let err = e.eval(&Scope::new()).unwrap_err();
         assert!(err.contains("`nope` has no value yet"), "{err}");
+    }
+
+    #[test]
+    fn runtime_errors_name_the_null_and_the_operator() {
+        let mut s = Scope::new();
+        s.set("kill", json!({"first_match_ms": null, "started_ms": 245}));
+        let e = Expr::compile("kill.first_match_ms - kill.started_ms", Span::none()).unwrap();
+        let err = e.eval(&s).unwrap_err();
+        assert_eq!(
+            err,
+            "cannot subtract: `kill.first_match_ms` is null (the step never matched), in `kill.first_match_ms - kill.started_ms`"
+        );
+        assert!(!err.contains("Int(") && !err.contains("Null"), "{err}");
+        let e = Expr::compile("kill.first_match_ms < 5", Span::none()).unwrap();
+        let err = e.eval(&s).unwrap_err();
+        assert!(err.starts_with("cannot compare: `kill.first_match_ms` is null"), "{err}");
+        s.set("name", json!("x"));
+        let e = Expr::compile("name * 2", Span::none()).unwrap();
+        assert_eq!(
+            e.eval(&s).unwrap_err(),
+            "cannot multiply a string (\"x\") and a number (2), in `name * 2`"
+        );
+    }
+
+    #[test]
+    fn lo_and_hi_read_hidden_bounds_and_the_value_stays_a_number() {
+        let mut s = Scope::new();
+        s.set("loss_ms", json!(9900));
+        s.set(bound_name("loss_ms", "lo"), json!(9820));
+        s.set(bound_name("loss_ms", "hi"), json!(9900));
+        let e = Expr::compile(
+            "loss_ms <= 10000 && loss_ms.lo == 9820 && loss_ms.hi - loss_ms.lo == 80",
+            Span::none(),
+        )
+        .unwrap();
+        assert_eq!(e.eval(&s).unwrap(), json!(true));
+        assert!(e.paths().contains(&("loss_ms".into(), vec!["lo".into()])), "{:?}", e.paths());
+        assert_eq!(e.roots(), vec!["loss_ms"]);
+        // A step output named `lo`, a macro variable's `lo` and a string are left alone.
+        s.set("p", json!({"lo": 3}));
+        s.set("xs", json!([{"lo": 1}]));
+        let e =
+            Expr::compile("p.lo == 3 && xs.all(x, x.lo == 1) && 'a.lo' == \"a.lo\"", Span::none()).unwrap();
+        assert_eq!(e.eval(&s).unwrap(), json!(true));
+        // A metric without an interval: said in words.
+        s.set("plain", json!(1));
+        let err = Expr::compile("plain.hi > 0", Span::none()).unwrap().eval(&s).unwrap_err();
+        assert!(err.contains("`plain.hi` has no value: `plain` carries no uncertainty interval"), "{err}");
     }
 
     #[test]

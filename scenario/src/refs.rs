@@ -20,6 +20,7 @@ pub const RESULT_FIELDS: &[&str] = &[
     "attempts",
     "last_miss_ms",
     "first_match_ms",
+    "first_match_started_ms",
     "skipped",
 ];
 
@@ -91,7 +92,21 @@ pub fn validate(sc: &Scenario, reserved: &[String], catalog: &dyn Catalog, diags
     }
 
     let timeline = Timeline::build(sc);
-    let v = Validator { known: &known, timeline: &timeline, catalog, steps: &all_steps };
+    // Metric → whether it carries an interval (it reads a polled step's transition).
+    let metrics: HashMap<String, bool> = sc
+        .phases
+        .iter()
+        .flat_map(|p| &p.metrics)
+        .chain(&sc.final_metrics)
+        .map(|m| {
+            let polled = m.value.paths().into_iter().any(|(root, fields)| {
+                matches!(fields.as_slice(), [f] if f == "first_match_ms" || f == "first_match_started_ms")
+                    && all_steps.iter().any(|s| s.id == root && s.until.is_some())
+            });
+            (m.name.clone(), polled)
+        })
+        .collect();
+    let v = Validator { known: &known, timeline: &timeline, catalog, steps: &all_steps, metrics: &metrics };
     let mut found: Vec<Diagnostic> = vec![];
     let mut later: Vec<Diagnostic> = vec![];
 
@@ -459,6 +474,7 @@ struct Validator<'a> {
     timeline: &'a Timeline,
     catalog: &'a dyn Catalog,
     steps: &'a [&'a Step],
+    metrics: &'a HashMap<String, bool>,
 }
 
 impl Validator<'_> {
@@ -488,6 +504,7 @@ impl Validator<'_> {
             self.order(e, &root, &name, r, out);
             if let Some(field) = fields.first() {
                 self.field(e, &root, &name, field, out);
+                self.bound(e, &name, field, out);
             }
         }
     }
@@ -555,6 +572,23 @@ impl Validator<'_> {
                 .note(format!("{} ({})", a.what, a.span))
                 .hint(hint),
         );
+    }
+
+    /// `metric.lo` / `metric.hi` exist only for a metric that carries an interval.
+    fn bound(&self, e: &Expr, name: &str, field: &str, out: &mut Vec<Diagnostic>) {
+        if !matches!(field, "lo" | "hi") || self.steps.iter().any(|s| s.id == name) {
+            return;
+        }
+        if let Some(false) = self.metrics.get(name) {
+            out.push(
+                Diagnostic::error(
+                    format!("metric `{name}` has no uncertainty interval, so `{name}.{field}` has no value"),
+                    point_at_field(e, name, field),
+                )
+                .label("no interval")
+                .hint("`.lo` / `.hi` exist for a metric whose expression reads a polled step's `first_match_ms` (a step with `until:`)"),
+            );
+        }
     }
 
     /// `root.field`: the field must be one the step's action (or the engine) provides.

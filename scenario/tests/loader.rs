@@ -570,3 +570,18 @@ fn repeat_and_for_each_take_vars_checked_at_load_time() {
     assert_eq!(e[2].0, "`repeat` must be a whole number (0 or more), not integer");
     assert_eq!((e[2].1, e[2].2), (8, 13));
 }
+
+#[test]
+fn metric_bounds_exist_only_for_metrics_read_from_a_poll() {
+    let base = "phases:\n  - name: p\n    steps:\n      - id: probe\n        http.get: { url: \"http://x\" }\n        until: probe.status == 200\n      - { id: s, sleep: { duration: 1s } }\n    metrics:\n      polled_ms: { value: \"probe.first_match_ms - s.started_ms\" }\n      plain_ms: { value: \"s.finished_ms - s.started_ms\" }\n    checks:\n";
+    let ok = format!(
+        "{base}      - {{ id: C, expect: \"polled_ms.lo <= polled_ms && polled_ms.hi >= polled_ms\" }}\n"
+    );
+    load_files(&[("s.yaml", &ok)], Overrides::default()).unwrap_or_else(|f| panic!("{}", f.render(false)));
+    let bad = format!("{base}      - {{ id: C, expect: \"plain_ms.hi < 5\" }}\n");
+    let e = errors(&bad);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].0, "metric `plain_ms` has no uncertainty interval, so `plain_ms.hi` has no value");
+    // Line 12, the column of `hi` in `plain_ms.hi`.
+    assert_eq!((e[0].1, e[0].2), (12, 36), "{e:?}");
+}

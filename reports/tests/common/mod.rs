@@ -145,6 +145,7 @@ pub fn check(
         message: message.into(),
         details: details.iter().map(|s| s.to_string()).collect(),
         value,
+        failed_iterations: vec![],
         t_ms,
     }
 }
@@ -209,7 +210,7 @@ pub fn passing() -> Vec<Event> {
         },
         Event::Evidence { path: "evidence/val17-02-quorum-lost.json".into(), step: Some("lost".into()) },
         phase_finished("loss", true, None, 820),
-        Event::Metric { name: "loss_ms".into(), phase: "loss".into(), value: json!(765), unit: Some("ms".into()), series: None },
+        Event::Metric { name: "loss_ms".into(), phase: "loss".into(), value: json!(765), unit: Some("ms".into()), series: None, interval: Some([565.0, 765.0]), error: None },
         check("VAL17-02", CheckStatus::Pass, "all expectations hold", &[], None, 821),
         check("VAL17-03", CheckStatus::Pass, "all expectations hold", &[], Some(json!(765)), 822),
         phase_started("recovery", 830),
@@ -224,6 +225,8 @@ pub fn passing() -> Vec<Event> {
             value: json!(300.0),
             unit: Some("ms".into()),
             series: Some(json!({"count": 2, "min": 250.0, "median": 300.0, "p95": 345.0, "p99": 349.0, "max": 350.0, "mean": 300.0, "all": [250.0, 350.0]})),
+            interval: None,
+            error: None,
         },
         check("VAL17-06", CheckStatus::Pass, "all expectations hold", &[], None, 1502),
         finished(Verdict::Pass, 0, 1510),
