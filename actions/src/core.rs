@@ -1,5 +1,6 @@
 //! Core actions: sleep, log, set, assert, fail, exec, and net.free_port.
 use crate::params::{decode, schema};
+use crate::process::{group_undo, GroupGuard, ProcGroup, KILL_GRACE};
 use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField, Precondition};
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -7,7 +8,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::process::Stdio;
-use crate::process::{group_undo, GroupGuard, ProcGroup, KILL_GRACE};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
@@ -313,7 +313,8 @@ impl Action for Exec {
         // SAFETY: prctl is async-signal-safe.
         unsafe {
             cmd.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)?;
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                    .map_err(std::io::Error::from)?;
                 Ok(())
             });
         }
@@ -322,7 +323,8 @@ impl Action for Exec {
                 .hint("is the program installed and on PATH?")
         })?;
         let pid = child.id().unwrap_or(0);
-        let group = ProcGroup::of_leader(pid as i32).unwrap_or(ProcGroup { pgid: pid as i32, start: 0, session: 0 });
+        let group =
+            ProcGroup::of_leader(pid as i32).unwrap_or(ProcGroup { pgid: pid as i32, start: 0, session: 0 });
         // Write-ahead: a runner killed now leaves a record `testrunner cleanup` can replay.
         let key = format!("exec:{}:{pid}", ctx.step_id);
         ctx.intend(&group_undo(

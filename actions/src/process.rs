@@ -67,7 +67,12 @@ fn proc_stat(pid: i32) -> Option<(char, i32, i32, u64)> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: fields start after the last ')'.
     let f: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
-    Some((f.first()?.chars().next()?, f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?, f.get(19)?.parse().ok()?))
+    Some((
+        f.first()?.chars().next()?,
+        f.get(2)?.parse().ok()?,
+        f.get(3)?.parse().ok()?,
+        f.get(19)?.parse().ok()?,
+    ))
 }
 
 /// Default time between SIGTERM and SIGKILL when a group is killed.
@@ -154,7 +159,9 @@ impl Drop for GroupGuard {
     fn drop(&mut self) {
         if self.armed {
             let g = self.group;
-            let _ = std::thread::Builder::new().name("kill-group".into()).spawn(move || g.kill_blocking(KILL_GRACE));
+            let _ = std::thread::Builder::new()
+                .name("kill-group".into())
+                .spawn(move || g.kill_blocking(KILL_GRACE));
         }
     }
 }
@@ -260,8 +267,8 @@ impl Action for Spawn {
         let pid = child.id().unwrap_or(0);
         // The child has exec'd (spawn returns after that), so its group is set. Recorded at
         // once: the write-ahead record exists before this action returns.
-        let group = ProcGroup::of_leader(pid as i32)
-            .unwrap_or(ProcGroup { pgid: pid as i32, start: 0, session: 0 });
+        let group =
+            ProcGroup::of_leader(pid as i32).unwrap_or(ProcGroup { pgid: pid as i32, start: 0, session: 0 });
         let mut guard = GroupGuard { group, armed: true };
         ctx.state.processes.lock().unwrap().insert(
             p.name.clone(),
@@ -463,6 +470,15 @@ impl Action for SignalAction {
             _ => return Err(ActionError::new("give exactly one of `name`, `pid`, `pidfile`")),
         };
         let target = Pid::from_raw(pid);
+        if sig == Signal::SIGSTOP {
+            // Write-ahead, by pid: replayable by `testrunner cleanup` in another process.
+            ctx.intend(&Undo {
+                key: format!("process.stopped:{label}"),
+                description: format!("resume process {label} (SIGCONT)"),
+                action: "process.signal",
+                params: json!({"pid": pid, "signal": "CONT"}),
+            });
+        }
         let sent = if p.group { signal::killpg(target, sig) } else { signal::kill(target, sig) };
         let mut out = Outcome::new().with("pid", pid).with("signal", sig.as_str());
         match sent {

@@ -205,7 +205,11 @@ fn undo_sink(journal: Journal, undo: UndoStack, t0: Instant) -> testrunner_actio
         }
         UndoNote::Settled { key } => {
             if undo.settle_intent(&key) {
-                journal.emit(Event::UndoSettled { key, reason: "its program ended".into(), t_ms: ms_since(t0) });
+                journal.emit(Event::UndoSettled {
+                    key,
+                    reason: "its program ended".into(),
+                    t_ms: ms_since(t0),
+                });
             }
         }
     })
@@ -534,7 +538,11 @@ impl<'a> Runner<'a> {
         // Announced but not confirmed: the step failed before the change, or its program ended.
         for a in announced {
             let reason = if run.ok { "ended with its step" } else { "not applied: the step failed" };
-            self.journal.emit(Event::UndoSettled { key: a.key, reason: reason.into(), t_ms: ms_since(self.t0) });
+            self.journal.emit(Event::UndoSettled {
+                key: a.key,
+                reason: reason.into(),
+                t_ms: ms_since(self.t0),
+            });
         }
         if s.action == "set" && run.ok {
             for (k, v) in &run.output {

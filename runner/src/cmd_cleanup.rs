@@ -13,7 +13,8 @@ use testrunner_scenario::Masker;
 /// The run's report folded from its journal, or a message saying why it cannot be read.
 pub fn read_report(run_dir: &std::path::Path) -> Result<RunReport, String> {
     let journal = run_dir.join("journal.jsonl");
-    let text = std::fs::read_to_string(&journal).map_err(|e| format!("cannot read {}: {e}", journal.display()))?;
+    let text =
+        std::fs::read_to_string(&journal).map_err(|e| format!("cannot read {}: {e}", journal.display()))?;
     let events = RunReport::parse_journal(&text).map_err(|e| format!("{}: {e}", journal.display()))?;
     Ok(RunReport::from_events(&events))
 }
@@ -77,7 +78,8 @@ pub fn run(args: CleanupArgs) -> i32 {
 
 async fn replay(p: &PendingUndo, run_dir: &std::path::Path) -> Result<(), String> {
     let action = find(&p.action).ok_or_else(|| format!("undo action `{}` is not registered", p.action))?;
-    let ctx = ActionCtx::standalone(run_dir.to_path_buf(), &format!("cleanup:{}", p.key), Duration::from_secs(60));
+    let ctx =
+        ActionCtx::standalone(run_dir.to_path_buf(), &format!("cleanup:{}", p.key), Duration::from_secs(60));
     if p.action == "docker.rm" {
         // Only a container the runner created: it carries the label testrunner.managed=true.
         let container = p.params.get("container").cloned().unwrap_or(Value::Null);

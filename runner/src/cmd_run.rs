@@ -292,7 +292,11 @@ async fn abandon_cleanup(signal: &str, undo: &UndoStack, journal: &Journal, t0: 
             continue;
         }
         let num = |k: &str| u.params.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
-        let g = ProcGroup { pgid: num("pgid") as i32, start: num("start_time") as u64, session: num("session") as i32 };
+        let g = ProcGroup {
+            pgid: num("pgid") as i32,
+            start: num("start_time") as u64,
+            session: num("session") as i32,
+        };
         let result = tokio::task::spawn_blocking(move || g.kill_blocking(std::time::Duration::ZERO))
             .await
             .unwrap_or_else(|e| Err(e.to_string()));

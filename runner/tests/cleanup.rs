@@ -61,8 +61,17 @@ fn a_passing_run_leaves_no_grandchild_and_background_exec_stops_at_once() {
     let (bg, bg2) = (pidfile(&out.join("bg.pid")), pidfile(&out.join("bg2.pid")));
     let left: Vec<i64> = [gc, bg, bg2].into_iter().filter(|p| alive(*p)).collect();
     left.iter().for_each(|p| kill(*p));
-    assert_eq!(o.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert!(left.is_empty(), "grandchildren {left:?} outlived a passing run (parent's {gc}, exec's {bg}, {bg2})");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        left.is_empty(),
+        "grandchildren {left:?} outlived a passing run (parent's {gc}, exec's {bg}, {bg2})"
+    );
     // Two background steps of 20 s each, ended by `stop:` and by their phase's end.
     assert!(t.elapsed() < Duration::from_secs(15), "took {:?}", t.elapsed());
     let report: serde_json::Value =
@@ -125,7 +134,8 @@ fn after_sigkill_the_report_lists_pending_cleanup_and_cleanup_undoes_it() {
     // The rebuilt report lists both as pending.
     let rep = Command::new(bin()).arg("report").arg(&out).env("NO_COLOR", "1").output().unwrap();
     let text = String::from_utf8_lossy(&rep.stdout).to_string();
-    let listed = text.contains("PENDING       kill process parent") && text.contains(&format!("remove container {name}"));
+    let listed = text.contains("PENDING       kill process parent")
+        && text.contains(&format!("remove container {name}"));
     // A later run of the same scenario (same parent directory) warns about it; this one
     // stops right after, at its occupied --out.
     let occupied = dir.path().join("run2");
@@ -146,10 +156,17 @@ fn after_sigkill_the_report_lists_pending_cleanup_and_cleanup_undoes_it() {
     cleanup_anyway(&name);
     assert!(listed, "report does not list the pending entries:\n{text}");
     assert!(
-        later_err.contains("an earlier run left 2 change(s) pending") && later_err.contains("testrunner cleanup"),
+        later_err.contains("an earlier run left 2 change(s) pending")
+            && later_err.contains("testrunner cleanup"),
         "{later_err}"
     );
-    assert_eq!(cleaned.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&cleaned.stdout), String::from_utf8_lossy(&cleaned.stderr));
+    assert_eq!(
+        cleaned.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&cleaned.stdout),
+        String::from_utf8_lossy(&cleaned.stderr)
+    );
     assert!(gc_gone, "grandchild {gc} survived `testrunner cleanup`");
     assert!(box_gone, "container {name} survived `testrunner cleanup`");
     // Idempotent: nothing is left to do, and the rebuilt report shows nothing pending.

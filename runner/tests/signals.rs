@@ -156,7 +156,10 @@ fn second_sigint_during_teardown_kills_its_child_and_still_reports() {
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     let survived = !process_gone(grandchild, Duration::from_secs(5));
     if survived {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(grandchild as i32), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(grandchild as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
     assert_eq!(code, 130, "{stderr}");
     assert!(!survived, "the teardown's child {grandchild} outlived the second SIGINT");

@@ -188,7 +188,11 @@ impl Action for Run {
         // runner leaves a record `testrunner cleanup` replays.
         ctx.intend(&Undo {
             key: format!("docker.container:{}", p.name),
-            description: format!("remove container {} (id {})", p.name, &created.id[..created.id.len().min(12)]),
+            description: format!(
+                "remove container {} (id {})",
+                p.name,
+                &created.id[..created.id.len().min(12)]
+            ),
             action: "docker.rm",
             params: json!({"container": created.id, "force": true, "missing_ok": true,
                            "save_logs": format!("{}.container.log", p.name)}),
