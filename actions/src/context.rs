@@ -17,6 +17,20 @@ pub struct SpawnedProcess {
 
 pub type Processes = Arc<Mutex<HashMap<String, SpawnedProcess>>>;
 
+/// Write-ahead notes about undo entries, for the engine's journal: an action announces the
+/// inverse of a change *before* the change takes effect (or, for a child process, the moment
+/// it exists), so a runner killed by SIGKILL leaves a record `testrunner cleanup` can replay.
+#[derive(Debug, Clone)]
+pub enum UndoNote {
+    /// `undo` is about to be needed. Confirmed by the step's outcome listing the same key;
+    /// dropped by the engine when the step fails without confirming it.
+    Intend { step_id: String, undo: crate::Undo },
+    /// The state `key` named is restored (an `exec` child's group is gone).
+    Settled { key: String },
+}
+
+pub type UndoSink = Arc<dyn Fn(UndoNote) + Send + Sync>;
+
 /// State shared by every step of one run (process table, clients). Cheap to clone.
 #[derive(Clone)]
 pub struct SharedState {
@@ -26,6 +40,8 @@ pub struct SharedState {
     /// Lazily built clients, so a scenario that never touches Docker never needs a daemon.
     pub docker: Arc<tokio::sync::OnceCell<bollard::Docker>>,
     pub http: reqwest::Client,
+    /// Where write-ahead undo notes go (the engine's journal); None outside a run.
+    pub undo_sink: Option<UndoSink>,
 }
 
 impl SharedState {
@@ -37,6 +53,7 @@ impl SharedState {
             processes: Arc::default(),
             docker: Arc::default(),
             http: reqwest::Client::builder().no_proxy().build().expect("http client"),
+            undo_sink: None,
         }
     }
 
@@ -90,6 +107,20 @@ impl ActionCtx {
         let masked = self.state.masker.mask(&text);
         std::fs::write(&path, masked.as_bytes())?;
         Ok(format!("evidence/{rel}"))
+    }
+
+    /// Announces `undo` before the change it reverts takes effect (write-ahead).
+    pub fn intend(&self, undo: &crate::Undo) {
+        if let Some(sink) = &self.state.undo_sink {
+            sink(UndoNote::Intend { step_id: self.step_id.clone(), undo: undo.clone() });
+        }
+    }
+
+    /// Says the state `key` names is restored (its write-ahead record is settled).
+    pub fn settled(&self, key: &str) {
+        if let Some(sink) = &self.state.undo_sink {
+            sink(UndoNote::Settled { key: key.to_string() });
+        }
     }
 
     pub fn remaining(&self) -> std::time::Duration {

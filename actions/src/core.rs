@@ -1,5 +1,6 @@
 //! Core actions: sleep, log, set, assert, fail, exec, and net.free_port.
 use crate::params::{decode, schema};
+use crate::process::{group_undo, GroupGuard, ProcGroup, KILL_GRACE};
 use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField, Precondition};
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -7,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::process::Stdio;
+use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 /// Output text kept in step results; evidence files keep everything.
@@ -264,8 +266,13 @@ impl Action for Exec {
                 OutputField { name: "stdout", ty: "string", doc: "standard output (truncated past 64 KiB)" },
                 OutputField { name: "stderr", ty: "string", doc: "standard error (truncated past 64 KiB)" },
                 OutputField { name: "exit_code", ty: "int", doc: "exit code (-1 when killed by a signal)" },
-                OutputField { name: "pid", ty: "int", doc: "process id" },
-                OutputField { name: "json", ty: "any", doc: "stdout parsed as JSON, when it is JSON" },
+                OutputField { name: "pid", ty: "int", doc: "process id (also its process group)" },
+                OutputField { name: "json", ty: "any", doc: "stdout parsed as JSON, when it is JSON (first 1 MiB)" },
+                OutputField { name: "stdout_bytes", ty: "int", doc: "length of the whole standard output" },
+                OutputField { name: "stderr_bytes", ty: "int", doc: "length of the whole standard error" },
+                OutputField { name: "stdout_file", ty: "string", doc: "evidence file with all of stdout, when it exceeded 1 MiB" },
+                OutputField { name: "stderr_file", ty: "string", doc: "evidence file with all of stderr, when it exceeded 1 MiB" },
+                OutputField { name: "stopped", ty: "bool", doc: "ended by `stop:` or its phase's end (a background step)" },
             ],
             example: "- id: backup\n  exec: { argv: [halab, backup, --pg-url, \"${pg_url}\", --out, \"${run.dir}/backup.dump\"] }\n",
             background: false,
@@ -300,18 +307,78 @@ impl Action for Exec {
         if let Some(dir) = &p.cwd {
             cmd.current_dir(dir);
         }
+        // Its own process group, so a stop, a deadline or an interrupt kills the program's
+        // children too; and it dies with a SIGKILLed runner.
+        cmd.process_group(0);
+        // SAFETY: prctl is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                    .map_err(std::io::Error::from)?;
+                Ok(())
+            });
+        }
         let mut child = cmd.spawn().map_err(|e| {
             ActionError::new(format!("cannot start `{}`: {e}", p.argv[0]))
                 .hint("is the program installed and on PATH?")
         })?;
         let pid = child.id().unwrap_or(0);
-        if let (Some(input), Some(mut stdin)) = (p.stdin.as_ref(), child.stdin.take()) {
-            stdin.write_all(input.as_bytes()).await?;
+        let group =
+            ProcGroup::of_leader(pid as i32).unwrap_or(ProcGroup { pgid: pid as i32, start: 0, session: 0 });
+        // Write-ahead: a runner killed now leaves a record `testrunner cleanup` can replay.
+        let key = format!("exec:{}:{pid}", ctx.step_id);
+        ctx.intend(&group_undo(
+            key.clone(),
+            format!("kill `{}` (pid {pid}) and its process group", p.argv[0]),
+            None,
+            &group,
+        ));
+        let mut guard = GroupGuard { group, armed: true };
+        let stdin_input = p.stdin.clone();
+        let stdin = child.stdin.take();
+        let feed = async move {
+            if let (Some(input), Some(mut stdin)) = (stdin_input, stdin) {
+                // A program that exits without reading all of it is not an error here.
+                let _ = stdin.write_all(input.as_bytes()).await;
+            }
+        };
+        let tag = evidence_tag(&ctx.step_id, pid);
+        let (out_pipe, err_pipe) = (child.stdout.take(), child.stderr.take());
+        let work = async {
+            let (o, e, ()) = tokio::join!(
+                capture(out_pipe, ctx, format!("{tag}.stdout")),
+                capture(err_pipe, ctx, format!("{tag}.stderr")),
+                feed
+            );
+            (o, e, child.wait().await)
+        };
+        tokio::pin!(work);
+        let mut stopped = false;
+        let (out, err, status) = tokio::select! {
+            r = &mut work => r,
+            _ = ctx.stop.cancelled() => {
+                // `stop:` or the end of its phase: the program is done, not failed.
+                stopped = true;
+                group.kill(KILL_GRACE).await.map_err(ActionError::new)?;
+                match tokio::time::timeout(Duration::from_secs(1), &mut work).await {
+                    Ok(r) => r,
+                    Err(_) => return Err(ActionError::new(format!(
+                        "`{}` was stopped, but its output stayed open (a process outside its group holds it)",
+                        p.argv[0]
+                    ))),
+                }
+            }
+        };
+        guard.armed = false;
+        // Leftover members (a daemon it started) are left alone after a normal exit; the
+        // write-ahead record is settled only when the group is gone.
+        if !group.alive() {
+            ctx.settled(&key);
         }
-        let out = child.wait_with_output().await?;
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        let code = out.status.code().unwrap_or(-1);
+        let (out, err, status) = (out?, err?, status?);
+        let stdout = String::from_utf8_lossy(&out.head).into_owned();
+        let stderr = String::from_utf8_lossy(&err.head).into_owned();
+        let code = status.code().unwrap_or(-1);
         if let Some(file) = &p.save_output {
             ctx.write_evidence(file, format!("{stdout}{stderr}").as_bytes())?;
         }
@@ -319,13 +386,23 @@ impl Action for Exec {
             .with("stdout", truncate(&stdout))
             .with("stderr", truncate(&stderr))
             .with("exit_code", code)
-            .with("pid", pid);
+            .with("pid", pid)
+            .with("stdout_bytes", out.total)
+            .with("stderr_bytes", err.total);
+        for (name, c) in [("stdout_file", &out), ("stderr_file", &err)] {
+            if let Some(f) = &c.file {
+                outcome = outcome.with(name, f.clone());
+            }
+        }
+        if stopped {
+            return Ok(outcome.with("stopped", true));
+        }
         if let Ok(j) = serde_json::from_str::<Value>(stdout.trim()) {
             outcome = outcome.with("json", j);
         }
         let expect = p.expect_exit.unwrap_or(ExpectExit::Code(0));
         if expect.accepts(code) {
-            return Ok(outcome);
+            return Ok(outcome.with("stopped", false));
         }
         let tail: String = stderr
             .lines()
@@ -345,6 +422,84 @@ impl Action for Exec {
         err.output = outcome.output;
         Err(err)
     }
+}
+
+/// In memory per stream (stdout, stderr) of an `exec`: the result's text and `json` come
+/// from this much; the whole stream goes to an evidence file once it is longer.
+pub const EXEC_CAPTURE: usize = 1024 * 1024;
+
+/// One output stream of an `exec`: the first [`EXEC_CAPTURE`] bytes, the total length, and
+/// the evidence file holding all of it (only when it was longer).
+#[derive(Default)]
+struct Captured {
+    head: Vec<u8>,
+    total: u64,
+    file: Option<String>,
+}
+
+/// A file-name-safe tag for one program run: step id and pid.
+fn evidence_tag(step: &str, pid: u32) -> String {
+    let safe: String =
+        step.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+    format!("exec-{safe}-{pid}")
+}
+
+/// Reads a pipe to its end in bounded memory. Past the cap, everything (from the first
+/// byte) is streamed to `evidence/<rel>`, masked line by line (a line longer than 64 KiB
+/// is masked in pieces).
+async fn capture<R: tokio::io::AsyncRead + Unpin>(
+    pipe: Option<R>,
+    ctx: &ActionCtx,
+    rel: String,
+) -> Result<Captured, ActionError> {
+    use std::io::Write;
+    use tokio::io::AsyncReadExt;
+    let mut c = Captured::default();
+    let Some(mut pipe) = pipe else { return Ok(c) };
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut file: Option<std::fs::File> = None;
+    let mut carry: Vec<u8> = vec![];
+    let masker = ctx.state.masker.clone();
+    let flush = |f: &mut std::fs::File, bytes: &[u8]| -> std::io::Result<()> {
+        f.write_all(masker.mask(&String::from_utf8_lossy(bytes)).as_bytes())
+    };
+    loop {
+        let n = pipe.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        let chunk = &buf[..n];
+        c.total += n as u64;
+        let room = EXEC_CAPTURE - c.head.len();
+        if file.is_none() && chunk.len() <= room {
+            c.head.extend_from_slice(chunk);
+            continue;
+        }
+        if file.is_none() {
+            let path = ctx.evidence_path(&rel)?;
+            file = Some(std::fs::File::create(path)?);
+            carry = c.head.clone();
+            c.head.extend_from_slice(&chunk[..room]);
+            c.file = Some(format!("evidence/{rel}"));
+        }
+        carry.extend_from_slice(chunk);
+        let f = file.as_mut().expect("opened above");
+        match carry.iter().rposition(|b| *b == b'\n') {
+            Some(i) => {
+                flush(f, &carry[..=i])?;
+                carry.drain(..=i);
+            }
+            None if carry.len() > 64 * 1024 => {
+                flush(f, &carry)?;
+                carry.clear();
+            }
+            None => {}
+        }
+    }
+    if let Some(f) = file.as_mut() {
+        flush(f, &carry)?;
+    }
+    Ok(c)
 }
 
 // ---- net.free_port ----
@@ -434,6 +589,48 @@ mod tests {
             assert!(t.elapsed() < Duration::from_secs(5), "child {pid} survived the deadline");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    #[tokio::test]
+    async fn exec_output_is_bounded_in_memory_and_kept_whole_in_evidence() {
+        let (d, c) = ctx();
+        let total: u64 = 200_000_000;
+        let o = Exec
+            .run(json!({"argv": ["sh", "-c", format!("head -c {total} /dev/zero | tr '\\0' x; echo; echo done >&2")]}), &c)
+            .await
+            .unwrap();
+        assert_eq!(o.output["stdout_bytes"], total + 1);
+        assert_eq!(o.output["stderr_bytes"], 5);
+        assert_eq!(o.output["stderr"], "done\n");
+        // The result keeps a bounded prefix; the evidence file has every byte.
+        assert!(o.output["stdout"].as_str().unwrap().len() < MAX_OUTPUT + 100);
+        let file = o.output["stdout_file"].as_str().unwrap();
+        assert_eq!(std::fs::metadata(d.path().join(file)).unwrap().len(), total + 1);
+        assert!(o.output.get("stderr_file").is_none());
+    }
+
+    #[tokio::test]
+    async fn exec_stop_kills_the_group_and_is_ok() {
+        let (d, c) = ctx();
+        let pidfile = d.path().join("gc");
+        let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+        let stop = c.stop.clone();
+        let p2 = pidfile.clone();
+        tokio::spawn(async move {
+            while !std::fs::read_to_string(&p2).is_ok_and(|s| s.ends_with('\n')) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            stop.cancel();
+        });
+        let t = std::time::Instant::now();
+        let o = Exec.run(json!({"argv": ["sh", "-c", script]}), &c).await.unwrap();
+        assert!(t.elapsed() < Duration::from_secs(3), "took {:?}", t.elapsed());
+        assert_eq!(o.output["stopped"], true);
+        let gc: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        let zombie_or_gone = std::fs::read_to_string(format!("/proc/{gc}/stat"))
+            .map(|s| s.rsplit(')').next().unwrap().split_whitespace().next() == Some("Z"))
+            .unwrap_or(true);
+        assert!(zombie_or_gone, "grandchild {gc} survived the stop");
     }
 
     #[tokio::test]

@@ -52,6 +52,139 @@ struct SpawnParams {
 
 struct Spawn;
 
+/// A process group the runner started: its id (the leader's pid), the leader's start time
+/// (clock ticks since boot, `/proc/<pid>/stat` field 22) and its session. Together they
+/// tell our group from an unrelated one that reuses the number after ours is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcGroup {
+    pub pgid: i32,
+    pub start: u64,
+    pub session: i32,
+}
+
+/// (state, pgid, session, start time) of a pid, from `/proc/<pid>/stat`.
+fn proc_stat(pid: i32) -> Option<(char, i32, i32, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let f: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
+    Some((
+        f.first()?.chars().next()?,
+        f.get(2)?.parse().ok()?,
+        f.get(3)?.parse().ok()?,
+        f.get(19)?.parse().ok()?,
+    ))
+}
+
+/// Default time between SIGTERM and SIGKILL when a group is killed.
+pub const KILL_GRACE: Duration = Duration::from_millis(500);
+
+impl ProcGroup {
+    /// The group led by `pid` (a child started with its own process group).
+    pub fn of_leader(pid: i32) -> Option<ProcGroup> {
+        let (_, pgid, session, start) = proc_stat(pid)?;
+        (pgid == pid).then_some(ProcGroup { pgid, start, session })
+    }
+
+    /// Live (non-zombie) members. Empty when the number now belongs to another process:
+    /// a leader with another start time, or members started before our leader was.
+    pub fn members(&self) -> Vec<i32> {
+        if let Some((_, _, _, start)) = proc_stat(self.pgid) {
+            if start != self.start {
+                return vec![];
+            }
+        }
+        let Ok(dir) = std::fs::read_dir("/proc") else { return vec![] };
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&pid| {
+                proc_stat(pid).is_some_and(|(state, pgid, session, start)| {
+                    pgid == self.pgid && session == self.session && start >= self.start && state != 'Z'
+                })
+            })
+            .collect()
+    }
+
+    pub fn alive(&self) -> bool {
+        !self.members().is_empty()
+    }
+
+    /// SIGTERM (and SIGCONT, so a stopped member can act on it) to the whole group, up to
+    /// `grace` for it to exit, then SIGKILL; Ok only once no member is left (bounded wait).
+    pub fn kill_blocking(&self, grace: Duration) -> Result<(), String> {
+        let pg = Pid::from_raw(self.pgid);
+        if !self.alive() {
+            return Ok(());
+        }
+        if !grace.is_zero() {
+            let _ = signal::killpg(pg, Signal::SIGTERM);
+            let _ = signal::killpg(pg, Signal::SIGCONT);
+            let t = Instant::now();
+            while t.elapsed() < grace && self.alive() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let t = Instant::now();
+        loop {
+            let left = self.members();
+            if left.is_empty() {
+                return Ok(());
+            }
+            if t.elapsed() > Duration::from_secs(5) {
+                return Err(format!(
+                    "process group {} still has {} process(es) 5s after SIGKILL (pids {left:?})",
+                    self.pgid,
+                    left.len()
+                ));
+            }
+            let _ = signal::killpg(pg, Signal::SIGKILL);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// [`kill_blocking`](Self::kill_blocking) off the async runtime's threads.
+    pub async fn kill(self, grace: Duration) -> Result<(), String> {
+        tokio::task::spawn_blocking(move || self.kill_blocking(grace))
+            .await
+            .unwrap_or_else(|e| Err(format!("killing process group {}: {e}", self.pgid)))
+    }
+}
+
+/// Kills a group when dropped while armed: a step dropped at its deadline or on interrupt
+/// takes its process group with it. The kill runs on its own thread (Drop cannot wait).
+pub struct GroupGuard {
+    pub group: ProcGroup,
+    pub armed: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let g = self.group;
+            let _ = std::thread::Builder::new()
+                .name("kill-group".into())
+                .spawn(move || g.kill_blocking(KILL_GRACE));
+        }
+    }
+}
+
+/// True when some live process still has `pgid` as its group.
+fn group_in_use(pgid: i32) -> bool {
+    pgid > 0
+        && std::fs::read_dir("/proc").is_ok_and(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                .any(|pid| proc_stat(pid).is_some_and(|(st, pg, _, _)| pg == pgid && st != 'Z'))
+        })
+}
+
+/// The undo of a process group: TERM, grace, KILL, verified. Self-contained (pgid, start
+/// time, session), so `testrunner cleanup` can replay it from the journal in another process.
+pub fn group_undo(key: String, description: String, name: Option<&str>, g: &ProcGroup) -> Undo {
+    let mut params = json!({"pgid": g.pgid, "start_time": g.start, "session": g.session});
+    if let Some(n) = name {
+        params["name"] = json!(n);
+    }
+    Undo { key, description, action: "process.kill_group", params }
+}
+
 fn pid_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"),
@@ -132,23 +265,32 @@ impl Action for Spawn {
                 .hint("is the program installed and on PATH?")
         })?;
         let pid = child.id().unwrap_or(0);
+        // The child has exec'd (spawn returns after that), so its group is set. Recorded at
+        // once: the write-ahead record exists before this action returns.
+        let group =
+            ProcGroup::of_leader(pid as i32).unwrap_or(ProcGroup { pgid: pid as i32, start: 0, session: 0 });
+        let mut guard = GroupGuard { group, armed: true };
         ctx.state.processes.lock().unwrap().insert(
             p.name.clone(),
             SpawnedProcess { name: p.name.clone(), pid, child: Some(child), log: log_path.clone() },
         );
-        let undo = Undo {
-            key: format!("process:{}", p.name),
-            description: format!("kill process {} (pid {pid})", p.name),
-            action: "process.signal",
-            params: json!({"name": p.name, "signal": "KILL"}),
-        };
+        let undo = group_undo(
+            format!("process:{}", p.name),
+            format!("kill process {} (pid {pid}) and its process group", p.name),
+            Some(&p.name),
+            &group,
+        );
+        ctx.intend(&undo);
         let evidence = format!("evidence/{log_rel}");
         if let Some(ready) = &p.ready {
             if let Err(e) = wait_ready(ctx, &p.name, ready, &log_path, started).await {
+                guard.armed = false;
+                let _ = group.kill(Duration::ZERO).await;
                 let _ = kill_and_reap(ctx, &p.name, pid).await;
                 return Err(e);
             }
         }
+        guard.armed = false;
         Ok(Outcome::new()
             .with("pid", pid)
             .with("name", p.name.clone())
@@ -328,6 +470,15 @@ impl Action for SignalAction {
             _ => return Err(ActionError::new("give exactly one of `name`, `pid`, `pidfile`")),
         };
         let target = Pid::from_raw(pid);
+        if sig == Signal::SIGSTOP {
+            // Write-ahead, by pid: replayable by `testrunner cleanup` in another process.
+            ctx.intend(&Undo {
+                key: format!("process.stopped:{label}"),
+                description: format!("resume process {label} (SIGCONT)"),
+                action: "process.signal",
+                params: json!({"pid": pid, "signal": "CONT"}),
+            });
+        }
         let sent = if p.group { signal::killpg(target, sig) } else { signal::kill(target, sig) };
         let mut out = Outcome::new().with("pid", pid).with("signal", sig.as_str());
         match sent {
@@ -353,7 +504,11 @@ impl Action for SignalAction {
             Signal::SIGKILL => {
                 if let Some(n) = &p.name {
                     kill_and_reap(ctx, n, pid as u32).await?;
-                    out = out.resolves(format!("process:{n}")).resolves(format!("process.stopped:{n}"));
+                    out = out.resolves(format!("process.stopped:{n}"));
+                    // Its children may live on in its group: the undo still has to kill them.
+                    if !group_in_use(pid) {
+                        out = out.resolves(format!("process:{n}"));
+                    }
                 }
             }
             _ => {}
@@ -422,8 +577,11 @@ impl Action for Wait {
             .with("exit_code", status.code().map(Value::from).unwrap_or(Value::Null))
             .with("signal", sig.clone().map(Value::from).unwrap_or(Value::Null))
             .with("waited_ms", t.elapsed().as_millis() as u64)
-            .resolves(format!("process:{}", p.name))
             .resolves(format!("process.stopped:{}", p.name));
+        let pid = ctx.state.processes.lock().unwrap().get(&p.name).map(|e| e.pid as i32).unwrap_or(0);
+        if !group_in_use(pid) {
+            out = out.resolves(format!("process:{}", p.name));
+        }
         let expect = p.expect_exit.unwrap_or(ExpectExit::Code(0));
         let ok = match status.code() {
             Some(c) => expect.accepts(c),
@@ -443,6 +601,65 @@ impl Action for Wait {
     }
 }
 
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct KillGroupParams {
+    /// The process group id (the pid of its leader).
+    pgid: i32,
+    /// Start time of the leader (clock ticks since boot, /proc/<pid>/stat field 22) when the
+    /// group was recorded; a group whose number now belongs to another process is left alone.
+    /// Default: the current leader's.
+    start_time: Option<u64>,
+    /// Session the group was in (default: the current leader's).
+    session: Option<i32>,
+    /// Its name in the run's process table (reaped there once it is gone).
+    name: Option<String>,
+    /// Time between SIGTERM and SIGKILL (default 500ms).
+    grace: Option<Dur>,
+}
+
+struct KillGroup;
+
+#[async_trait]
+impl Action for KillGroup {
+    fn spec(&self) -> ActionSpec {
+        ActionSpec {
+            name: "process.kill_group",
+            summary: "Kill a whole process group (TERM, grace, KILL) and wait until it is gone; the undo of process.spawn and exec",
+            params: schema::<KillGroupParams>(),
+            outputs: &[
+                OutputField { name: "pgid", ty: "int", doc: "the process group" },
+                OutputField { name: "killed", ty: "int", doc: "how many processes it still had" },
+            ],
+            example: "- process.kill_group: { pgid: \"${web.pid}\" }\n",
+            background: false,
+        }
+    }
+
+    async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
+        let p: KillGroupParams = decode(params)?;
+        if p.pgid <= 1 {
+            return Err(ActionError::new(format!("{} is not a process group a run started", p.pgid)));
+        }
+        let current = proc_stat(p.pgid);
+        let group = ProcGroup {
+            pgid: p.pgid,
+            start: p.start_time.or(current.map(|c| c.3)).unwrap_or(0),
+            session: p.session.or(current.map(|c| c.2)).unwrap_or(0),
+        };
+        let members = group.members().len();
+        group.kill(p.grace.map(|d| d.0).unwrap_or(KILL_GRACE)).await.map_err(ActionError::new)?;
+        let mut out = Outcome::new().with("pgid", p.pgid).with("killed", members as u64);
+        if let Some(n) = &p.name {
+            // Reap the leader (it is our child): it must not linger as a zombie.
+            let _ = try_exit(ctx, n);
+            out = out.resolves(format!("process:{n}")).resolves(format!("process.stopped:{n}"));
+        }
+        Ok(out)
+    }
+}
+
+inventory::submit!(ActionEntry(&KillGroup));
 inventory::submit!(ActionEntry(&Spawn));
 inventory::submit!(ActionEntry(&SignalAction));
 inventory::submit!(ActionEntry(&Wait));
@@ -518,6 +735,30 @@ mod tests {
         assert_eq!(w.output["signal"], "SIGTERM");
         let e = Wait.run(json!({"name": "p", "timeout": "1s"}), &c).await.unwrap_err();
         assert!(e.message.contains("expected 0"), "{}", e.message);
+    }
+
+    #[tokio::test]
+    async fn undo_of_spawn_kills_the_grandchild_and_spares_a_reused_number() {
+        let (_d, c) = ctx();
+        let o = Spawn
+            .run(json!({"name": "g", "argv": ["sh", "-c", "sleep 300 & echo gc=$!; wait"], "ready": {"log_regex": "gc=", "timeout": "5s"}}), &c)
+            .await
+            .unwrap();
+        let log = std::fs::read_to_string(c.state.evidence_dir().join("g.log")).unwrap();
+        let gc: i64 = log.trim().strip_prefix("gc=").unwrap().parse().unwrap();
+        let undo = &o.undo[0];
+        assert_eq!(undo.action, "process.kill_group");
+        // A record whose start time does not match is someone else's group: left alone.
+        let mut stale = undo.params.clone();
+        stale["start_time"] = json!(stale["start_time"].as_u64().unwrap() + 1);
+        stale.as_object_mut().unwrap().remove("name");
+        KillGroup.run(stale, &c).await.unwrap();
+        assert_eq!(state(gc), "S");
+        let r = KillGroup.run(undo.params.clone(), &c).await.unwrap();
+        assert_eq!(r.output["killed"], 2);
+        assert!(matches!(state(gc).as_str(), "gone" | "Z"), "grandchild {gc}: {}", state(gc));
+        // Idempotent.
+        KillGroup.run(undo.params.clone(), &c).await.unwrap();
     }
 
     #[tokio::test]

@@ -32,6 +32,16 @@ impl Journal {
         })
     }
 
+    /// Appends to an existing journal (`testrunner cleanup` records what it undid there).
+    pub fn append(path: &Path, masker: Arc<Masker>) -> std::io::Result<Journal> {
+        let file = std::fs::OpenOptions::new().append(true).open(path)?;
+        Ok(Journal {
+            inner: Arc::new(Mutex::new(Inner { file: Some(file), events: vec![] })),
+            masker,
+            observer: Arc::new(Box::new(|_| {})),
+        })
+    }
+
     /// A journal that only keeps events in memory (tests).
     pub fn in_memory(masker: Arc<Masker>) -> Journal {
         Journal {

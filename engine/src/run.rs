@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use testrunner_actions::{find, ActionCtx, SharedState};
+use testrunner_actions::{find, ActionCtx, SharedState, UndoNote};
 use testrunner_reports::{CheckDecl, CheckStatus, Event, RunReport};
 use testrunner_scenario::expr::bound_name;
 use testrunner_scenario::{format_duration, stats, Check, Masker, Scenario, Scope, Span, Step, Template};
@@ -87,6 +87,8 @@ pub async fn run(
     interrupt: Interrupt,
 ) -> RunOutcome {
     let t0 = Instant::now();
+    let mut state = SharedState::new(opts.run_dir.clone(), masker);
+    state.undo_sink = Some(undo_sink(journal.clone(), undo.clone(), t0));
     let mut r = Runner {
         sc,
         journal: journal.clone(),
@@ -95,7 +97,7 @@ pub async fn run(
         t0,
         deadline: t0 + sc.timeout,
         scope: Scope::new(),
-        state: SharedState::new(opts.run_dir.clone(), masker),
+        state,
         background: HashMap::new(),
         harness_error: false,
         phase_failed: false,
@@ -195,6 +197,31 @@ pub async fn run(
     });
     let events = journal.events();
     RunOutcome { report: RunReport::from_events(&events), exit }
+}
+
+/// Write-ahead undo records: journalled (fsynced) the moment an action announces them.
+fn undo_sink(journal: Journal, undo: UndoStack, t0: Instant) -> testrunner_actions::UndoSink {
+    Arc::new(move |note| match note {
+        UndoNote::Intend { step_id, undo: u } => {
+            journal.emit(Event::UndoPending {
+                key: u.key.clone(),
+                description: u.description.clone(),
+                action: u.action.to_string(),
+                params: u.params.clone(),
+                t_ms: ms_since(t0),
+            });
+            undo.intend(&step_id, u);
+        }
+        UndoNote::Settled { key } => {
+            if undo.settle_intent(&key) {
+                journal.emit(Event::UndoSettled {
+                    key,
+                    reason: "its program ended".into(),
+                    t_ms: ms_since(t0),
+                });
+            }
+        }
+    })
 }
 
 /// The checks as declared, with `${…}` in their threshold text rendered from the vars, so
@@ -639,16 +666,43 @@ impl<'a> Runner<'a> {
 
     /// Records a finished step: journal, scope, undo stack, evidence.
     fn finish_inline(&mut self, s: &Step, phase: &str, mut run: StepRun) -> StepRun {
+        let mut announced = self.undo.take_intents(&s.id);
         if let Some(outcome) = run.outcome.take() {
             if run.ok {
                 for key in &outcome.resolves {
-                    self.undo.resolve(key);
+                    if self.undo.resolve(key) {
+                        self.journal.emit(Event::UndoSettled {
+                            key: key.clone(),
+                            reason: format!("restored by step `{}`", s.id),
+                            t_ms: ms_since(self.t0),
+                        });
+                    }
                 }
                 for u in outcome.undo.clone() {
+                    // Not announced before the change: recorded now, as early as it can be.
+                    if !announced.iter().any(|a| a.key == u.key) {
+                        self.journal.emit(Event::UndoPending {
+                            key: u.key.clone(),
+                            description: u.description.clone(),
+                            action: u.action.to_string(),
+                            params: u.params.clone(),
+                            t_ms: ms_since(self.t0),
+                        });
+                    }
+                    announced.retain(|a| a.key != u.key);
                     self.undo.push(u);
                 }
             }
             run.outcome = Some(outcome);
+        }
+        // Announced but not confirmed: the step failed before the change, or its program ended.
+        for a in announced {
+            let reason = if run.ok { "ended with its step" } else { "not applied: the step failed" };
+            self.journal.emit(Event::UndoSettled {
+                key: a.key,
+                reason: reason.into(),
+                t_ms: ms_since(self.t0),
+            });
         }
         if s.action == "set" && run.ok {
             for (k, v) in &run.output {

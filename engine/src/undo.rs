@@ -6,20 +6,56 @@ use testrunner_actions::Undo;
 #[derive(Clone, Default)]
 pub struct UndoStack {
     entries: Arc<Mutex<Vec<Undo>>>,
+    /// Announced by a running step (write-ahead), not yet confirmed by its outcome.
+    intents: Arc<Mutex<Vec<(String, Undo)>>>,
 }
 
 impl UndoStack {
     pub fn push(&self, undo: Undo) {
         let mut e = self.entries.lock().unwrap();
-        // Re-registering the same state (stop twice) keeps one inverse.
-        if !e.iter().any(|x| x.key == undo.key) {
+        // Re-registering the same state (stop twice) keeps one inverse; a new process under
+        // an old name (other pgid) gets its own.
+        if !e.iter().any(|x| x.key == undo.key && x.params == undo.params) {
             e.push(undo);
         }
     }
 
     /// A later step restored this state itself: its inverse must not run again.
-    pub fn resolve(&self, key: &str) {
-        self.entries.lock().unwrap().retain(|u| u.key != key);
+    /// True when there was such an entry.
+    pub fn resolve(&self, key: &str) -> bool {
+        let mut e = self.entries.lock().unwrap();
+        let before = e.len();
+        e.retain(|u| u.key != key);
+        e.len() != before
+    }
+
+    /// `step` is about to make the change `undo` reverts.
+    pub fn intend(&self, step: &str, undo: Undo) {
+        self.intents.lock().unwrap().push((step.to_string(), undo));
+    }
+
+    /// An announced change is over (the program ended); true when it was announced.
+    pub fn settle_intent(&self, key: &str) -> bool {
+        let mut i = self.intents.lock().unwrap();
+        let before = i.len();
+        i.retain(|(_, u)| u.key != key);
+        i.len() != before
+    }
+
+    /// Removes and returns what `step` announced and has not settled.
+    pub fn take_intents(&self, step: &str) -> Vec<Undo> {
+        let mut i = self.intents.lock().unwrap();
+        let (mine, rest): (Vec<_>, Vec<_>) = i.drain(..).partition(|(s, _)| s == step);
+        *i = rest;
+        mine.into_iter().map(|(_, u)| u).collect()
+    }
+
+    /// Everything that would still need undoing now: announced by running steps, then the
+    /// stack (LIFO).
+    pub fn live(&self) -> Vec<Undo> {
+        let mut v: Vec<Undo> = self.intents.lock().unwrap().iter().rev().map(|(_, u)| u.clone()).collect();
+        v.extend(self.pending());
+        v
     }
 
     pub fn pop(&self) -> Option<Undo> {

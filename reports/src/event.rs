@@ -201,6 +201,32 @@ pub enum Event {
         error: Option<String>,
         t_ms: u64,
     },
+    /// Write-ahead: the inverse of a change, recorded (fsynced) before the change takes
+    /// effect, or the moment a child process exists. Pending until an `undo` with `ok` or an
+    /// `undo_settled` of the same key; what is still pending is what `testrunner cleanup` replays.
+    UndoPending {
+        key: String,
+        description: String,
+        /// The registered action that restores it, and its parameters (self-contained: pgid
+        /// and start time, container id ...).
+        action: String,
+        params: Value,
+        t_ms: u64,
+    },
+    /// A pending entry that no longer needs undoing (restored by a step, its program ended,
+    /// or the change was never applied).
+    UndoSettled {
+        key: String,
+        reason: String,
+        t_ms: u64,
+    },
+    /// A second signal abandoned cleanup: what was really left, after the running children
+    /// were killed.
+    CleanupAbandoned {
+        signal: String,
+        left: Vec<String>,
+        t_ms: u64,
+    },
     /// A harness-level problem outside any check (setup failed, teardown failed, internal error).
     HarnessError {
         stage: String,

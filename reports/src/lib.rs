@@ -13,4 +13,4 @@ pub mod readiness;
 pub mod summary;
 
 pub use event::{CheckDecl, CheckStatus, Event, Verdict};
-pub use model::{CheckResult, MetricResult, PhaseResult, RunReport, StepRecord, UndoRecord};
+pub use model::{CheckResult, MetricResult, PendingUndo, PhaseResult, RunReport, StepRecord, UndoRecord};

@@ -29,6 +29,13 @@ pub struct RunReport {
     pub checks: Vec<CheckResult>,
     pub metrics: Vec<MetricResult>,
     pub undo: Vec<UndoRecord>,
+    /// Changes recorded write-ahead and never undone (runner killed, cleanup abandoned or
+    /// failed): what `testrunner cleanup <run-dir>` replays.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending_undo: Vec<PendingUndo>,
+    /// Set when a second signal abandoned cleanup (its signal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleanup_abandoned: Option<String>,
     pub evidence: Vec<String>,
     pub harness_errors: Vec<HarnessError>,
     /// Progress messages, with the step they belong to.
@@ -142,6 +149,15 @@ pub struct UndoRecord {
     pub description: String,
     pub ok: bool,
     pub error: Option<String>,
+    pub t_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingUndo {
+    pub key: String,
+    pub description: String,
+    pub action: String,
+    pub params: Value,
     pub t_ms: u64,
 }
 
@@ -381,8 +397,30 @@ impl RunReport {
                     c.failed_iterations = failed_iterations.clone();
                 }
             }
+            Event::UndoPending { key, description, action, params, t_ms } => {
+                *last_t = (*last_t).max(*t_ms);
+                self.pending_undo.retain(|p| p.key != *key);
+                self.pending_undo.push(PendingUndo {
+                    key: key.clone(),
+                    description: description.clone(),
+                    action: action.clone(),
+                    params: params.clone(),
+                    t_ms: *t_ms,
+                });
+            }
+            Event::UndoSettled { key, t_ms, .. } => {
+                *last_t = (*last_t).max(*t_ms);
+                self.pending_undo.retain(|p| p.key != *key);
+            }
+            Event::CleanupAbandoned { signal, t_ms, .. } => {
+                *last_t = (*last_t).max(*t_ms);
+                self.cleanup_abandoned = Some(signal.clone());
+            }
             Event::Undo { key, description, ok, error, t_ms } => {
                 *last_t = (*last_t).max(*t_ms);
+                if *ok {
+                    self.pending_undo.retain(|p| p.key != *key);
+                }
                 self.undo.push(UndoRecord {
                     key: key.clone(),
                     description: description.clone(),

@@ -193,10 +193,13 @@ fn harness(t: &mut String, r: &RunReport) {
 }
 
 fn cleanup(t: &mut String, r: &RunReport) {
-    if r.undo.is_empty() {
+    if r.undo.is_empty() && r.pending_undo.is_empty() {
         return;
     }
     t.push_str("\n## Cleanup (undo)\n");
+    if let Some(sig) = &r.cleanup_abandoned {
+        let _ = writeln!(t, "ABANDONED     cleanup, by a second {sig}");
+    }
     for u in &r.undo {
         if u.ok {
             let _ = writeln!(t, "restored      {}  [{}]", u.description, u.key);
@@ -208,6 +211,17 @@ fn cleanup(t: &mut String, r: &RunReport) {
     let n = r.unrestored().count();
     if n > 0 {
         let _ = writeln!(t, "!!! {n} change(s) NOT restored: the system is NOT as it was found");
+    }
+    // Recorded write-ahead and never undone: `testrunner cleanup <run-dir>` replays them.
+    for p in &r.pending_undo {
+        let _ = writeln!(t, "PENDING       {}  [{}]", p.description, p.key);
+    }
+    if !r.pending_undo.is_empty() {
+        let _ = writeln!(
+            t,
+            "!!! {} change(s) pending: run `testrunner cleanup <run-dir>` to undo them",
+            r.pending_undo.len()
+        );
     }
 }
 

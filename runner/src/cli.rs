@@ -130,6 +130,10 @@ pub enum Command {
     /// Rebuild a run's reports from its journal (also after the runner was killed).
     #[command(after_help = report_help())]
     Report(ReportArgs),
+    /// Undo what a run recorded and never undid (runner killed, cleanup abandoned): kill its
+    /// process groups, remove its containers, resume what it paused. Safe to repeat.
+    #[command(after_help = help(&["testrunner cleanup runs/val17/20261122T101500Z"], ""))]
+    Cleanup(CleanupArgs),
     /// Dry run: resolved steps, checks, worst-case duration, fingerprint and read-only
     /// preconditions (exit 3 when a blocker is found). Changes nothing.
     #[command(after_help = plan_help())]
@@ -252,6 +256,12 @@ pub struct ExplainArgs {
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
+    /// A run directory containing journal.jsonl.
+    pub run_dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct CleanupArgs {
     /// A run directory containing journal.jsonl.
     pub run_dir: PathBuf,
 }

@@ -42,6 +42,7 @@ pub fn run(args: RunArgs) -> i32 {
         }
     }
     let dir = args.out.clone().unwrap_or_else(|| rundir::default_dir(&sc.id));
+    warn_pending_cleanup(&dir, &sc.id);
     // A run directory is one run's evidence: never mix two runs in it.
     if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
         print_error(
@@ -115,7 +116,9 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
     };
     let undo = UndoStack::default();
     let interrupt = Interrupt::default();
-    spawn_signal_handler(interrupt.clone(), undo.clone());
+    let abandon = Abandon::default();
+    spawn_signal_handler(interrupt.clone(), abandon.clone());
+    let t0 = std::time::Instant::now();
     let opts = RunOptions {
         run_dir: std::fs::canonicalize(&dir).unwrap_or(dir.clone()),
         run_id: dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
@@ -125,7 +128,24 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
         host: hostname(),
         baseline,
     };
-    let outcome = testrunner_engine::run(&sc, &opts, masker.clone(), journal, undo, interrupt).await;
+    let engine = testrunner_engine::run(&sc, &opts, masker.clone(), journal.clone(), undo.clone(), interrupt);
+    let outcome = tokio::select! {
+        o = engine => o,
+        // Dropping the engine drops its running steps: their process groups are killed.
+        _ = abandon.token.cancelled() => {
+            let signal = abandon.signal.lock().unwrap().clone().unwrap_or_default();
+            let code = abandon_cleanup(&signal, &undo, &journal, t0).await;
+            let report = testrunner_reports::RunReport::from_events(&journal.events());
+            if let Err(e) = rundir::write_reports(&dir, &report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref()) {
+                print_error(&format!("cannot write reports in {}: {e}", dir.display()), None);
+            }
+            let text = testrunner_reports::summary::render(&report);
+            let _ = writeln!(std::io::stdout().lock(), "{text}run directory: {}", dir.display());
+            // At once: a step blocked in the runtime must not hold the exit up.
+            let _ = std::io::stdout().flush();
+            std::process::exit(code);
+        }
+    };
     if let Err(e) =
         rundir::write_reports(&dir, &outcome.report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref())
     {
@@ -218,9 +238,16 @@ fn secret_values(sc: &testrunner_scenario::Scenario) -> Vec<String> {
     out
 }
 
+/// The second signal: which one, and the token that abandons cleanup.
+#[derive(Clone, Default)]
+struct Abandon {
+    token: tokio_util::sync::CancellationToken,
+    signal: Arc<std::sync::Mutex<Option<String>>>,
+}
+
 /// First SIGINT/SIGTERM: stop scheduling, clean up, report (the engine does it).
-/// Second: abandon cleanup, say what was left undone, exit at once.
-fn spawn_signal_handler(interrupt: Interrupt, undo: UndoStack) {
+/// Second: abandon cleanup (`run_async` kills what runs, reports, exits).
+fn spawn_signal_handler(interrupt: Interrupt, abandon: Abandon) {
     use tokio::signal::unix::{signal, SignalKind};
     tokio::spawn(async move {
         let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
@@ -242,20 +269,91 @@ fn spawn_signal_handler(interrupt: Interrupt, undo: UndoStack) {
                     writeln!(err, "\n{name}: stopping; running cleanup (send it again to abandon cleanup)");
                 continue;
             }
-            let pending = undo.pending();
-            let _ = writeln!(err, "\n{name} again: abandoning cleanup.");
-            if pending.is_empty() {
-                let _ = writeln!(err, "nothing was left to undo.");
-            } else {
-                let _ = writeln!(err, "left undone:");
-                for u in pending {
-                    let _ = writeln!(err, "  - {}", u.description);
-                }
+            if count == 2 {
+                abandon.signal.lock().unwrap().get_or_insert_with(|| name.to_string());
+                abandon.token.cancel();
+                let _ = writeln!(err, "\n{name} again: abandoning cleanup.");
             }
-            let code = if name == "SIGTERM" { ExitCode::Terminated } else { ExitCode::Interrupted };
-            std::process::exit(code.code());
         }
     });
+}
+
+/// Kills every process group the run still has (announced by a running step or on the
+/// undo stack), journals it, and lists what is really left (containers, paused objects,
+/// groups that would not die). Returns the exit code.
+async fn abandon_cleanup(signal: &str, undo: &UndoStack, journal: &Journal, t0: std::time::Instant) -> i32 {
+    use testrunner_actions::process::ProcGroup;
+    use testrunner_reports::Event;
+    let t_ms = || t0.elapsed().as_millis() as u64;
+    let mut left = vec![];
+    for u in undo.live() {
+        if u.action != "process.kill_group" {
+            left.push(u.description.clone());
+            continue;
+        }
+        let num = |k: &str| u.params.get(k).and_then(serde_json::Value::as_i64).unwrap_or(0);
+        let g = ProcGroup {
+            pgid: num("pgid") as i32,
+            start: num("start_time") as u64,
+            session: num("session") as i32,
+        };
+        let result = tokio::task::spawn_blocking(move || g.kill_blocking(std::time::Duration::ZERO))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+        if result.is_err() {
+            left.push(u.description.clone());
+        }
+        journal.emit(Event::Undo {
+            key: u.key.clone(),
+            description: format!("{} (cleanup abandoned: killed at once)", u.description),
+            ok: result.is_ok(),
+            error: result.err(),
+            t_ms: t_ms(),
+        });
+    }
+    let mut err = std::io::stderr();
+    if left.is_empty() {
+        let _ = writeln!(err, "nothing was left to undo.");
+    } else {
+        let _ = writeln!(err, "left undone (`testrunner cleanup <run-dir>` replays them):");
+        for l in &left {
+            let _ = writeln!(err, "  - {l}");
+        }
+    }
+    let code = if signal == "SIGTERM" { ExitCode::Terminated } else { ExitCode::Interrupted };
+    journal.emit(Event::CleanupAbandoned { signal: signal.to_string(), left, t_ms: t_ms() });
+    journal.emit(Event::RunFinished {
+        verdict: testrunner_reports::Verdict::Interrupted,
+        exit_code: code.code(),
+        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        duration_ms: t_ms(),
+    });
+    code.code()
+}
+
+/// An earlier run of the same scenario (a sibling directory) that left changes pending is
+/// worth a warning before this one starts: its leftovers may disturb this run.
+fn warn_pending_cleanup(dir: &std::path::Path, scenario: &str) {
+    let Some(parent) = dir.parent() else { return };
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    let mut siblings: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p != dir && p.join("journal.jsonl").is_file())
+        .collect();
+    siblings.sort();
+    // The latest runs only: a directory of thousands of runs must not slow every start.
+    for p in siblings.iter().rev().take(20) {
+        if let Ok(r) = crate::cmd_cleanup::read_report(p) {
+            if r.scenario == scenario && !r.pending_undo.is_empty() {
+                eprintln!(
+                    "warning: an earlier run left {} change(s) pending ({}): run `testrunner cleanup {}`",
+                    r.pending_undo.len(),
+                    r.pending_undo.iter().map(|u| u.description.as_str()).collect::<Vec<_>>().join("; "),
+                    p.display()
+                );
+            }
+        }
+    }
 }
 
 fn git_revision() -> Option<String> {

@@ -4,6 +4,7 @@ mod cli;
 mod cmd_actions;
 mod cmd_baseline;
 mod cmd_check;
+mod cmd_cleanup;
 mod cmd_plan;
 mod cmd_readiness;
 mod cmd_report;
@@ -74,6 +75,7 @@ fn main() -> ExitCode {
         cli::Command::Explain(args) => cmd_actions::explain(args),
         cli::Command::Schema(args) => cmd_actions::schema(args),
         cli::Command::Report(args) => cmd_report::run(args),
+        cli::Command::Cleanup(args) => cmd_cleanup::run(args),
         cli::Command::Plan(args) => cmd_plan::run(args),
         cli::Command::Baseline(args) => cmd_baseline::run(args),
         cli::Command::Readiness(args) => cmd_readiness::run(args),

@@ -123,6 +123,61 @@ fn sigkilled_runner_leaves_a_journal_that_rebuilds_reports() {
     validate_junit(&out.join("junit.xml"));
 }
 
+/// Waits (bounded) until the journal shows `step` started.
+fn wait_for_start(out: &Path, step: &str, limit: Duration) {
+    let t = Instant::now();
+    let needle = format!(r#""event":"step_started","step":"{step}""#);
+    while !std::fs::read_to_string(out.join("journal.jsonl")).is_ok_and(|j| j.contains(&needle)) {
+        assert!(t.elapsed() < limit, "step {step} did not start within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn second_sigint_during_teardown_kills_its_child_and_still_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut child = start("abandon.yaml", &out);
+    let sleeper = wait_for_step(&out, "sleeper", Duration::from_secs(20))["pid"].as_i64().unwrap();
+    wait_for_start(&out, "wait", Duration::from_secs(20));
+    let runner = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(runner, nix::sys::signal::Signal::SIGINT).unwrap();
+    wait_for_start(&out, "slow_teardown", Duration::from_secs(20));
+    let pidfile = out.join("teardown.pid");
+    let t = Instant::now();
+    while !std::fs::read_to_string(&pidfile).is_ok_and(|s| !s.trim().is_empty()) {
+        assert!(t.elapsed() < Duration::from_secs(10), "teardown child did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let grandchild: i64 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    nix::sys::signal::kill(runner, nix::sys::signal::Signal::SIGINT).unwrap();
+    let code = wait_exit(&mut child, Duration::from_secs(10));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let survived = !process_gone(grandchild, Duration::from_secs(5));
+    if survived {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(grandchild as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert_eq!(code, 130, "{stderr}");
+    assert!(!survived, "the teardown's child {grandchild} outlived the second SIGINT");
+    assert!(process_gone(sleeper, Duration::from_secs(5)));
+    // The spawned sleeper was undone before the teardown: it is not "left undone".
+    let after = stderr.split("again: abandoning cleanup").nth(1).unwrap_or_default();
+    assert!(!after.contains("kill process sleeper"), "{stderr}");
+    assert!(stderr.contains("nothing was left to undo"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["cleanup_abandoned"], "SIGINT");
+    assert_eq!(report["verdict"], "INTERRUPTED");
+    assert!(report.get("pending_undo").is_none(), "{report}");
+    let summary = std::fs::read_to_string(out.join("summary.txt")).unwrap();
+    assert!(summary.contains("ABANDONED"), "{summary}");
+    validate_junit(&out.join("junit.xml"));
+}
+
 #[test]
 fn hung_endpoint_cannot_hang_the_run() {
     let dir = tempfile::tempdir().unwrap();

@@ -79,6 +79,7 @@ impl Action for Stop {
         let p: StopParams = decode(params)?;
         let d = ctx.docker().await?;
         let opts = StopContainerOptions { t: Some(grace_secs(p.grace)), signal: None };
+        ctx.intend(&stopped_undo(&p.container));
         d.stop_container(&p.container, Some(opts)).await.map_err(|e| docker_err(&p.container, e))?;
         let i = inspect(ctx, &p.container).await?;
         // A stopped container is no longer paused: that inverse is moot.
@@ -131,6 +132,9 @@ impl Action for Kill {
         let p: KillParams = decode(params)?;
         let d = ctx.docker().await?;
         let sig = p.signal.unwrap_or_else(|| "SIGKILL".into());
+        if may_stop(&sig) {
+            ctx.intend(&stopped_undo(&p.container));
+        }
         d.kill_container(&p.container, Some(KillContainerOptions { signal: sig.clone() }))
             .await
             .map_err(|e| docker_err(&p.container, e))?;
@@ -197,14 +201,16 @@ impl Action for Pause {
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
         let p: ContainerParam = decode(params)?;
         let d = ctx.docker().await?;
-        d.pause_container(&p.container).await.map_err(|e| docker_err(&p.container, e))?;
-        let state = state_of(&inspect(ctx, &p.container).await?);
-        Ok(Outcome::new().with("state", state).undo(Undo {
+        let undo = Undo {
             key: format!("docker.paused:{}", p.container),
             description: format!("unpause container {}", p.container),
             action: "docker.unpause",
             params: json!({"container": p.container}),
-        }))
+        };
+        ctx.intend(&undo);
+        d.pause_container(&p.container).await.map_err(|e| docker_err(&p.container, e))?;
+        let state = state_of(&inspect(ctx, &p.container).await?);
+        Ok(Outcome::new().with("state", state).undo(undo))
     }
     async fn probe(&self, params: Value, ctx: &ActionCtx) -> Vec<Precondition> {
         probe_exists(params, ctx).await

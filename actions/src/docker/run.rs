@@ -184,6 +184,19 @@ impl Action for Run {
         let created =
             d.create_container(Some(opts), body).await.map_err(|e| create_err(&p.image, &p.name, e))?;
         let mut guard = RemoveOnDrop { docker: d.clone(), name: p.name.clone(), armed: true };
+        // Write-ahead, by id (a later container of the same name is not ours): a SIGKILLed
+        // runner leaves a record `testrunner cleanup` replays.
+        ctx.intend(&Undo {
+            key: format!("docker.container:{}", p.name),
+            description: format!(
+                "remove container {} (id {})",
+                p.name,
+                &created.id[..created.id.len().min(12)]
+            ),
+            action: "docker.rm",
+            params: json!({"container": created.id, "force": true, "missing_ok": true,
+                           "save_logs": format!("{}.container.log", p.name)}),
+        });
         let started = Instant::now();
         if let Err(e) = d.start_container(&p.name, None::<StartContainerOptions>).await {
             guard.remove().await;
