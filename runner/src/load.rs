@@ -6,7 +6,8 @@ use std::io::Write;
 use std::path::Path;
 use testrunner_engine::RegistryCatalog;
 use testrunner_scenario::{
-    load, Catalog, Diagnostic, LoadFailure, Output, Overrides, Scenario, Sources, Span,
+    load_with, read_source, Catalog, Diagnostic, LoadFailure, LoadOptions, Output, Overrides, Scenario,
+    Sources, Span,
 };
 
 /// The registry as the loader sees it: parameter schemas, and the declared outputs, so a
@@ -115,6 +116,8 @@ pub fn load_scenario(path: &Path, vars: &VarArgs) -> Result<Scenario, LoadFailur
         Ok(o) => o,
         Err(d) => return Err(LoadFailure { diagnostics: vec![*d], sources: Sources::default() }),
     };
-    let read = |p: &str| std::fs::read_to_string(p).map_err(|e| e.to_string());
-    load(&path.to_string_lossy(), &read, &CliCatalog, &overrides)
+    let opts = LoadOptions {
+        include_roots: vars.include_roots.iter().map(|r| r.to_string_lossy().into_owned()).collect(),
+    };
+    load_with(&path.to_string_lossy(), &read_source, &CliCatalog, &overrides, &opts)
 }
