@@ -12,11 +12,20 @@ use testrunner_scenario::{
 
 /// The registry as the loader sees it: parameter schemas, and the declared outputs, so a
 /// reference to a field no action provides is refused before the run.
-pub struct CliCatalog;
+#[derive(Default)]
+pub struct CliCatalog {
+    /// Schemas by action: generating one is costly, and every step asks (loading 1,000
+    /// steps took seconds without this).
+    schemas: std::cell::RefCell<std::collections::HashMap<String, Option<Value>>>,
+}
 
 impl Catalog for CliCatalog {
     fn schema(&self, action: &str) -> Option<Value> {
-        RegistryCatalog.schema(action)
+        self.schemas
+            .borrow_mut()
+            .entry(action.to_string())
+            .or_insert_with(|| RegistryCatalog.schema(action))
+            .clone()
     }
     fn names(&self) -> Vec<String> {
         RegistryCatalog.names()
@@ -119,5 +128,5 @@ pub fn load_scenario(path: &Path, vars: &VarArgs) -> Result<Scenario, LoadFailur
     let opts = LoadOptions {
         include_roots: vars.include_roots.iter().map(|r| r.to_string_lossy().into_owned()).collect(),
     };
-    load_with(&path.to_string_lossy(), &read_source, &CliCatalog, &overrides, &opts)
+    load_with(&path.to_string_lossy(), &read_source, &CliCatalog::default(), &overrides, &opts)
 }
