@@ -50,8 +50,11 @@ impl<T> Spanned<T> {
 pub struct Sources {
     /// (path, text, byte offset of each line's start): the index keeps `line` O(1), so
     /// rendering many diagnostics of a large file stays linear.
-    files: Vec<(Arc<str>, Arc<str>, Arc<[usize]>)>,
+    files: Vec<SourceFile>,
 }
+
+/// (path, text, line starts).
+type SourceFile = (Arc<str>, Arc<str>, Arc<[usize]>);
 
 impl Sources {
     pub fn add(&mut self, path: Arc<str>, text: Arc<str>) {
