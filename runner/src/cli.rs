@@ -179,6 +179,10 @@ pub struct VarArgs {
     /// A YAML file of `name: value` overrides.
     #[arg(long = "vars-file", value_name = "FILE")]
     pub vars_files: Vec<PathBuf>,
+    /// Also allow `include:` files from this directory tree (repeatable). By default an
+    /// include must lie in the scenario file's own directory tree.
+    #[arg(long = "include-root", value_name = "DIR")]
+    pub include_roots: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]

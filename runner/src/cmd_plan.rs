@@ -193,7 +193,7 @@ fn bind_partial(fs: &testrunner_scenario::FragmentScope, scope: &mut Scope) {
     for (name, param) in &fs.params {
         scope.set(name.clone(), partial(param, &caller));
     }
-    for (short, full) in &fs.aliases {
+    for (short, full) in fs.aliases.iter() {
         if let Some(v) = scope.get(full).cloned() {
             scope.set(short.clone(), v);
         }

@@ -6,16 +6,26 @@ use std::io::Write;
 use std::path::Path;
 use testrunner_engine::RegistryCatalog;
 use testrunner_scenario::{
-    load, Catalog, Diagnostic, LoadFailure, Output, Overrides, Scenario, Sources, Span,
+    load_with, read_source, Catalog, Diagnostic, LoadFailure, LoadOptions, Output, Overrides, Scenario,
+    Sources, Span,
 };
 
 /// The registry as the loader sees it: parameter schemas, and the declared outputs, so a
 /// reference to a field no action provides is refused before the run.
-pub struct CliCatalog;
+#[derive(Default)]
+pub struct CliCatalog {
+    /// Schemas by action: generating one is costly, and every step asks (loading 1,000
+    /// steps took seconds without this).
+    schemas: std::cell::RefCell<std::collections::HashMap<String, Option<Value>>>,
+}
 
 impl Catalog for CliCatalog {
     fn schema(&self, action: &str) -> Option<Value> {
-        RegistryCatalog.schema(action)
+        self.schemas
+            .borrow_mut()
+            .entry(action.to_string())
+            .or_insert_with(|| RegistryCatalog.schema(action))
+            .clone()
     }
     fn names(&self) -> Vec<String> {
         RegistryCatalog.names()
@@ -115,6 +125,8 @@ pub fn load_scenario(path: &Path, vars: &VarArgs) -> Result<Scenario, LoadFailur
         Ok(o) => o,
         Err(d) => return Err(LoadFailure { diagnostics: vec![*d], sources: Sources::default() }),
     };
-    let read = |p: &str| std::fs::read_to_string(p).map_err(|e| e.to_string());
-    load(&path.to_string_lossy(), &read, &CliCatalog, &overrides)
+    let opts = LoadOptions {
+        include_roots: vars.include_roots.iter().map(|r| r.to_string_lossy().into_owned()).collect(),
+    };
+    load_with(&path.to_string_lossy(), &read_source, &CliCatalog::default(), &overrides, &opts)
 }

@@ -40,6 +40,8 @@ fn run_in(parent: &Path, scenario: &str, vars: &[&str]) -> Run {
     let dir = parent.join(run_id("r"));
     let mut cmd = Command::new(bin);
     cmd.current_dir(root()).arg("run").arg(scenario).arg("--out").arg(&dir).arg("-q").arg("--no-baseline");
+    // The selftest scenarios include `../fragments/…`, outside their own directory.
+    cmd.arg("--include-root").arg("scenarios");
     for v in vars {
         cmd.arg("--var").arg(v);
     }

@@ -68,8 +68,8 @@ impl Diagnostic {
         if let Some(line) = sources.line(&self.span) {
             let bar = paint("1;34", "|");
             out.push_str(&format!("{pad} {bar}\n"));
+            let (line, col) = snippet(line, self.span.col.max(1) as usize - 1);
             out.push_str(&format!("{} {bar} {}\n", paint("1;34", &line_no), line.replace('\t', " ")));
-            let col = self.span.col.max(1) as usize - 1;
             let avail = line.chars().count().saturating_sub(col).max(1);
             let width = (self.span.len.max(1) as usize).min(avail);
             let caret = format!("{}{}", " ".repeat(col), "^".repeat(width));
@@ -89,6 +89,29 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// Longest source line shown whole; a longer one is cut around the caret.
+const MAX_SNIPPET: usize = 120;
+
+/// The part of `line` to show, and the caret's column (0-based) in it: a long line (a
+/// minified or generated file) is cut to a window around the caret, marked with `…`.
+fn snippet(line: &str, col: usize) -> (String, usize) {
+    let n = line.chars().count();
+    if n <= MAX_SNIPPET {
+        return (line.to_string(), col);
+    }
+    let start = col.saturating_sub(MAX_SNIPPET / 3).min(n.saturating_sub(MAX_SNIPPET));
+    let end = (start + MAX_SNIPPET).min(n);
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    out.extend(line.chars().skip(start).take(end - start));
+    if end < n {
+        out.push('…');
+    }
+    (out, col - start + usize::from(start > 0))
 }
 
 /// "did you mean `container`?" for a near miss among `candidates`.
@@ -126,6 +149,21 @@ mod tests {
             "error: unknown parameter `contaner` for `docker.stop`\n \
              --> s.yaml:2:20\n  |\n2 |   - docker.stop: { contaner: pg }\n  |                    ^^^^^^^^ unknown parameter\n  |\n  = hint: did you mean `container`?\n"
         );
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_caret() {
+        let mut sources = Sources::default();
+        let line = format!("x: [{}oops{}]", "1, ".repeat(100_000), ", 2".repeat(100_000));
+        sources.add(Arc::from("s.yaml"), Arc::from(line.as_str()));
+        let d = Diagnostic::error("bad", Span::new(Arc::from("s.yaml"), 1, 300_005, 4)).label("here");
+        let text = d.render(&sources, false);
+        assert!(text.len() < 600, "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        let (src, caret) = (lines[3], lines[4]);
+        let at = caret.find('^').unwrap();
+        assert_eq!(src.chars().skip(at).take(4).collect::<String>(), "oops", "{text}");
+        assert!(src.contains('…'));
     }
 
     #[test]

@@ -38,6 +38,7 @@ impl Expr {
         if source.trim().is_empty() {
             return Err(ExprError { message: "empty expression".into(), offset: 0 });
         }
+        bounded(source)?;
         let (renamed, renames) = rename_loop(source);
         let program = cel::Program::compile(&renamed).map_err(|errs| {
             let first = errs.errors.first();
@@ -188,6 +189,68 @@ impl Expr {
     }
 }
 
+/// Longest expression accepted, in characters.
+pub const MAX_EXPR_CHARS: usize = 10_000;
+/// Most operators (`+`, `&&`, `.`, `!`, …) in one expression, and deepest nesting of
+/// brackets: the CEL parser and evaluator recurse once per level, so a longer chain would
+/// overflow the stack instead of failing cleanly.
+pub const MAX_EXPR_OPERATORS: usize = 500;
+pub const MAX_EXPR_NESTING: usize = 32;
+
+/// Refuses an expression too long or too deep to parse safely, before the parser sees it.
+fn bounded(src: &str) -> Result<(), ExprError> {
+    let too = |message: String, offset: usize| Err(ExprError { message, offset });
+    let mut quote: Option<char> = None;
+    let (mut depth, mut ops) = (0usize, 0usize);
+    let mut prev = ' ';
+    let mut escaped = false;
+    if src.chars().count() > MAX_EXPR_CHARS {
+        return too(format!("the expression is too long (more than {MAX_EXPR_CHARS} characters)"), 0);
+    }
+    for (i, c) in src.chars().enumerate() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            prev = c;
+            continue;
+        }
+        match c {
+            '"' | '\'' => quote = Some(c),
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth > MAX_EXPR_NESTING {
+                    return too(
+                        format!(
+                            "the expression nests brackets too deeply (more than {MAX_EXPR_NESTING} levels)"
+                        ),
+                        i,
+                    );
+                }
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            // `1.5` is a number, not a field selection.
+            '.' if !prev.is_ascii_digit() => ops += 1,
+            '+' | '-' | '*' | '/' | '%' | '!' | '?' | '<' | '>' => ops += 1,
+            // Two-character operators count once.
+            '&' | '|' | '=' if prev != c => ops += 1,
+            _ => {}
+        }
+        if ops > MAX_EXPR_OPERATORS {
+            return too(
+                format!("the expression is too complex (more than {MAX_EXPR_OPERATORS} operators and field selections)"),
+                i,
+            );
+        }
+        prev = c;
+    }
+    Ok(())
+}
+
 /// `loop` is a reserved word in CEL, but `loop.index` is what authors of repeated phases
 /// expect to write; the identifier is renamed before compiling (strings are left alone).
 const LOOP_ALIAS: &str = "__loop";
@@ -265,6 +328,13 @@ fn offset_of(source: &str, line: isize, col: isize) -> usize {
 /// ANTLR's messages (`extraneous input '==' expecting {'[', '{', ...}`) in plain words.
 fn readable(msg: &str) -> String {
     let m = msg.strip_prefix("Syntax error: ").unwrap_or(msg).trim();
+    // The parser's internal wordings (rule names, Rust debug output) never reach users.
+    if m.contains("Recursion limit") {
+        return "the expression nests too deeply".into();
+    }
+    if m.contains("Incomplete") || m.contains("Context") || m.contains("ParseError") || m.contains("Error(") {
+        return "the expression is incomplete or malformed here".into();
+    }
     let quoted = |s: &str| -> Option<String> {
         let s = s.trim();
         let inner = s.strip_prefix('\'')?.strip_suffix('\'')?;

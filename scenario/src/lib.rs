@@ -1,6 +1,6 @@
 //! The scenario core: a typed model of a scenario file with source spans, its loader and
-//! validator, the expression language, and the one diagnostic renderer. No I/O: included
-//! files are read through a callback the caller supplies.
+//! validator, the expression language, and the one diagnostic renderer. No I/O besides
+//! [`read_source`] (the bounded file read the CLI hands the loader as its callback).
 
 pub mod diag;
 mod duration;
@@ -21,7 +21,10 @@ pub use diag::{did_you_mean, Diagnostic, Severity};
 pub use duration::{format_duration, parse_duration};
 pub use expr::{Expr, Scope, Template, FUNCTIONS};
 pub use json_schema::scenario_schema;
-pub use load::{is_ident, load, Catalog, LoadFailure, Output, Overrides, ReadFile, RESULT_FIELDS, STEP_KEYS};
+pub use load::{
+    is_ident, load, load_with, read_source, valid_scenario_id, Catalog, LoadFailure, LoadOptions, Output,
+    Overrides, ReadBytes, ReadFile, MAX_EXPANDED, MAX_FILE_BYTES, MAX_TOTAL_BYTES, RESULT_FIELDS, STEP_KEYS,
+};
 pub use mask::{embedded_credentials, Masker};
 pub use model::*;
 pub use node::{parse_yaml, Node, SNode};

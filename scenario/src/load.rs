@@ -37,6 +37,72 @@ pub use crate::refs::RESULT_FIELDS;
 
 /// Reads an included file; the CLI passes `std::fs::read_to_string`.
 pub type ReadFile<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+/// Reads a file's bytes (the loader decodes them, so a bad byte gets its line and column);
+/// the CLI passes [`read_source`].
+pub type ReadBytes<'a> = &'a dyn Fn(&str) -> Result<Vec<u8>, String>;
+
+/// Largest file the loader reads (the scenario or one include).
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+/// Largest total of all files read for one scenario.
+pub const MAX_TOTAL_BYTES: usize = 32 * 1024 * 1024;
+/// Most steps and fragment uses one scenario may expand to (fragments using fragments
+/// multiply; this stops an exponential expansion early).
+pub const MAX_EXPANDED: usize = 50_000;
+
+/// Reads a scenario file from disk, bounded: only a regular file (not a device, pipe or
+/// directory) of at most [`MAX_FILE_BYTES`]. Reads no more than the size the file reports,
+/// so pseudo files (`/proc/kmsg`, size 0) never block.
+pub fn read_source(path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let plain = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    };
+    let meta = std::fs::metadata(path).map_err(plain)?;
+    if !meta.is_file() {
+        return Err(not_regular(&meta));
+    }
+    // O_NONBLOCK: should the path be swapped for a pipe after the check, opening it does not hang.
+    const O_NONBLOCK: i32 = 0o4000;
+    let mut f = std::fs::OpenOptions::new().read(true).custom_flags(O_NONBLOCK).open(path).map_err(plain)?;
+    let meta = f.metadata().map_err(plain)?;
+    if !meta.is_file() {
+        return Err(not_regular(&meta));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!("the file is too large ({} bytes; at most {MAX_FILE_BYTES})", meta.len()));
+    }
+    let mut buf = Vec::with_capacity(meta.len() as usize);
+    f.by_ref().take(meta.len()).read_to_end(&mut buf).map_err(plain)?;
+    Ok(buf)
+}
+
+fn not_regular(meta: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let what = if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_fifo() {
+        "a pipe"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    format!("it is {what}; only regular files are read")
+}
+
+/// Options beyond the defaults of [`load`].
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Directories includes may come from besides the scenario's own directory tree
+    /// (`--include-root`).
+    pub include_roots: Vec<String>,
+}
 
 /// Variable values from outside the file. Later sources win: vars file, env, `--var`.
 #[derive(Debug, Clone, Default)]
@@ -99,8 +165,27 @@ pub fn load(
     catalog: &dyn Catalog,
     overrides: &Overrides,
 ) -> Result<Scenario, LoadFailure> {
+    let bytes = |p: &str| read(p).map(String::into_bytes);
+    load_with(path, &bytes, catalog, overrides, &LoadOptions::default())
+}
+
+/// [`load`] with a byte reader and options (the CLI's entry: bounded reads, include roots).
+pub fn load_with(
+    path: &str,
+    read: ReadBytes,
+    catalog: &dyn Catalog,
+    overrides: &Overrides,
+    opts: &LoadOptions,
+) -> Result<Scenario, LoadFailure> {
+    let main_dir = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut roots = vec![real_path(main_dir)];
+    roots.extend(opts.include_roots.iter().map(|r| real_path(Path::new(r))));
     let mut l = Loader {
         read,
+        roots,
+        included: std::collections::HashSet::new(),
+        total_bytes: 0,
+        expanded: 0,
         catalog,
         sources: Sources::default(),
         diags: vec![],
@@ -127,7 +212,14 @@ struct Fragment {
 }
 
 struct Loader<'a> {
-    read: ReadFile<'a>,
+    read: ReadBytes<'a>,
+    /// Directories (resolved) includes may come from.
+    roots: Vec<std::path::PathBuf>,
+    /// Files (resolved) already included: each is read and parsed once.
+    included: std::collections::HashSet<std::path::PathBuf>,
+    total_bytes: usize,
+    /// Steps and fragment uses expanded so far (see [`MAX_EXPANDED`]).
+    expanded: usize,
     catalog: &'a dyn Catalog,
     sources: Sources,
     diags: Vec<Diagnostic>,
@@ -173,7 +265,7 @@ impl<'a> Loader<'a> {
     }
 
     fn parse_file(&mut self, path: &str, at: &Span) -> Option<SNode> {
-        let text = match (self.read)(path) {
+        let bytes = match (self.read)(path) {
             Ok(t) => t,
             Err(e) => {
                 self.err(
@@ -184,6 +276,33 @@ impl<'a> Loader<'a> {
             }
         };
         let file: Arc<str> = Arc::from(path);
+        self.total_bytes += bytes.len();
+        if bytes.len() as u64 > MAX_FILE_BYTES || self.total_bytes > MAX_TOTAL_BYTES {
+            self.err(
+                Diagnostic::error(format!("`{path}` is too large to load"), at.clone()).hint(format!(
+                    "a file may hold at most {MAX_FILE_BYTES} bytes, and a scenario with its includes {MAX_TOTAL_BYTES}"
+                )),
+            );
+            return None;
+        }
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                // Point at the bad byte: its line, and its column in characters.
+                let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                let good = std::str::from_utf8(good).unwrap_or_default();
+                let line = good.matches('\n').count() as u32 + 1;
+                let col = good.rsplit('\n').next().unwrap_or("").chars().count() as u32 + 1;
+                self.err(
+                    Diagnostic::error(
+                        format!("`{path}` is not valid UTF-8 text"),
+                        Span::new(file, line, col, 1),
+                    )
+                    .hint("save the file as UTF-8; a scenario is YAML text"),
+                );
+                return None;
+            }
+        };
         self.sources.add(file.clone(), Arc::from(text.as_str()));
         match parse_yaml(&file, &text) {
             Ok(n) => Some(n),
@@ -225,6 +344,7 @@ impl<'a> Loader<'a> {
         }
         let top = self.fields(&root, "a scenario", TOP_KEYS)?;
         self.include_stack.push(path.to_string());
+        self.included.insert(real_path(Path::new(path)));
         if let Some(inc) = top.get("include") {
             self.includes(path, inc);
         }
@@ -240,8 +360,30 @@ impl<'a> Loader<'a> {
         self.apply_overrides(overrides);
 
         let id = match top.get("scenario") {
-            Some(n) => self.string(n, "scenario id").unwrap_or_default(),
-            None => Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or("scenario").to_string(),
+            Some(n) => {
+                let id = self.string(n, "scenario id").unwrap_or_default();
+                if !valid_scenario_id(&id) {
+                    self.err(
+                        Diagnostic::error("the scenario id must be a plain name", n.span.clone())
+                            .label("names the run directory runs/<id>/")
+                            .hint("use letters, digits, `-`, `_` and `.` (starting with a letter or digit; no `/`, no `..`), e.g. `scenario: val17`"),
+                    );
+                }
+                id
+            }
+            None => {
+                let stem = Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
+                // A file name is the user's own choice; only make it safe as a directory name.
+                let id: String = stem
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') { c } else { '_' })
+                    .collect();
+                if valid_scenario_id(&id) {
+                    id
+                } else {
+                    format!("s_{}", id.replace("..", "_"))
+                }
+            }
         };
         let title = top.get("title").and_then(|n| self.string(n, "title")).unwrap_or_else(|| id.clone());
         let description =
@@ -316,7 +458,11 @@ impl<'a> Loader<'a> {
             warnings: vec![],
         };
         let reserved: Vec<String> = self.step_ids.keys().cloned().collect();
-        crate::refs::validate(&sc, &reserved, self.catalog, &mut self.diags);
+        // Past the expansion cap the steps are cut short: checking their references would
+        // only add noise (and time).
+        if self.expanded <= MAX_EXPANDED {
+            crate::refs::validate(&sc, &reserved, self.catalog, &mut self.diags);
+        }
         crate::resolved::fill(&mut sc);
         sc.sources = self.sources.clone();
         Some(sc)
@@ -345,6 +491,35 @@ impl<'a> Loader<'a> {
             };
             let path = Path::new(from).parent().unwrap_or(Path::new("")).join(&rel);
             let path = normalize(&path);
+            // Checked before anything is read: a scenario from elsewhere must not make us
+            // read (and echo) arbitrary files.
+            if !(rel.ends_with(".yaml") || rel.ends_with(".yml")) {
+                self.err(
+                    Diagnostic::error(
+                        format!("`{rel}` is not a YAML file: includes end in .yaml or .yml"),
+                        item.span.clone(),
+                    )
+                    .label("not read")
+                    .hint("an included file holds `vars:`, `fragments:`, `secrets:` or `include:`"),
+                );
+                continue;
+            }
+            let real = real_path(Path::new(&path));
+            if !self.roots.iter().any(|r| real.starts_with(r)) {
+                self.err(
+                    Diagnostic::error(
+                        format!("`{rel}` is outside the scenario's directory"),
+                        item.span.clone(),
+                    )
+                    .label("not read")
+                    .note(format!(
+                        "includes are read from: {}",
+                        self.roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ")
+                    ))
+                    .hint("to allow another directory, pass `--include-root DIR`"),
+                );
+                continue;
+            }
             if let Some(pos) = self.include_stack.iter().position(|p| *p == path) {
                 let mut chain: Vec<String> = self.include_stack[pos..].to_vec();
                 chain.push(path.clone());
@@ -357,6 +532,10 @@ impl<'a> Loader<'a> {
                     .note(format!("chain: {}", chain.join(" → ")))
                     .hint("remove one of the includes; fragments can be shared without including each other"),
                 );
+                continue;
+            }
+            // Included once (a diamond or a repeated include adds nothing new).
+            if !self.included.insert(real) {
                 continue;
             }
             let Some(root) = self.parse_file(&path, &item.span) else { continue };
@@ -607,6 +786,9 @@ impl<'a> Loader<'a> {
         };
         let mut out = vec![];
         for (i, item) in items.iter().enumerate() {
+            if !self.count_expansion(item) {
+                break;
+            }
             if item.value.get("use").is_some() {
                 out.extend(self.use_fragment(item, ctx));
             } else if let Some(s) = self.step(item, ctx, i) {
@@ -614,6 +796,22 @@ impl<'a> Loader<'a> {
             }
         }
         out
+    }
+
+    /// Counts one step or fragment use; false (reported once) past [`MAX_EXPANDED`].
+    fn count_expansion(&mut self, at: &SNode) -> bool {
+        self.expanded += 1;
+        if self.expanded == MAX_EXPANDED + 1 {
+            self.err(
+                Diagnostic::error(
+                    format!("the scenario expands to more than {MAX_EXPANDED} steps"),
+                    at.span.clone(),
+                )
+                .label("expansion stopped here")
+                .hint("fragments that use other fragments multiply: check for a fragment used many times at each level"),
+            );
+        }
+        self.expanded <= MAX_EXPANDED
     }
 
     fn use_fragment(&mut self, node: &SNode, ctx: &StepCtx) -> Vec<Step> {
@@ -697,7 +895,7 @@ impl<'a> Loader<'a> {
         let scope = Arc::new(FragmentScope {
             fragment: name.clone(),
             params,
-            aliases: vec![],
+            aliases: Arc::default(),
             parent: ctx.scope.clone(),
         });
         let mut stack = ctx.fragment_stack.clone();
@@ -741,11 +939,13 @@ impl<'a> Loader<'a> {
                     );
                 }
             }
-            let full = Arc::new(FragmentScope { aliases, ..(*scope).clone() });
+            let full = Arc::new(FragmentScope { aliases: Arc::new(aliases), ..(*scope).clone() });
             // Steps of nested fragments hang below this scope: point their chains at `full`.
+            // Steps sharing a chain share its copy (copying per step was quadratic).
+            let mut memo = HashMap::new();
             for s in &mut steps {
                 if let Some(sc) = &s.scope {
-                    s.scope = Some(rebase(sc, &scope, &full));
+                    s.scope = Some(rebase(sc, &scope, &full, &mut memo));
                 }
             }
         }
@@ -1439,14 +1639,20 @@ fn rebase(
     chain: &Arc<FragmentScope>,
     old: &Arc<FragmentScope>,
     new: &Arc<FragmentScope>,
+    memo: &mut HashMap<*const FragmentScope, Arc<FragmentScope>>,
 ) -> Arc<FragmentScope> {
     if Arc::ptr_eq(chain, old) {
         return new.clone();
     }
-    match &chain.parent {
-        Some(p) => Arc::new(FragmentScope { parent: Some(rebase(p, old, new)), ..(**chain).clone() }),
-        None => chain.clone(),
+    if let Some(done) = memo.get(&Arc::as_ptr(chain)) {
+        return done.clone();
     }
+    let out = match &chain.parent {
+        Some(p) => Arc::new(FragmentScope { parent: Some(rebase(p, old, new, memo)), ..(**chain).clone() }),
+        None => chain.clone(),
+    };
+    memo.insert(Arc::as_ptr(chain), out.clone());
+    out
 }
 
 pub fn is_ident(s: &str) -> bool {
@@ -1461,6 +1667,23 @@ fn sanitize(s: &str) -> String {
         out.insert(0, '_');
     }
     out
+}
+
+/// `p` with symlinks resolved when it exists, else made absolute lexically (paths a test
+/// reader serves need not exist on disk).
+fn real_path(p: &Path) -> std::path::PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| {
+        let abs = std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf());
+        std::path::PathBuf::from(normalize(&abs))
+    })
+}
+
+/// A scenario id names the default run directory (`runs/<id>/…`): a plain name only.
+pub fn valid_scenario_id(id: &str) -> bool {
+    id.len() <= 100
+        && id.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !id.contains("..")
 }
 
 fn normalize(p: &Path) -> String {

@@ -117,7 +117,7 @@ impl Step {
 pub struct FragmentScope {
     pub fragment: String,
     pub params: Vec<(String, Param)>,
-    pub aliases: Vec<(String, String)>,
+    pub aliases: Arc<Vec<(String, String)>>,
     pub parent: Option<Arc<FragmentScope>>,
 }
 
@@ -134,7 +134,7 @@ impl FragmentScope {
                 .map_err(|e| format!("fragment `{}` parameter `{name}`: {e}", self.fragment))?;
             scope.set(name.clone(), v);
         }
-        for (short, full) in &self.aliases {
+        for (short, full) in self.aliases.iter() {
             if let Some(v) = scope.get(full).cloned() {
                 scope.set(short.clone(), v);
             }

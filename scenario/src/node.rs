@@ -97,19 +97,50 @@ pub fn parse_yaml(file: &Arc<str>, text: &str) -> Result<SNode, YamlError> {
             let message = first_line(&e.to_string());
             YamlError { message, span: Span::new(file.clone(), line, col, 1) }
         })?;
-    Ok(convert(raw, file, text))
+    let starts = crate::span::line_starts(text);
+    Ok(convert(raw, file, &Src { text, starts: &starts }))
+}
+
+/// The text being converted, with its line index (finding a node's line must not rescan
+/// the file: that made loading quadratic).
+struct Src<'t> {
+    text: &'t str,
+    starts: &'t [usize],
 }
 
 fn first_line(s: &str) -> String {
     // serde-saphyr appends a rendered snippet; we render our own.
-    s.lines().next().unwrap_or(s).trim().to_string()
+    plain_message(s.lines().next().unwrap_or(s).trim())
+}
+
+/// serde-saphyr's internal wordings (resource budgets, API advice) in plain words.
+fn plain_message(m: &str) -> String {
+    if m.contains("multiple YAML documents") || m.contains("from_str_multiple") {
+        return "the file holds more than one YAML document (a `---` line): a scenario is one document"
+            .into();
+    }
+    if m.contains("recursion limit") {
+        return "values are nested too deeply".into();
+    }
+    let Some(rest) = m.split("budget breached: ").nth(1) else { return m.to_string() };
+    let what = rest.split([' ', '{']).next().unwrap_or("");
+    match what {
+        "Depth" => "values are nested too deeply (at most 64 levels of lists and maps)".into(),
+        "Nodes" => "the file holds too many values (at most 250000)".into(),
+        "Aliases" | "Anchors" | "AliasAnchorRatio" => {
+            "the file uses too many anchors or aliases (`&x`, `*x`)".into()
+        }
+        "ScalarBytes" => "the file's text values are too large (at most 64 MiB in all)".into(),
+        "Documents" => "the file holds too many YAML documents".into(),
+        _ => "the file is too large or too complex to read".into(),
+    }
 }
 
 fn span_of(loc: &serde_saphyr::Location, file: &Arc<str>, len: usize) -> Span {
     Span::new(file.clone(), loc.line() as u32, loc.column() as u32, len.max(1) as u32)
 }
 
-fn convert(raw: serde_saphyr::Spanned<RawNode>, file: &Arc<str>, text: &str) -> SNode {
+fn convert(raw: serde_saphyr::Spanned<RawNode>, file: &Arc<str>, text: &Src) -> SNode {
     let loc = raw.referenced;
     let len = raw.value.width(text, &loc);
     let span = span_of(&loc, file, len);
@@ -146,12 +177,19 @@ enum RawNode {
 
 impl RawNode {
     /// How many characters a caret under this node should cover.
-    fn width(&self, text: &str, loc: &serde_saphyr::Location) -> usize {
+    fn width(&self, text: &Src, loc: &serde_saphyr::Location) -> usize {
         match self {
             RawNode::Str(s) => {
                 // Quoted scalars are two characters wider than their value.
-                let line = text.lines().nth((loc.line() as usize).saturating_sub(1)).unwrap_or("");
-                let at = line.chars().nth((loc.column() as usize).saturating_sub(1));
+                // By byte offset when known: counting characters along a long line for
+                // each of its values would be quadratic.
+                let at = match loc.span().byte_offset().and_then(|o| text.text.get(o as usize..)) {
+                    Some(rest) => rest.chars().next(),
+                    None => crate::span::line_at(text.text, text.starts, loc.line() as u32)
+                        .unwrap_or("")
+                        .chars()
+                        .nth((loc.column() as usize).saturating_sub(1)),
+                };
                 s.chars().count().min(200) + if matches!(at, Some('"') | Some('\'')) { 2 } else { 0 }
             }
             RawNode::Int(i) => i.to_string().len(),

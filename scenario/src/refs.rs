@@ -8,6 +8,7 @@ use crate::expr::FUNCTIONS;
 use crate::load::{Catalog, BUILTIN_NAMES};
 use crate::model::{FragmentScope, Param, Scenario, Step};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Fields the engine adds to every step result, whatever the action.
 pub const RESULT_FIELDS: &[&str] = &[
@@ -143,9 +144,18 @@ pub fn validate(sc: &Scenario, reserved: &[String], catalog: &dyn Catalog, diags
         }
     }
 
+    // Steps of one fragment expansion share a scope: collect its names once.
+    let mut names_of: HashMap<*const FragmentScope, Arc<BTreeSet<String>>> = HashMap::new();
+    let no_names = Arc::new(BTreeSet::new());
     for s in &all_steps {
         let at = timeline.step_at[&s.id];
-        let extra = scope_names(s.scope.as_deref());
+        let extra = match &s.scope {
+            Some(sc) => names_of
+                .entry(Arc::as_ptr(sc))
+                .or_insert_with(|| Arc::new(scope_names(Some(sc.as_ref()))))
+                .clone(),
+            None => no_names.clone(),
+        };
         let place = format!("step `{}`", s.id);
         let (step, scope) = (Some(s.id.as_str()), s.scope.as_deref());
         let before = Reader { limit: at, place: place.clone(), step, scope };

@@ -48,24 +48,52 @@ impl<T> Spanned<T> {
 /// The text of every file read while loading, for rendering diagnostics with source lines.
 #[derive(Debug, Default, Clone)]
 pub struct Sources {
-    files: Vec<(Arc<str>, Arc<str>)>,
+    /// (path, text, byte offset of each line's start): the index keeps `line` O(1), so
+    /// rendering many diagnostics of a large file stays linear.
+    files: Vec<SourceFile>,
 }
+
+/// (path, text, line starts).
+type SourceFile = (Arc<str>, Arc<str>, Arc<[usize]>);
 
 impl Sources {
     pub fn add(&mut self, path: Arc<str>, text: Arc<str>) {
-        if !self.files.iter().any(|(p, _)| *p == path) {
-            self.files.push((path, text));
+        if !self.files.iter().any(|(p, _, _)| *p == path) {
+            let starts = line_starts(&text);
+            self.files.push((path, text, starts.into()));
         }
     }
     pub fn text(&self, path: &str) -> Option<&str> {
-        self.files.iter().find(|(p, _)| &**p == path).map(|(_, t)| &**t)
+        self.files.iter().find(|(p, _, _)| &**p == path).map(|(_, t, _)| &**t)
     }
     pub fn line(&self, span: &Span) -> Option<&str> {
         if !span.is_known() {
             return None;
         }
-        let text = self.text(&span.file)?;
+        let (_, text, starts) = self.files.iter().find(|(p, _, _)| **p == *span.file)?;
         // An empty file still has a first line, to point at.
-        text.lines().nth(span.line as usize - 1).or((span.line == 1 && text.is_empty()).then_some(""))
+        if span.line == 1 && text.is_empty() {
+            return Some("");
+        }
+        line_at(text, starts, span.line)
     }
+}
+
+/// The byte offset where each line of `text` starts.
+pub fn line_starts(text: &str) -> Vec<usize> {
+    let mut v = vec![0];
+    v.extend(text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i + 1));
+    v
+}
+
+/// Line `line` (1-based) of `text` without its line break, as `str::lines` gives it.
+pub fn line_at<'t>(text: &'t str, starts: &[usize], line: u32) -> Option<&'t str> {
+    let i = (line as usize).checked_sub(1)?;
+    let start = *starts.get(i)?;
+    if start >= text.len() {
+        return None;
+    }
+    let end = starts.get(i + 1).map(|e| e - 1).unwrap_or(text.len());
+    let l = &text[start..end];
+    Some(l.strip_suffix('\r').unwrap_or(l))
 }

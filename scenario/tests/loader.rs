@@ -196,7 +196,7 @@ fn fragments_expand_with_params_and_prefixes() {
     let ids: Vec<&str> = sc.setup.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["n1_ready", "n2_ready"]);
     let scope = sc.setup[0].scope.as_ref().unwrap();
-    assert_eq!(scope.aliases, vec![("ready".to_string(), "n1_ready".to_string())]);
+    assert_eq!(*scope.aliases, vec![("ready".to_string(), "n1_ready".to_string())]);
 }
 
 #[test]
