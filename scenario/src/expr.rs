@@ -88,8 +88,7 @@ impl Expr {
     }
 
     pub fn eval(&self, scope: &Scope) -> Result<Value, String> {
-        let mut ctx = cel::Context::default();
-        register_functions(&mut ctx);
+        let mut ctx = context();
         for name in self.roots() {
             if let Some(v) = scope.get(&name) {
                 let as_named = if name == "loop" { LOOP_ALIAS.to_string() } else { name };
@@ -431,6 +430,20 @@ pub const FUNCTIONS: &[&str] = &[
     "getMinutes",
     "getSeconds",
     "getMilliseconds",
+    "replace",
+    "split",
+    "join",
+    "lower",
+    "upper",
+    "trim",
+    "lowerAscii",
+    "upperAscii",
+    "charAt",
+    "indexOf",
+    "lastIndexOf",
+    "substring",
+    "format",
+    "reverse",
 ];
 
 /// Whether `name` is a function an expression can call, globally (`size(x)`) or as a
@@ -442,8 +455,7 @@ pub fn function_exists(name: &str) -> bool {
     if let Some(k) = cache.lock().unwrap().get(name) {
         return *k;
     }
-    let mut ctx = cel::Context::default();
-    register_functions(&mut ctx);
+    let ctx = context();
     let undeclared = |probe: String| match cel::Program::compile(&probe) {
         Ok(p) => match p.execute(&ctx) {
             Err(cel::ExecutionError::UndeclaredReference(n)) => n.as_str() == name,
@@ -520,7 +532,29 @@ pub fn short(v: &Value) -> String {
     }
 }
 
+/// A context with CEL's standard library, its strings extension (`replace`, `split`, `join`,
+/// `trim`, `lowerAscii`, ...) and our functions.
+fn context() -> cel::Context<'static, 'static> {
+    use std::sync::OnceLock;
+    static ENV: OnceLock<Arc<cel::Env>> = OnceLock::new();
+    let env = ENV.get_or_init(|| {
+        let mut env = cel::Env::stdlib();
+        env.add_extension(cel::extensions::strings).expect("the strings extension registers");
+        Arc::new(env)
+    });
+    let mut ctx = cel::Context::with_env(env.clone());
+    register_functions(&mut ctx);
+    ctx
+}
+
 fn register_functions(ctx: &mut cel::Context) {
+    // Unicode-aware `lower`/`upper`, the names users reach for (`lowerAscii` is CEL's).
+    let _ = ctx.add_function("lower", |cel::extractors::This(s): cel::extractors::This<Arc<String>>| {
+        s.to_lowercase()
+    });
+    let _ = ctx.add_function("upper", |cel::extractors::This(s): cel::extractors::This<Arc<String>>| {
+        s.to_uppercase()
+    });
     // Aggregates over lists of numbers, for series metrics. `max`/`min` take a list or arguments.
     // `duration_ms("90s") == 90000`: compare measured milliseconds with duration vars.
     let _ = ctx.add_function("duration_ms", |d: Arc<String>| -> i64 {
@@ -780,6 +814,24 @@ mod tests {
         let lines = e.explain(&s);
         assert_eq!(lines[..2], ["lost.json.count = 2".to_string(), "wanted == '2'".to_string()]);
         assert!(lines[2].starts_with("lost.json.count is a number and '2' is a string"), "{lines:?}");
+    }
+
+    #[test]
+    fn string_functions_users_reach_for() {
+        let s = scope();
+        let ev = |src: &str| Expr::compile(src, Span::none()).unwrap().eval(&s).unwrap();
+        assert_eq!(ev("'a-b-c'.replace('-', '+')"), json!("a+b+c"));
+        assert_eq!(ev("'a,b,c'.split(',')"), json!(["a", "b", "c"]));
+        assert_eq!(ev("['a', 'b'].join('/')"), json!("a/b"));
+        assert_eq!(ev("'Ünïcode PG'.lower()"), json!("ünïcode pg"));
+        assert_eq!(ev("'primary'.upper()"), json!("PRIMARY"));
+        assert_eq!(ev("' x\\t'.trim()"), json!("x"));
+        assert_eq!(ev("lost.json.quorum_health.upper() == 'LOST'"), json!(true));
+        for f in ["replace", "split", "join", "lower", "upper", "trim"] {
+            assert!(function_exists(f), "{f}");
+            assert!(FUNCTIONS.contains(&f), "{f}");
+        }
+        assert!(!function_exists("lowercase"));
     }
 
     #[test]
