@@ -248,7 +248,7 @@ mod tests {
         }
         let e = errors("file.grep: { path: f, pattern: \"*x\" }");
         assert_eq!(e[0].0, "`file.grep` parameter `pattern` is not a valid regular expression: repetition operator missing expression");
-        assert_eq!(e[0].2, 38);
+        assert_eq!(e[0].2, 40);
         assert_eq!(errors("file.grep: { path: f, pattern: \"^ready (to|for)\\\\b\" }"), vec![]);
     }
 
