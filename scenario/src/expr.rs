@@ -436,14 +436,6 @@ pub const FUNCTIONS: &[&str] = &[
     "lower",
     "upper",
     "trim",
-    "lowerAscii",
-    "upperAscii",
-    "charAt",
-    "indexOf",
-    "lastIndexOf",
-    "substring",
-    "format",
-    "reverse",
 ];
 
 /// Whether `name` is a function an expression can call, globally (`size(x)`) or as a

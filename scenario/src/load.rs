@@ -1341,6 +1341,8 @@ impl<'a> Loader<'a> {
                 fragment_stack: vec![],
             };
             self.use_fragment(&node, &ctx);
+            // Each is checked alone: two fragments may use the same step ids.
+            self.step_ids.clear();
         }
         self.step_ids = ids;
     }

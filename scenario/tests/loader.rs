@@ -583,6 +583,8 @@ fn an_unused_fragment_is_validated_too() {
     assert_eq!((at[0].1, at[0].2), (5, 36));
     assert!(at[0].0.contains("unknown parameter `timout`"), "{e:?}");
     assert_eq!((at[1].1, at[1].2), (6, 28));
+    // Two unused fragments may use the same step ids (each expansion gets its own).
+    ok("fragments:\n  a:\n    steps:\n      - { id: s, sleep: { duration: 1s } }\n  b:\n    steps:\n      - { id: s, sleep: { duration: 1s } }\nphases:\n  - name: p\n    steps: []\n");
     // A used one is reported once, at its use.
     let e = errors("fragments:\n  f:\n    steps:\n      - sleep: { duration: banana }\nphases:\n  - name: p\n    steps:\n      - use: f\n");
     assert_eq!(e.len(), 1, "{e:?}");
