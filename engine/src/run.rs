@@ -367,7 +367,8 @@ impl<'a> Runner<'a> {
         ) {
             Ok(p) => p,
             Err(e) => {
-                let run = StepRun::failed(t, ms_since(self.t0), now_rfc3339(), format!("invalid parameters: {e}"));
+                let run =
+                    StepRun::failed(t, ms_since(self.t0), now_rfc3339(), format!("invalid parameters: {e}"));
                 return Some(self.finish_inline(s, phase, run));
             }
         };

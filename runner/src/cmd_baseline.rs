@@ -38,7 +38,9 @@ fn record(dirs: &[PathBuf], out: Option<PathBuf>, allow_mixed: bool) -> i32 {
         let runs: Vec<String> = dirs
             .iter()
             .zip(&reports)
-            .map(|(d, r)| format!("{} (fingerprint {})", d.display(), &r.fingerprint[..r.fingerprint.len().min(12)]))
+            .map(|(d, r)| {
+                format!("{} (fingerprint {})", d.display(), &r.fingerprint[..r.fingerprint.len().min(12)])
+            })
             .collect();
         print_error(
             &format!(

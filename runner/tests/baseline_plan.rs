@@ -92,13 +92,19 @@ fn a_baseline_is_not_recorded_from_runs_of_different_fingerprints_unless_allowed
     let s = scenario("timed.yaml");
     for (dir, work) in [("a", "100"), ("b", "101")] {
         let out = d.path().join(dir);
-        let o = tr(&["run", &s, "-q", "--var", &format!("work_ms={work}"), "--out", out.to_str().unwrap()], d.path());
+        let o = tr(
+            &["run", &s, "-q", "--var", &format!("work_ms={work}"), "--out", out.to_str().unwrap()],
+            d.path(),
+        );
         assert_eq!(o.status.code(), Some(0));
     }
     let o = tr(&["baseline", "record", "a", "b"], d.path());
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "{err}");
-    assert!(err.contains("different scenario fingerprints: a (fingerprint ") && err.contains(", b (fingerprint "), "{err}");
+    assert!(
+        err.contains("different scenario fingerprints: a (fingerprint ") && err.contains(", b (fingerprint "),
+        "{err}"
+    );
     assert!(err.contains("--allow-mixed"), "{err}");
     assert!(!d.path().join("baselines/timed.yaml").exists());
     let o = tr(&["baseline", "record", "a", "b", "--allow-mixed"], d.path());

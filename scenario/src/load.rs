@@ -289,12 +289,8 @@ impl<'a> Loader<'a> {
         let outcome = self.outcome(top.get("outcome"));
         let exit_codes = top.get("exit_codes").map(|n| self.exit_codes(n)).unwrap_or_default();
         let hard_fail = top.get("hard_fail").map(|n| self.hard_fail(n)).unwrap_or_default();
-        let metric_names: Vec<&str> = phases
-            .iter()
-            .flat_map(|p| &p.metrics)
-            .chain(&final_metrics)
-            .map(|m| m.name.as_str())
-            .collect();
+        let metric_names: Vec<&str> =
+            phases.iter().flat_map(|p| &p.metrics).chain(&final_metrics).map(|m| m.name.as_str()).collect();
         for (name, span) in std::mem::take(&mut self.metric_refs) {
             if !metric_names.contains(&name.as_str()) {
                 let hint = did_you_mean(&name, metric_names.iter().copied()).unwrap_or_else(|| {
@@ -1012,7 +1008,9 @@ impl<'a> Loader<'a> {
         }
         self.vars
             .iter()
-            .filter(|(n, v, _)| !hidden.contains(&n.value.as_str()) && !v.value.to_json().to_string().contains("${"))
+            .filter(|(n, v, _)| {
+                !hidden.contains(&n.value.as_str()) && !v.value.to_json().to_string().contains("${")
+            })
             .map(|(n, v, _)| (n.value.clone(), v.value.to_json()))
             .collect()
     }
@@ -1316,7 +1314,9 @@ impl<'a> Loader<'a> {
             .filter(|(n, _)| !self.used_fragments.contains(n))
             .map(|(n, f)| (n.clone(), f.span.clone()))
             .collect();
-        unused.sort_by(|a, b| (a.1.file.as_ref(), a.1.line, a.1.col).cmp(&(b.1.file.as_ref(), b.1.line, b.1.col)));
+        unused.sort_by(|a, b| {
+            (a.1.file.as_ref(), a.1.line, a.1.col).cmp(&(b.1.file.as_ref(), b.1.line, b.1.col))
+        });
         // Their step ids belong to no run: keep them out of the scenario's.
         let ids = std::mem::take(&mut self.step_ids);
         for (name, span) in unused {
@@ -1329,7 +1329,10 @@ impl<'a> Loader<'a> {
             }
             let node = Spanned::new(
                 Node::Map(vec![
-                    (Spanned::new("use".into(), span.clone()), Spanned::new(Node::Str(name.clone()), span.clone())),
+                    (
+                        Spanned::new("use".into(), span.clone()),
+                        Spanned::new(Node::Str(name.clone()), span.clone()),
+                    ),
                     (Spanned::new("with".into(), span.clone()), Spanned::new(Node::Map(with), span.clone())),
                 ]),
                 span.clone(),

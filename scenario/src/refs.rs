@@ -260,7 +260,11 @@ pub fn validate(sc: &Scenario, reserved: &[String], catalog: &dyn Catalog, diags
     };
     for (i, id) in sc.outcome.partial_if_passed.iter().enumerate() {
         let at = sc.outcome.partial_spans.get(i).cloned();
-        named(id, "`outcome.partial_if_passed`", &at.unwrap_or_else(|| crate::Span::new(sc.file.clone(), 0, 0, 0)));
+        named(
+            id,
+            "`outcome.partial_if_passed`",
+            &at.unwrap_or_else(|| crate::Span::new(sc.file.clone(), 0, 0, 0)),
+        );
     }
     for r in &sc.exit_codes {
         for (i, id) in r.when_failed.iter().enumerate() {

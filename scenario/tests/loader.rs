@@ -528,11 +528,11 @@ fn a_known_var_converts_to_text_or_is_refused_where_written() {
     assert_eq!((e[0].1, e[0].2), (5, 30));
     assert!(e[0].4.as_deref().unwrap().starts_with("`hosts` is [\"a\",\"b\"]"), "{e:?}");
     // An override keeps the check: a list var overridden is still a list.
-    let o = Overrides {
-        values: vec![("hosts".into(), "[x]".into(), "--var".into())],
-        lenient: vec![],
-    };
-    let e = full("vars: { hosts: [a] }\nphases:\n  - name: p\n    steps:\n      - exec: { argv: [\"${hosts}\"] }\n", o);
+    let o = Overrides { values: vec![("hosts".into(), "[x]".into(), "--var".into())], lenient: vec![] };
+    let e = full(
+        "vars: { hosts: [a] }\nphases:\n  - name: p\n    steps:\n      - exec: { argv: [\"${hosts}\"] }\n",
+        o,
+    );
     assert_eq!(e[0].0, "`exec` parameter `argv[0]` must be a string, not list");
     // A fragment parameter of the same name hides the var.
     ok("vars: { x: [a] }\nfragments:\n  f:\n    params: { x: one }\n    steps:\n      - exec: { argv: [\"${x}\"] }\nphases:\n  - name: p\n    steps:\n      - use: f\n");
