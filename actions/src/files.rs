@@ -148,6 +148,7 @@ struct GrepParams {
     /// The file to search.
     path: String,
     /// A regular expression, matched per line.
+    #[schemars(with = "crate::params::RegexText")]
     pattern: String,
     /// Keep at most this many matching lines in `matches` (default 100; `count` counts all).
     max_matches: Option<usize>,

@@ -110,6 +110,24 @@ impl JsonSchema for DockerSignal {
     }
 }
 
+/// The schema of a regular-expression parameter (Rust `regex` syntax): `check` compiles it,
+/// so a bad pattern is refused with its place before anything runs. Use
+/// `#[schemars(with = "crate::params::RegexText")]` (or `Option<…>`) on a `String` field.
+pub struct RegexText;
+
+impl JsonSchema for RegexText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Regex".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "a regular expression (Rust regex syntax), e.g. \"ready to accept connections\"",
+            "type": "string",
+            "format": "regex"
+        })
+    }
+}
+
 /// HTTP methods a parameter of type [`HttpMethod`] accepts.
 pub const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
@@ -214,6 +232,32 @@ mod tests {
         assert!(e[0].0.contains("cannot be `${x}`"), "{e:?}");
         let e = errors("docker.wait: { container: x, state: runing }");
         assert_eq!(e[0].3.as_deref(), Some("did you mean `running`?"));
+    }
+
+    #[test]
+    fn regular_expression_parameters_are_compiled_at_load_time() {
+        for step in [
+            "process.spawn: { name: s, argv: [x], ready: { log_regex: \"ready (to\" } }",
+            "docker.run: { image: i, name: n, ready: { log_regex: \"[a-\" } }",
+            "file.grep: { path: f, pattern: \"*x\" }",
+        ] {
+            let e = errors(step);
+            assert_eq!(e.len(), 1, "{step}: {e:?}");
+            assert!(e[0].0.contains("is not a valid regular expression: "), "{e:?}");
+            assert_eq!(e[0].1, 4, "{e:?}");
+        }
+        let e = errors("file.grep: { path: f, pattern: \"*x\" }");
+        assert_eq!(e[0].0, "`file.grep` parameter `pattern` is not a valid regular expression: repetition operator missing expression");
+        assert_eq!(e[0].2, 40);
+        assert_eq!(errors("file.grep: { path: f, pattern: \"^ready (to|for)\\\\b\" }"), vec![]);
+    }
+
+    #[test]
+    fn text_around_a_template_is_a_string_an_integer_slot_refuses() {
+        let e = errors("process.spawn: { name: s, argv: [x], ready: { port: \"80${1}\" } }");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].0, "`process.spawn` parameter `ready.port` must be an integer, not a string");
+        assert_eq!(errors("process.spawn: { name: s, argv: [x], ready: { port: \"${80}\" } }"), vec![]);
     }
 
     #[derive(JsonSchema)]

@@ -25,6 +25,7 @@ struct Ready {
     /// Host for `port` (default 127.0.0.1).
     host: Option<String>,
     /// Ready when the process's log has a line matching this regular expression.
+    #[schemars(with = "Option<crate::params::RegexText>")]
     log_regex: Option<String>,
     /// Ready when this URL answers with a 2xx status.
     http: Option<String>,

@@ -316,7 +316,10 @@ impl<'a> Runner<'a> {
         let t = ms_since(self.t0);
         let scope = match self.step_scope(s) {
             Ok(sc) => sc,
-            Err(e) => return Some(self.finish_inline(s, phase, StepRun::failed(t, t, now_rfc3339(), e))),
+            Err(e) => {
+                let e = format!("{e} (at {})", s.span);
+                return Some(self.finish_inline(s, phase, StepRun::failed(t, t, now_rfc3339(), e)));
+            }
         };
         if let Some(w) = &s.when {
             match w.eval_bool(&scope) {
@@ -368,7 +371,7 @@ impl<'a> Runner<'a> {
                     t,
                     ms_since(self.t0),
                     now_rfc3339(),
-                    format!("cannot evaluate parameters: {e}"),
+                    format!("cannot evaluate parameters: {e} (at {})", s.span),
                 );
                 return Some(self.finish_inline(s, phase, run));
             }
@@ -392,6 +395,22 @@ impl<'a> Runner<'a> {
             let run =
                 StepRun::failed(t, t, now_rfc3339(), format!("action `{}` is not registered", s.action));
             return Some(self.finish_inline(s, phase, run));
+        };
+        // A `${…}` value is converted to the type its slot takes, or refused here with
+        // where it is written (not by the action's decoder, which knows no place).
+        let params = match testrunner_scenario::conform_params(
+            &s.action,
+            &s.params,
+            params,
+            &action.spec().params,
+            &self.sc.sources,
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                let run =
+                    StepRun::failed(t, ms_since(self.t0), now_rfc3339(), format!("invalid parameters: {e}"));
+                return Some(self.finish_inline(s, phase, run));
+            }
         };
         let timeout = match (s.timeout, s.background) {
             (Some(t), _) => t,

@@ -712,3 +712,26 @@ async fn a_timing_read_from_a_poll_carries_its_interval() {
     let summary = testrunner_reports::summary::render(&r);
     assert!(summary.contains("true value in ["), "{summary}");
 }
+
+
+/// A `${…}` number in a text slot is its text; what cannot be converted fails the step
+/// with the place of the template, not the action decoder's bare message.
+#[tokio::test]
+async fn template_values_take_the_type_of_their_slot() {
+    let (r, _, events) = run_yaml(
+        "vars: { port: 28917 }\nphases:\n  - name: p\n    steps:\n      - { id: conv, exec: { argv: [sh, -c, 'test \"$1\" = 28917', sh, \"${port}\"] } }\n      - { id: items, set: { hosts: [a, b] } }\n      - { id: bad, exec: { argv: [echo, \"${hosts}\"] } }\n    checks:\n      - { id: C, expect: conv.ok }\n",
+    )
+    .await;
+    assert_eq!(check(&r, "C"), CheckStatus::Pass, "{events:?}");
+    let bad = events
+        .iter()
+        .find_map(|e| match e {
+            Event::StepFinished { step, error, .. } if step == "bad" => error.clone(),
+            _ => None,
+        })
+        .expect("bad step finished");
+    assert_eq!(
+        bad,
+        "invalid parameters: `exec` parameter `argv[1]` must be a string, not list (at t.yaml:7:44)"
+    );
+}

@@ -233,6 +233,9 @@ pub enum BaselineCommand {
         /// Where to write it (default: baselines/<scenario>.yaml).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Record from runs of different scenario fingerprints (changed file or vars).
+        #[arg(long)]
+        allow_mixed: bool,
     },
 }
 

@@ -79,7 +79,30 @@ pub fn list() -> i32 {
     ExitCode::Pass.code()
 }
 
+/// The functions expressions add to CEL's own, for `testrunner explain functions`.
+const FUNCTION_DOCS: &[(&str, &str)] = &[
+    ("max(list), min(list)", "largest / smallest number (also max(a, b, ...))"),
+    ("sum(list), avg(list)", "sum / mean of the numbers in a list"),
+    ("percentile(list, p)", "the p-th percentile (0-100) of a list of numbers"),
+    ("duration_ms(\"90s\")", "a duration text in milliseconds (90000)"),
+    ("s.replace(from, to)", "every `from` in s replaced by `to` (s.replace(from, to, n): the first n)"),
+    ("s.split(sep)", "the list of parts of s between `sep`"),
+    ("list.join(sep)", "the strings of a list joined with `sep` (list.join(): no separator)"),
+    ("s.lower(), s.upper()", "s in lower / upper case"),
+    ("s.trim()", "s without leading and trailing white space"),
+    ("size, contains, startsWith, endsWith, matches, int, string, ...", "CEL's standard functions (cel.dev)"),
+    ("lowerAscii, substring, indexOf, charAt, ...", "CEL's strings extension"),
+];
+
 pub fn explain(args: ExplainArgs) -> i32 {
+    if matches!(args.action.as_str(), "functions" | "expressions") {
+        println!("Expressions are CEL (cel.dev): bare in `until`, `when`, `expect` and `metrics`, and");
+        println!("inside strings as `${{…}}`. Functions besides CEL's own:\n");
+        for (f, d) in FUNCTION_DOCS {
+            println!("  {f}\n      {d}");
+        }
+        return ExitCode::Pass.code();
+    }
     if let Some((key, doc)) = ENGINE_KEYS.iter().find(|(k, _)| *k == args.action) {
         println!("`{key}` is an engine key, not an action: {doc}.\n");
         println!("Engine keys (allowed on every step besides its one action):");

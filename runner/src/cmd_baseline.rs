@@ -6,7 +6,7 @@ use testrunner_reports::RunReport;
 
 pub fn run(args: BaselineArgs) -> i32 {
     match args.command {
-        BaselineCommand::Record { run_dirs, out } => record(&run_dirs, out),
+        BaselineCommand::Record { run_dirs, out, allow_mixed } => record(&run_dirs, out, allow_mixed),
     }
 }
 
@@ -18,7 +18,7 @@ pub fn read_run(dir: &Path) -> Result<RunReport, String> {
     Ok(RunReport::from_events(&events))
 }
 
-fn record(dirs: &[PathBuf], out: Option<PathBuf>) -> i32 {
+fn record(dirs: &[PathBuf], out: Option<PathBuf>, allow_mixed: bool) -> i32 {
     let mut reports = vec![];
     for d in dirs {
         match read_run(d) {
@@ -28,6 +28,28 @@ fn record(dirs: &[PathBuf], out: Option<PathBuf>) -> i32 {
                 return ExitCode::HarnessError.code();
             }
         }
+    }
+    // A baseline judges one version of a scenario: runs of a changed file or other vars
+    // would mix what is compared.
+    let mut prints: Vec<&str> = reports.iter().map(|r| r.fingerprint.as_str()).collect();
+    prints.sort_unstable();
+    prints.dedup();
+    if prints.len() > 1 && !allow_mixed {
+        let runs: Vec<String> = dirs
+            .iter()
+            .zip(&reports)
+            .map(|(d, r)| {
+                format!("{} (fingerprint {})", d.display(), &r.fingerprint[..r.fingerprint.len().min(12)])
+            })
+            .collect();
+        print_error(
+            &format!(
+                "cannot record a baseline: the runs are of different scenario fingerprints: {}",
+                runs.join(", ")
+            ),
+            Some("the scenario file or its vars changed between these runs: record from runs of one version, or pass --allow-mixed to record them together anyway"),
+        );
+        return ExitCode::HarnessError.code();
     }
     let host = reports.first().map(|r| r.host.clone()).unwrap_or_default();
     let rev = reports.first().and_then(|r| r.git_revision.clone());

@@ -87,6 +87,32 @@ fn a_recorded_baseline_catches_a_slowed_run_and_passes_a_normal_one() {
 }
 
 #[test]
+fn a_baseline_is_not_recorded_from_runs_of_different_fingerprints_unless_allowed() {
+    let d = tempfile::tempdir().unwrap();
+    let s = scenario("timed.yaml");
+    for (dir, work) in [("a", "100"), ("b", "101")] {
+        let out = d.path().join(dir);
+        let o = tr(
+            &["run", &s, "-q", "--var", &format!("work_ms={work}"), "--out", out.to_str().unwrap()],
+            d.path(),
+        );
+        assert_eq!(o.status.code(), Some(0));
+    }
+    let o = tr(&["baseline", "record", "a", "b"], d.path());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("different scenario fingerprints: a (fingerprint ") && err.contains(", b (fingerprint "),
+        "{err}"
+    );
+    assert!(err.contains("--allow-mixed"), "{err}");
+    assert!(!d.path().join("baselines/timed.yaml").exists());
+    let o = tr(&["baseline", "record", "a", "b", "--allow-mixed"], d.path());
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(d.path().join("baselines/timed.yaml").exists());
+}
+
+#[test]
 fn a_baseline_is_only_recorded_from_passing_runs() {
     let d = tempfile::tempdir().unwrap();
     let f = d.path().join("fail");

@@ -98,8 +98,7 @@ impl Expr {
     }
 
     pub fn eval(&self, scope: &Scope) -> Result<Value, String> {
-        let mut ctx = cel::Context::default();
-        register_functions(&mut ctx);
+        let mut ctx = context();
         for (name, fields) in self.paths() {
             if let Some(b @ ("lo" | "hi")) = fields.first().map(String::as_str) {
                 let alias = bound_name(&name, b);
@@ -526,6 +525,12 @@ pub const FUNCTIONS: &[&str] = &[
     "getMinutes",
     "getSeconds",
     "getMilliseconds",
+    "replace",
+    "split",
+    "join",
+    "lower",
+    "upper",
+    "trim",
 ];
 
 /// Whether `name` is a function an expression can call, globally (`size(x)`) or as a
@@ -537,8 +542,7 @@ pub fn function_exists(name: &str) -> bool {
     if let Some(k) = cache.lock().unwrap().get(name) {
         return *k;
     }
-    let mut ctx = cel::Context::default();
-    register_functions(&mut ctx);
+    let ctx = context();
     let undeclared = |probe: String| match cel::Program::compile(&probe) {
         Ok(p) => match p.execute(&ctx) {
             Err(cel::ExecutionError::UndeclaredReference(n)) => n.as_str() == name,
@@ -814,7 +818,29 @@ pub fn short(v: &Value) -> String {
     }
 }
 
+/// A context with CEL's standard library, its strings extension (`replace`, `split`, `join`,
+/// `trim`, `lowerAscii`, ...) and our functions.
+fn context() -> cel::Context<'static, 'static> {
+    use std::sync::OnceLock;
+    static ENV: OnceLock<Arc<cel::Env>> = OnceLock::new();
+    let env = ENV.get_or_init(|| {
+        let mut env = cel::Env::stdlib();
+        env.add_extension(cel::extensions::strings).expect("the strings extension registers");
+        Arc::new(env)
+    });
+    let mut ctx = cel::Context::with_env(env.clone());
+    register_functions(&mut ctx);
+    ctx
+}
+
 fn register_functions(ctx: &mut cel::Context) {
+    // Unicode-aware `lower`/`upper`, the names users reach for (`lowerAscii` is CEL's).
+    let _ = ctx.add_function("lower", |cel::extractors::This(s): cel::extractors::This<Arc<String>>| {
+        s.to_lowercase()
+    });
+    let _ = ctx.add_function("upper", |cel::extractors::This(s): cel::extractors::This<Arc<String>>| {
+        s.to_uppercase()
+    });
     // Aggregates over lists of numbers, for series metrics. `max`/`min` take a list or arguments.
     // `duration_ms("90s") == 90000`: compare measured milliseconds with duration vars.
     let _ = ctx.add_function("duration_ms", |d: Arc<String>| -> i64 {
@@ -1077,6 +1103,24 @@ mod tests {
     }
 
     #[test]
+    fn string_functions_users_reach_for() {
+        let s = scope();
+        let ev = |src: &str| Expr::compile(src, Span::none()).unwrap().eval(&s).unwrap();
+        assert_eq!(ev("'a-b-c'.replace('-', '+')"), json!("a+b+c"));
+        assert_eq!(ev("'a,b,c'.split(',')"), json!(["a", "b", "c"]));
+        assert_eq!(ev("['a', 'b'].join('/')"), json!("a/b"));
+        assert_eq!(ev("'Ünïcode PG'.lower()"), json!("ünïcode pg"));
+        assert_eq!(ev("'primary'.upper()"), json!("PRIMARY"));
+        assert_eq!(ev("' x\\t'.trim()"), json!("x"));
+        assert_eq!(ev("lost.json.quorum_health.upper() == 'LOST'"), json!(true));
+        for f in ["replace", "split", "join", "lower", "upper", "trim"] {
+            assert!(function_exists(f), "{f}");
+            assert!(FUNCTIONS.contains(&f), "{f}");
+        }
+        assert!(!function_exists("lowercase"));
+    }
+
+    #[test]
     fn template_keeps_type_or_joins() {
         let s = scope();
         let t = Template::parse("${threshold_ms}", &Span::none()).unwrap();
@@ -1137,7 +1181,9 @@ mod tests {
             assert!(function_exists(f), "{f} is listed but does not exist");
         }
         assert!(!function_exists("foo"));
-        assert!(!function_exists("lowerAscii"));
+        // The strings extension is registered (`lowerAscii`); made-up names are not functions.
+        assert!(function_exists("lowerAscii"));
+        assert!(!function_exists("toLower"));
     }
 
     #[test]

@@ -29,4 +29,5 @@ pub use mask::{embedded_credentials, Masker};
 pub use model::*;
 pub use node::{parse_yaml, Node, SNode};
 pub use resolved::step_json;
+pub use schema::conform_params;
 pub use span::{Sources, Span, Spanned};

@@ -195,6 +195,8 @@ pub fn load_with(
         step_ids: HashMap::new(),
         include_stack: vec![],
         action_names: catalog.names(),
+        used_fragments: vec![],
+        metric_refs: vec![],
     };
     let scenario = l.load_main(path, overrides);
     if l.diags.iter().any(|d| d.severity == crate::Severity::Error) {
@@ -230,6 +232,10 @@ struct Loader<'a> {
     step_ids: HashMap<String, Span>,
     include_stack: Vec<String>,
     action_names: Vec<String>,
+    /// Fragments some `use:` expanded; the others are validated on their own at the end.
+    used_fragments: Vec<String>,
+    /// (metric name, where a check's `metric:` names it), checked once all metrics are known.
+    metric_refs: Vec<(String, Span)>,
 }
 
 /// The keys of one YAML map, with unknown keys reported once.
@@ -361,7 +367,7 @@ impl<'a> Loader<'a> {
 
         let id = match top.get("scenario") {
             Some(n) => {
-                let id = self.string(n, "scenario id").unwrap_or_default();
+                let id = self.id(n, "scenario id").unwrap_or_default();
                 if !valid_scenario_id(&id) {
                     self.err(
                         Diagnostic::error("the scenario id must be a plain name", n.span.clone())
@@ -425,6 +431,25 @@ impl<'a> Loader<'a> {
         let outcome = self.outcome(top.get("outcome"));
         let exit_codes = top.get("exit_codes").map(|n| self.exit_codes(n)).unwrap_or_default();
         let hard_fail = top.get("hard_fail").map(|n| self.hard_fail(n)).unwrap_or_default();
+        let metric_names: Vec<&str> =
+            phases.iter().flat_map(|p| &p.metrics).chain(&final_metrics).map(|m| m.name.as_str()).collect();
+        for (name, span) in std::mem::take(&mut self.metric_refs) {
+            if !metric_names.contains(&name.as_str()) {
+                let hint = did_you_mean(&name, metric_names.iter().copied()).unwrap_or_else(|| {
+                    if metric_names.is_empty() {
+                        "declare it under `metrics:` (of a phase or the scenario)".into()
+                    } else {
+                        format!("metrics: {}", metric_names.join(", "))
+                    }
+                });
+                self.err(
+                    Diagnostic::error(format!("`metric: {name}` names no metric"), span)
+                        .label("not a metric")
+                        .hint(hint),
+                );
+            }
+        }
+        self.unused_fragments();
 
         let vars: Vec<VarDef> = std::mem::take(&mut self.vars)
             .into_iter()
@@ -845,6 +870,9 @@ impl<'a> Loader<'a> {
         };
         let declared = frag.params.clone();
         let frag_steps = frag.steps.clone();
+        if !self.used_fragments.contains(&name) {
+            self.used_fragments.push(name.clone());
+        }
         let mut params: Vec<(String, Param)> = vec![];
         if let Some(with) = f.get("with") {
             if let Node::Map(entries) = &with.value {
@@ -885,7 +913,7 @@ impl<'a> Loader<'a> {
                 ),
             }
         }
-        let prefix = match f.get("id").and_then(|n| self.string(n, "id")) {
+        let prefix = match f.get("id").and_then(|n| self.id(n, "`use` id")) {
             Some(id) => Some(match &ctx.prefix {
                 Some(p) => format!("{p}_{id}"),
                 None => id,
@@ -1075,6 +1103,11 @@ impl<'a> Loader<'a> {
                     Some(Spanned { value: Node::Str(_), .. }) => {
                         assertions.extend(self.expr(aval.value.get("expect").unwrap()))
                     }
+                    Some(Spanned { value: Node::Seq(items), span }) if items.is_empty() => self.err(
+                        Diagnostic::error("`assert` has an empty `expect`", span.clone())
+                            .label("nothing to assert")
+                            .hint("give at least one expression, e.g. `expect: [probe.ok]`"),
+                    ),
                     Some(Spanned { value: Node::Seq(items), .. }) => {
                         for it in items {
                             assertions.extend(self.expr(it));
@@ -1087,6 +1120,7 @@ impl<'a> Loader<'a> {
             name => {
                 let schema = self.catalog.schema(name).unwrap_or(Value::Bool(true));
                 let mut pc = ParamCheck::new(name, &schema, &self.sources);
+                pc.known = self.known_vars(ctx.scope.as_deref());
                 let p = pc.check(aval, &schema, "");
                 self.diags.append(&mut pc.diags);
                 p
@@ -1255,6 +1289,24 @@ impl<'a> Loader<'a> {
         })
     }
 
+    /// Vars whose value is a literal, as a step sees them (a fragment's parameters hide
+    /// vars of the same name).
+    fn known_vars(&self, scope: Option<&FragmentScope>) -> Vec<(String, Value)> {
+        let mut hidden: Vec<&str> = vec![];
+        let mut s = scope;
+        while let Some(f) = s {
+            hidden.extend(f.params.iter().map(|(n, _)| n.as_str()));
+            s = f.parent.as_deref();
+        }
+        self.vars
+            .iter()
+            .filter(|(n, v, _)| {
+                !hidden.contains(&n.value.as_str()) && !v.value.to_json().to_string().contains("${")
+            })
+            .map(|(n, v, _)| (n.value.clone(), v.value.to_json()))
+            .collect()
+    }
+
     fn step_id(
         &mut self,
         explicit: Option<(String, Span)>,
@@ -1300,15 +1352,21 @@ impl<'a> Loader<'a> {
                 continue;
             };
             let id_span = f.get("id").map(|n| n.span.clone()).unwrap_or_else(|| item.span.clone());
-            let Some(id) = f.get("id").and_then(|n| self.string(n, "check id")) else {
+            let Some(id_node) = f.get("id") else {
                 self.err(
                     Diagnostic::error("a check needs an `id`", item.span.clone()).hint("e.g. `id: VAL17-01`"),
                 );
                 continue;
             };
+            let Some(id) = self.id(id_node, "check id") else { continue };
             let name = f.get("name").and_then(|n| self.string(n, "check name")).unwrap_or_else(|| id.clone());
             let mut expect = vec![];
             match f.get("expect") {
+                Some(Spanned { value: Node::Seq(es), span }) if es.is_empty() => self.err(
+                    Diagnostic::error(format!("check `{id}` has an empty `expect`"), span.clone())
+                        .label("nothing to check")
+                        .hint("a check needs at least one expression, e.g. `expect: probe.ok`"),
+                ),
                 Some(Spanned { value: Node::Seq(es), .. }) => {
                     for e in es {
                         expect.extend(self.expr(e));
@@ -1321,7 +1379,11 @@ impl<'a> Loader<'a> {
                         .hint("add `expect:` with an expression (or a list; all must hold), e.g. `expect: probe.ok`"),
                 ),
             }
-            let metric = f.get("metric").and_then(|n| self.string(n, "metric"));
+            let metric = f.get("metric").and_then(|n| {
+                let m = self.string(n, "metric")?;
+                self.metric_refs.push((m.clone(), n.span.clone()));
+                Some(m)
+            });
             let unit = f.get("unit").and_then(|n| self.string(n, "unit"));
             let threshold = f.get("threshold").map(|n| match &n.value {
                 Node::Str(s) => s.clone(),
@@ -1438,11 +1500,10 @@ impl<'a> Loader<'a> {
         let Some(f) = self.fields(node, "`outcome`", &["partial_if_passed"]) else {
             return OutcomeRule::default();
         };
+        let ids = f.get("partial_if_passed").map(|n| self.id_list(n)).unwrap_or_default();
         OutcomeRule {
-            partial_if_passed: f
-                .get("partial_if_passed")
-                .map(|n| self.string_list(n, "check ids"))
-                .unwrap_or_default(),
+            partial_if_passed: ids.iter().map(|(i, _)| i.clone()).collect(),
+            partial_spans: ids.into_iter().map(|(_, s)| s).collect(),
         }
     }
 
@@ -1457,8 +1518,9 @@ impl<'a> Loader<'a> {
         let mut out = vec![];
         for item in items {
             let Some(f) = self.fields(item, "an exit code rule", &["when_failed", "code"]) else { continue };
-            let when_failed =
-                f.get("when_failed").map(|n| self.string_list(n, "check ids")).unwrap_or_default();
+            let ids = f.get("when_failed").map(|n| self.id_list(n)).unwrap_or_default();
+            let when_failed: Vec<String> = ids.iter().map(|(i, _)| i.clone()).collect();
+            let when_failed_spans: Vec<Span> = ids.into_iter().map(|(_, s)| s).collect();
             let code = match f.get("code").map(|n| (&n.value, n.span.clone())) {
                 Some((Node::Int(c), _)) if (2..=125).contains(c) && *c != 3 => *c as i32,
                 Some((_, span)) => {
@@ -1473,7 +1535,7 @@ impl<'a> Loader<'a> {
                     continue;
                 }
             };
-            out.push(ExitRule { when_failed, code, span: item.span.clone() });
+            out.push(ExitRule { when_failed, when_failed_spans, code, span: item.span.clone() });
         }
         out
     }
@@ -1498,7 +1560,7 @@ impl<'a> Loader<'a> {
             };
             let id = f
                 .get("id")
-                .and_then(|n| self.string(n, "id"))
+                .and_then(|n| self.id(n, "hard_fail id"))
                 .unwrap_or_else(|| format!("HARD-FAIL-{}", out.len() + 1));
             let message = f
                 .get("message")
@@ -1559,6 +1621,75 @@ impl<'a> Loader<'a> {
         let templated = |n: &Node| matches!(n, Node::Str(x) if x.contains("${"));
         let nested = matches!(&v.value, Node::Seq(items) if items.iter().any(|i| templated(&i.value)));
         (!templated(&v.value) && !nested).then(|| (name.to_string(), v.clone()))
+    }
+
+    /// An id (of the scenario, a check, a `use`, a hard_fail rule): a non-empty string.
+    fn id(&mut self, node: &SNode, what: &str) -> Option<String> {
+        let s = self.string(node, what)?;
+        if s.trim().is_empty() {
+            self.err(
+                Diagnostic::error(format!("{what} is empty"), node.span.clone())
+                    .label("empty")
+                    .hint("ids name results and reports: give it a name, e.g. `VAL17-01`"),
+            );
+            return None;
+        }
+        Some(s)
+    }
+
+    /// Check ids with where each is written (a single string is a list of one).
+    fn id_list(&mut self, node: &SNode) -> Vec<(String, Span)> {
+        match &node.value {
+            Node::Seq(items) => {
+                items.iter().filter_map(|i| Some((self.string(i, "a check id")?, i.span.clone()))).collect()
+            }
+            _ => self.string_list(node, "check ids").into_iter().map(|s| (s, node.span.clone())).collect(),
+        }
+    }
+
+    /// Validates the steps of fragments no `use:` expanded (as they would be when used),
+    /// so a mistake there is found before someone uses the fragment.
+    fn unused_fragments(&mut self) {
+        let mut unused: Vec<(String, Span)> = self
+            .fragments
+            .iter()
+            .filter(|(n, _)| !self.used_fragments.contains(n))
+            .map(|(n, f)| (n.clone(), f.span.clone()))
+            .collect();
+        unused.sort_by(|a, b| {
+            (a.1.file.as_ref(), a.1.line, a.1.col).cmp(&(b.1.file.as_ref(), b.1.line, b.1.col))
+        });
+        // Their step ids belong to no run: keep them out of the scenario's.
+        let ids = std::mem::take(&mut self.step_ids);
+        for (name, span) in unused {
+            if self.used_fragments.contains(&name) {
+                continue; // used by another unused fragment, validated there
+            }
+            let mut with: Vec<(Spanned<String>, SNode)> = vec![];
+            for (p, _) in &self.fragments[&name].params {
+                with.push((Spanned::new(p.clone(), span.clone()), Spanned::new(Node::Null, span.clone())));
+            }
+            let node = Spanned::new(
+                Node::Map(vec![
+                    (
+                        Spanned::new("use".into(), span.clone()),
+                        Spanned::new(Node::Str(name.clone()), span.clone()),
+                    ),
+                    (Spanned::new("with".into(), span.clone()), Spanned::new(Node::Map(with), span.clone())),
+                ]),
+                span.clone(),
+            );
+            let ctx = StepCtx {
+                phase: format!("fragment_{name}"),
+                prefix: None,
+                scope: None,
+                fragment_stack: vec![],
+            };
+            self.use_fragment(&node, &ctx);
+            // Each is checked alone: two fragments may use the same step ids.
+            self.step_ids.clear();
+        }
+        self.step_ids = ids;
     }
 
     fn value_param(&mut self, node: &SNode) -> Param {

@@ -231,11 +231,15 @@ pub struct Regression {
 pub struct OutcomeRule {
     /// When not every check passed but all of these did, the verdict is PARTIAL.
     pub partial_if_passed: Vec<String>,
+    /// Where each of `partial_if_passed` is written.
+    pub partial_spans: Vec<Span>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ExitRule {
     pub when_failed: Vec<String>,
+    /// Where each of `when_failed` is written.
+    pub when_failed_spans: Vec<Span>,
     pub code: i32,
     pub span: Span,
 }

@@ -149,7 +149,7 @@ pub trait NodeReader {
                 self.err(
                     Diagnostic::error(format!("invalid expression: {}", e.message), at)
                         .label("here")
-                        .hint(crate::schema::cel_hint(&e.message)),
+                        .hint(crate::schema::cel_hint_for(&e.message, inner)),
                 );
                 None
             }

@@ -266,12 +266,17 @@ pub fn validate(sc: &Scenario, reserved: &[String], catalog: &dyn Catalog, diags
             );
         }
     };
-    for id in &sc.outcome.partial_if_passed {
-        named(id, "`outcome.partial_if_passed`", &crate::Span::new(sc.file.clone(), 0, 0, 0));
+    for (i, id) in sc.outcome.partial_if_passed.iter().enumerate() {
+        let at = sc.outcome.partial_spans.get(i).cloned();
+        named(
+            id,
+            "`outcome.partial_if_passed`",
+            &at.unwrap_or_else(|| crate::Span::new(sc.file.clone(), 0, 0, 0)),
+        );
     }
     for r in &sc.exit_codes {
-        for id in &r.when_failed {
-            named(id, "`exit_codes`", &r.span);
+        for (i, id) in r.when_failed.iter().enumerate() {
+            named(id, "`exit_codes`", r.when_failed_spans.get(i).unwrap_or(&r.span));
         }
     }
 }

@@ -12,11 +12,143 @@ pub struct ParamCheck<'a> {
     pub root: &'a Value,
     pub sources: &'a Sources,
     pub diags: Vec<Diagnostic>,
+    /// Vars whose value is known at load time: `"${port}"` is checked as that value.
+    pub known: Vec<(String, Value)>,
 }
 
 impl<'a> ParamCheck<'a> {
     pub fn new(action: &'a str, root: &'a Value, sources: &'a Sources) -> Self {
-        ParamCheck { action, root, sources, diags: vec![] }
+        ParamCheck { action, root, sources, diags: vec![], known: vec![] }
+    }
+
+    /// Brings a step's evaluated parameters to the types its action takes: each `${…}` value
+    /// is converted like the loader converts a known one (a scalar in a text slot becomes
+    /// its text) and checked against the schema. Errors point at the template.
+    pub fn conform(&mut self, param: &Param, value: Value, schema: &Value, path: &str) -> Value {
+        match (param, value) {
+            (Param::Tmpl(t), v) => {
+                let span = t.exprs().next().map(|e| e.span.clone()).unwrap_or_else(Span::none);
+                let v = self.to_text_if_wanted(v, schema);
+                self.check_value(&Node::from_json(&v, &span), schema, path);
+                v
+            }
+            (Param::Seq(items), Value::Array(values)) if items.len() == values.len() => {
+                let s = self.branch(schema, "array");
+                let item = s.get("items").cloned().unwrap_or(Value::Bool(true));
+                Value::Array(
+                    items
+                        .iter()
+                        .zip(values)
+                        .enumerate()
+                        .map(|(i, (p, v))| self.conform(p, v, &item, &format!("{path}[{i}]")))
+                        .collect(),
+                )
+            }
+            (Param::Map(entries), Value::Object(mut values)) => {
+                let s = self.branch(schema, "object").clone();
+                let props = s.get("properties").and_then(Value::as_object);
+                let additional = s.get("additionalProperties").cloned().unwrap_or(Value::Bool(true));
+                for (k, p) in entries {
+                    let Some(v) = values.remove(k) else { continue };
+                    let sub = props.and_then(|ps| ps.get(k)).cloned().unwrap_or(additional.clone());
+                    let child = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    let v = self.conform(p, v, &sub, &child);
+                    values.insert(k.clone(), v);
+                }
+                Value::Object(values)
+            }
+            (_, v) => v,
+        }
+    }
+
+    /// The branch of `schema` (an `anyOf`/`oneOf`, e.g. an optional list) that takes `kind`.
+    fn branch<'s>(&self, schema: &'s Value, kind: &str) -> &'s Value
+    where
+        'a: 's,
+    {
+        let s = self.resolve(schema);
+        if let Some(bs) = s.get("anyOf").or_else(|| s.get("oneOf")).and_then(Value::as_array) {
+            let probe = if kind == "array" { Node::Seq(vec![]) } else { Node::Map(vec![]) };
+            if let Some(b) = bs.iter().map(|b| self.resolve(b)).find(|b| self.type_ok(&probe, b)) {
+                return b;
+            }
+        }
+        s
+    }
+
+    /// The JSON types `schema` accepts (`enum` values count by their type); None when any.
+    fn accepted(&self, schema: &Value) -> Option<Vec<String>> {
+        let s = self.resolve(schema);
+        if let Some(e) = s.get("enum").and_then(Value::as_array) {
+            return Some(e.iter().map(|v| json_type(v).to_string()).collect());
+        }
+        if let Some(bs) = s.get("anyOf").or_else(|| s.get("oneOf")).and_then(Value::as_array) {
+            let mut all = vec![];
+            for b in bs {
+                all.extend(self.accepted(b)?);
+            }
+            return Some(all);
+        }
+        match s.get("type") {
+            Some(Value::String(t)) => Some(vec![t.clone()]),
+            Some(Value::Array(ts)) => Some(ts.iter().filter_map(Value::as_str).map(String::from).collect()),
+            _ => None,
+        }
+    }
+
+    /// A number or boolean for a slot that takes text but not its own type becomes its text
+    /// (`argv: [..., "${port}"]`).
+    fn to_text_if_wanted(&self, v: Value, schema: &Value) -> Value {
+        let own = json_type(&v);
+        if !matches!(own, "integer" | "number" | "boolean") {
+            return v;
+        }
+        let Some(types) = self.accepted(schema) else { return v };
+        let fits = types.iter().any(|t| t == own || (own == "integer" && t == "number"));
+        if fits || !types.iter().any(|t| t == "string") {
+            return v;
+        }
+        Value::String(match &v {
+            Value::Number(n) => n.to_string(),
+            other => other.to_string(),
+        })
+    }
+
+    /// A template whose type is known at load time: `"${port}"` naming a var with a literal
+    /// value is checked as that value (converted as at run time); one mixing text and
+    /// `${…}` is always a string.
+    fn check_known_template(&mut self, t: &Template, node: &SNode, schema: &Value, path: &str) {
+        let exprs: Vec<&crate::Expr> = t.exprs().collect();
+        let whole = t.parts.len() == 1;
+        if whole {
+            let name = exprs.first().map(|e| e.source.trim()).unwrap_or_default();
+            let Some(v) = self.known.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()) else {
+                return;
+            };
+            let v = self.to_text_if_wanted(v, schema);
+            let before = self.diags.len();
+            self.check_value(&Node::from_json(&v, &node.span), schema, path);
+            for d in &mut self.diags[before..] {
+                d.hint = Some(format!(
+                    "`{name}` is {}; a number or boolean var converts to text where text is expected, a list or map does not",
+                    crate::expr::short(&v)
+                ));
+            }
+        } else if !exprs.is_empty() {
+            if let Some(types) = self.accepted(schema) {
+                if !types.iter().any(|t| t == "string") {
+                    let want = describe(schema, self.root);
+                    self.diags.push(
+                        Diagnostic::error(
+                            format!("`{}` parameter `{path}` must be {want}, not a string", self.action),
+                            node.span.clone(),
+                        )
+                        .label("text with `${…}` in it is always a string")
+                        .hint("write the whole value as one `${…}`, e.g. `\"${port + 1}\"`"),
+                    );
+                }
+            }
+        }
     }
 
     /// Validates `node` against `schema` (a sub-schema of `root`), returning the compiled tree.
@@ -33,6 +165,8 @@ impl<'a> ParamCheck<'a> {
                             let lit = crate::Spanned::new(Node::Str(text), node.span.clone());
                             self.check_value(&lit, outer, path);
                         }
+                    } else {
+                        self.check_known_template(t, node, outer, path);
                     }
                 }
                 return p;
@@ -78,6 +212,24 @@ impl<'a> ParamCheck<'a> {
                     .label("not a duration")
                     .hint("e.g. 250ms, 30s, 2m, or integer milliseconds"),
                 );
+            }
+        }
+        if schema.get("format").and_then(Value::as_str) == Some("regex") {
+            if let Node::Str(s) = &node.value {
+                if let Err(e) = regex::Regex::new(s) {
+                    // The regex crate's message is several lines with its own caret: keep the last.
+                    let why = e.to_string();
+                    let why = why.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+                    let why = why.strip_prefix("error: ").unwrap_or(why);
+                    self.diags.push(
+                        Diagnostic::error(
+                            format!("`{}` parameter `{path}` is not a valid regular expression: {why}", self.action),
+                            node.span.clone(),
+                        )
+                        .label("invalid regular expression")
+                        .hint("Rust regex syntax: escape `(`, `[`, `{`, `.`, `*`, `+` and `?` with `\\` to match them literally"),
+                    );
+                }
             }
         }
         match &node.value {
@@ -233,6 +385,7 @@ impl<'a> ParamCheck<'a> {
         // Try each branch quietly; keep the first that fits.
         for b in branches {
             let mut trial = ParamCheck::new(self.action, self.root, self.sources);
+            trial.known = self.known.clone();
             let p = trial.check(node, b, path);
             if trial.diags.is_empty() {
                 return p;
@@ -289,6 +442,23 @@ impl<'a> ParamCheck<'a> {
     }
 }
 
+/// [`ParamCheck::conform`] for a step's whole parameters; Err is the first problem, as
+/// `title (at file:line:col)`.
+pub fn conform_params(
+    action: &str,
+    param: &Param,
+    value: Value,
+    schema: &Value,
+    sources: &Sources,
+) -> Result<Value, String> {
+    let mut pc = ParamCheck::new(action, schema, sources);
+    let v = pc.conform(param, value, schema, "");
+    match pc.diags.first() {
+        None => Ok(v),
+        Some(d) => Err(format!("{} (at {})", d.title, d.span)),
+    }
+}
+
 /// Follows `$ref`s (and the single-branch `allOf` schemars wraps a documented `$ref` in)
 /// to the schema that says what a value must be.
 pub fn resolve_in<'s>(schema: &'s Value, root: &'s Value) -> &'s Value {
@@ -307,6 +477,18 @@ pub fn resolve_in<'s>(schema: &'s Value, root: &'s Value) -> &'s Value {
         }
     }
     s
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
 }
 
 fn list(names: &[String]) -> String {
@@ -334,7 +516,7 @@ pub fn compile_template(s: &str, span: &Span, sources: &Sources, diags: &mut Vec
             diags.push(
                 Diagnostic::error(format!("invalid expression: {msg}"), at)
                     .label("here")
-                    .hint(cel_hint(&msg)),
+                    .hint(cel_hint_for(&msg, s)),
             );
             Param::Lit(Value::String(s.to_string()))
         }
@@ -371,6 +553,33 @@ fn describe(schema: &Value, root: &Value) -> String {
 
 fn doc_hint(schema: &Value) -> Option<String> {
     schema.get("description").and_then(Value::as_str).map(|d| d.lines().next().unwrap_or(d).to_string())
+}
+
+/// The hint for a CEL compile error of the expression `source`.
+pub fn cel_hint_for(message: &str, source: &str) -> String {
+    if newline_in_string(source) {
+        return "a string in this expression holds a real line break: YAML turned `\\n` inside a double-quoted value into one. Write `\\\\n` there, or quote the YAML value with single quotes, so CEL sees `\\n`".into();
+    }
+    cel_hint(message)
+}
+
+/// Whether a quoted CEL string in `src` spans a line break (CEL refuses that).
+fn newline_in_string(src: &str) -> bool {
+    let mut quote = None::<char>;
+    let mut chars = src.chars();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(_) if c == '\\' => {
+                chars.next();
+            }
+            Some(q) if c == q => quote = None,
+            Some(_) if c == '\n' => return true,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None => {}
+        }
+    }
+    false
 }
 
 /// The hint for a CEL compile error.

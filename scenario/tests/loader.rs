@@ -585,3 +585,87 @@ fn metric_bounds_exist_only_for_metrics_read_from_a_poll() {
     // Line 12, the column of `hi` in `plain_ms.hi`.
     assert_eq!((e[0].1, e[0].2), (12, 36), "{e:?}");
 }
+
+#[test]
+fn a_known_var_converts_to_text_or_is_refused_where_written() {
+    // A number or boolean var in a text slot is its text: nothing to report.
+    ok("vars: { port: 28917, on: true }\nphases:\n  - name: p\n    steps:\n      - exec: { argv: [python3, -m, http.server, \"${port}\", \"${on}\"] }\n");
+    // A list or map var cannot be text: refused at load time, at the template.
+    let e = full(
+        "vars: { hosts: [a, b] }\nphases:\n  - name: p\n    steps:\n      - exec: { argv: [echo, \"${hosts}\"] }\n",
+        Overrides::default(),
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].0, "`exec` parameter `argv[1]` must be a string, not list");
+    assert_eq!((e[0].1, e[0].2), (5, 30));
+    assert!(e[0].4.as_deref().unwrap().starts_with("`hosts` is [\"a\",\"b\"]"), "{e:?}");
+    // An override keeps the check: a list var overridden is still a list.
+    let o = Overrides { values: vec![("hosts".into(), "[x]".into(), "--var".into())], lenient: vec![] };
+    let e = full(
+        "vars: { hosts: [a] }\nphases:\n  - name: p\n    steps:\n      - exec: { argv: [\"${hosts}\"] }\n",
+        o,
+    );
+    assert_eq!(e[0].0, "`exec` parameter `argv[0]` must be a string, not list");
+    // A fragment parameter of the same name hides the var.
+    ok("vars: { x: [a] }\nfragments:\n  f:\n    params: { x: one }\n    steps:\n      - exec: { argv: [\"${x}\"] }\nphases:\n  - name: p\n    steps:\n      - use: f\n");
+}
+
+#[test]
+fn empty_expectations_and_ids_are_refused_where_written() {
+    let e = errors("scenario: \"\"\nphases:\n  - name: p\n    steps:\n      - assert: { expect: [] }\n    checks:\n      - { id: \"\", expect: \"true\" }\n      - { id: C, expect: [] }\n");
+    let at: Vec<(&str, u32, u32)> = e.iter().map(|x| (x.0.as_str(), x.1, x.2)).collect();
+    assert_eq!(
+        at,
+        vec![
+            ("scenario id is empty", 1, 11),
+            ("`assert` has an empty `expect`", 5, 27),
+            ("check id is empty", 7, 15),
+            ("check `C` has an empty `expect`", 8, 26),
+        ]
+    );
+}
+
+#[test]
+fn a_check_metric_must_name_a_metric() {
+    let e = errors("phases:\n  - name: p\n    metrics: { loss_ms: \"1\" }\n    checks:\n      - { id: C, expect: \"true\", metric: los_ms }\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!((e[0].0.as_str(), e[0].1, e[0].2), ("`metric: los_ms` names no metric", 5, 42));
+    assert_eq!(e[0].3.as_deref(), Some("did you mean `loss_ms`?"));
+    ok("phases:\n  - name: p\n    checks:\n      - { id: C, expect: \"true\", metric: total }\nmetrics: { total: \"2\" }\n");
+}
+
+#[test]
+fn rules_naming_missing_checks_point_at_the_entry() {
+    let e = errors("phases:\n  - name: p\n    checks: [{ id: D31-RTO, expect: \"true\" }]\noutcome:\n  partial_if_passed: [D31-RTT]\nexit_codes:\n  - when_failed: [D31-RTO, D31-XX]\n    code: 2\n");
+    let at: Vec<(&str, u32, u32)> = e.iter().map(|x| (x.0.as_str(), x.1, x.2)).collect();
+    assert_eq!(
+        at,
+        vec![
+            ("`outcome.partial_if_passed` names check `D31-RTT`, which does not exist", 5, 23),
+            ("`exit_codes` names check `D31-XX`, which does not exist", 7, 28),
+        ]
+    );
+}
+
+#[test]
+fn an_unused_fragment_is_validated_too() {
+    let e = errors("fragments:\n  probe:\n    params: [url]\n    steps:\n      - http.get: { url: \"${url}\", timout: 1s }\n      - sleep: { duration: banana }\nphases:\n  - name: p\n    steps: []\n");
+    let at: Vec<(&str, u32, u32)> = e.iter().map(|x| (x.0.as_str(), x.1, x.2)).collect();
+    assert_eq!(at.len(), 2, "{e:?}");
+    assert_eq!((at[0].1, at[0].2), (5, 36));
+    assert!(at[0].0.contains("unknown parameter `timout`"), "{e:?}");
+    assert_eq!((at[1].1, at[1].2), (6, 28));
+    // Two unused fragments may use the same step ids (each expansion gets its own).
+    ok("fragments:\n  a:\n    steps:\n      - { id: s, sleep: { duration: 1s } }\n  b:\n    steps:\n      - { id: s, sleep: { duration: 1s } }\nphases:\n  - name: p\n    steps: []\n");
+    // A used one is reported once, at its use.
+    let e = errors("fragments:\n  f:\n    steps:\n      - sleep: { duration: banana }\nphases:\n  - name: p\n    steps:\n      - use: f\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+}
+
+#[test]
+fn a_yaml_newline_inside_an_expression_string_gets_a_hint() {
+    let e = errors("phases:\n  - name: p\n    checks:\n      - { id: C, expect: \"'a\\nb' == 'x'\" }\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    let hint = e[0].3.as_deref().unwrap();
+    assert!(hint.contains("real line break") && hint.contains("`\\\\n`"), "{hint}");
+}

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 #[serde(deny_unknown_fields)]
 struct RunReady {
     /// Ready when a line of the container's log (stdout or stderr) matches this regular expression.
+    #[schemars(with = "Option<crate::params::RegexText>")]
     log_regex: Option<String>,
     /// Ready when this TCP port on 127.0.0.1 accepts connections (host networking).
     port: Option<u16>,
