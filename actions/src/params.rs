@@ -144,7 +144,7 @@ fn check_formats(v: &Value, schema: &Value, root: &Value) -> Result<(), String> 
             return Err(p);
         }
     }
-    for key in ["anyOf", "oneOf"] {
+    for key in ["allOf", "anyOf", "oneOf"] {
         for b in schema.get(key).and_then(Value::as_array).into_iter().flatten() {
             check_formats(v, b, root)?;
         }
@@ -284,6 +284,25 @@ mod tests {
         method: String,
         #[schemars(with = "Option<DockerSignal>")]
         docker_signal: Option<String>,
+    }
+
+    #[test]
+    fn templated_names_are_checked_when_decoded() {
+        #[derive(Deserialize, JsonSchema)]
+        #[allow(dead_code)] // only decoded
+        struct P {
+            /// Container.
+            #[schemars(with = "DockerName")]
+            container: String,
+            #[schemars(with = "Option<KubeNamespace>")]
+            namespace: Option<String>,
+        }
+        let e = decode::<P>(serde_json::json!({"container": "x/../../info#"})).err().unwrap();
+        assert!(e.message.contains("`container`: `x/../../info#` is not a Docker container name"), "{}", e.message);
+        let e = decode::<P>(serde_json::json!({"container": "pg", "namespace": "--all"})).err().unwrap();
+        assert!(e.message.contains("not a Kubernetes namespace"), "{}", e.message);
+        assert!(decode::<P>(serde_json::json!({"container": "pg", "namespace": "ha"})).is_ok());
+        assert!(decode::<P>(serde_json::json!({"container": "pg"})).is_ok());
     }
 
     #[test]
