@@ -90,8 +90,9 @@ pub fn create_beneath(root: &Path, rel: &str, append: bool) -> Result<std::fs::F
     }
     std::fs::create_dir_all(root)?;
     let cloexec = OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
-    let mut dir: std::os::fd::OwnedFd =
-        std::fs::File::open(root).map_err(|e| ActionError::new(format!("cannot open {}: {e}", root.display())))?.into();
+    let mut dir: std::os::fd::OwnedFd = std::fs::File::open(root)
+        .map_err(|e| ActionError::new(format!("cannot open {}: {e}", root.display())))?
+        .into();
     let symlink = |e: Errno| match e {
         Errno::ELOOP | Errno::ENOTDIR | Errno::ENXIO | Errno::EMLINK => ActionError::new(format!(
             "cannot write `{rel}`: a part of that path is a symbolic link or not a plain file/directory"
@@ -105,7 +106,8 @@ pub fn create_beneath(root: &Path, rel: &str, append: bool) -> Result<std::fs::F
             Ok(()) | Err(Errno::EEXIST) => {}
             Err(e) => return Err(symlink(e)),
         }
-        dir = openat(&dir, *d, OFlag::O_RDONLY | OFlag::O_DIRECTORY | cloexec, Mode::empty()).map_err(symlink)?;
+        dir = openat(&dir, *d, OFlag::O_RDONLY | OFlag::O_DIRECTORY | cloexec, Mode::empty())
+            .map_err(symlink)?;
     }
     // O_NONBLOCK: a FIFO planted there fails (ENXIO) instead of blocking the run.
     let fd = openat(

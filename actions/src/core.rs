@@ -418,7 +418,9 @@ mod tests {
         std::fs::write(&outside, "untouched").unwrap();
         std::fs::create_dir_all(c.state.evidence_dir()).unwrap();
         let link = c.state.evidence_dir().join("x");
-        Exec.run(json!({"argv": ["ln", "-s", outside.to_str().unwrap(), link.to_str().unwrap()]}), &c).await.unwrap();
+        Exec.run(json!({"argv": ["ln", "-s", outside.to_str().unwrap(), link.to_str().unwrap()]}), &c)
+            .await
+            .unwrap();
         let e = Exec.run(json!({"argv": ["echo", "pwned"], "save_output": "x"}), &c).await.unwrap_err();
         assert!(e.message.contains("symbolic link"), "{}", e.message);
         assert_eq!(std::fs::read_to_string(&outside).unwrap(), "untouched");

@@ -355,7 +355,11 @@ mod tests {
         let t = Instant::now();
         let e = Get.run(json!({"url": url}), &c).await.unwrap_err();
         assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
-        assert!(e.message.contains("answered 200, but the body was cut off at the deadline"), "{}", e.message);
+        assert!(
+            e.message.contains("answered 200, but the body was cut off at the deadline"),
+            "{}",
+            e.message
+        );
         // `timeout:` longer than the step's deadline does not outlive the step.
         let (_d, c) = ctx(Duration::from_millis(500));
         let t = Instant::now();

@@ -298,7 +298,11 @@ mod tests {
             namespace: Option<String>,
         }
         let e = decode::<P>(serde_json::json!({"container": "x/../../info#"})).err().unwrap();
-        assert!(e.message.contains("`container`: `x/../../info#` is not a Docker container name"), "{}", e.message);
+        assert!(
+            e.message.contains("`container`: `x/../../info#` is not a Docker container name"),
+            "{}",
+            e.message
+        );
         let e = decode::<P>(serde_json::json!({"container": "pg", "namespace": "--all"})).err().unwrap();
         assert!(e.message.contains("not a Kubernetes namespace"), "{}", e.message);
         assert!(decode::<P>(serde_json::json!({"container": "pg", "namespace": "ha"})).is_ok());

@@ -8,9 +8,9 @@ use testrunner_reports::{junit, CheckStatus, Event, RunReport};
 
 fn xsd() -> PathBuf {
     // JUNIT_XSD: for checkouts that are not next to `shared/` (git worktrees).
-    std::env::var_os("JUNIT_XSD")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/junit-10.xsd"))
+    std::env::var_os("JUNIT_XSD").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/junit-10.xsd")
+    })
 }
 
 /// Validates with the same tool CI uses; a missing xmllint is a failure, never a skip.

@@ -156,7 +156,11 @@ mod tests {
     #[test]
     fn untrusted_control_characters_are_escaped_but_colours_stay() {
         let p = Progress::new(true, false);
-        let ev = Event::HarnessError { stage: "run\u{1b}[2J".into(), message: "x\u{1b}]0;t\u{7}\ry".into(), t_ms: 0 };
+        let ev = Event::HarnessError {
+            stage: "run\u{1b}[2J".into(),
+            message: "x\u{1b}]0;t\u{7}\ry".into(),
+            t_ms: 0,
+        };
         let line = p.line(&ev).unwrap();
         assert_eq!(line, "\u{1b}[1;31mharness error:\u{1b}[0m run\\x1b[2J: x\\x1b]0;t\\x07\\ry");
     }

@@ -39,9 +39,7 @@ fn alnum(c: char) -> bool {
 /// Docker's own pattern for container names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*` (ids fit it too).
 pub fn docker_name(s: &str) -> bool {
     let s = s.strip_prefix('/').unwrap_or(s);
-    s.len() <= 255
-        && s.starts_with(alnum)
-        && s.chars().all(|c| alnum(c) || matches!(c, '_' | '.' | '-'))
+    s.len() <= 255 && s.starts_with(alnum) && s.chars().all(|c| alnum(c) || matches!(c, '_' | '.' | '-'))
 }
 
 /// Docker's reference grammar: `[domain[:port]/]path[/path…][:tag][@algo:hex]`, path
@@ -73,7 +71,11 @@ pub fn docker_image(s: &str) -> bool {
     };
     if let Some(t) = tag {
         let word = |c: char| alnum(c) || c == '_';
-        if t.is_empty() || t.len() > 128 || !t.starts_with(word) || !t.chars().all(|c| word(c) || matches!(c, '.' | '-')) {
+        if t.is_empty()
+            || t.len() > 128
+            || !t.starts_with(word)
+            || !t.chars().all(|c| word(c) || matches!(c, '.' | '-'))
+        {
             return false;
         }
     }
@@ -88,7 +90,12 @@ pub fn docker_image(s: &str) -> bool {
         if port.is_some_and(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit())) {
             return false;
         }
-        if !h.split('.').all(|l| !l.is_empty() && l.starts_with(alnum) && l.ends_with(alnum) && l.chars().all(|c| alnum(c) || c == '-')) {
+        if !h.split('.').all(|l| {
+            !l.is_empty()
+                && l.starts_with(alnum)
+                && l.ends_with(alnum)
+                && l.chars().all(|c| alnum(c) || c == '-')
+        }) {
             return false;
         }
     }
@@ -134,13 +141,20 @@ pub fn kube_name(s: &str) -> bool {
 
 /// A resource kind as kubectl takes it: `pod`, `Deployment`, `cluster.postgresql.cnpg.io`.
 pub fn kube_kind(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.starts_with(alnum) && s.chars().all(|c| alnum(c) || matches!(c, '-' | '.'))
+    !s.is_empty()
+        && s.len() <= 253
+        && s.starts_with(alnum)
+        && s.chars().all(|c| alnum(c) || matches!(c, '-' | '.'))
 }
 
 /// RFC 1123 label.
 pub fn kube_namespace(s: &str) -> bool {
     let lower = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    !s.is_empty() && s.len() <= 63 && s.starts_with(lower) && s.ends_with(lower) && s.chars().all(|c| lower(c) || c == '-')
+    !s.is_empty()
+        && s.len() <= 63
+        && s.starts_with(lower)
+        && s.ends_with(lower)
+        && s.chars().all(|c| lower(c) || c == '-')
 }
 
 #[cfg(test)]
@@ -169,7 +183,20 @@ mod tests {
         ] {
             assert!(docker_image(ok), "{ok}");
         }
-        for bad in ["", "../info", "a/../../info", "a/../b", "A", "a:", "a#b", "a?x", "a b", "x/../../info#", "a//b", ":tag"] {
+        for bad in [
+            "",
+            "../info",
+            "a/../../info",
+            "a/../b",
+            "A",
+            "a:",
+            "a#b",
+            "a?x",
+            "a b",
+            "x/../../info#",
+            "a//b",
+            ":tag",
+        ] {
             assert!(!docker_image(bad), "{bad}");
         }
     }
@@ -182,9 +209,13 @@ mod tests {
         for bad in ["", "--raw=/x", "a/b", "../x", "A", "a ", "-a", "a-"] {
             assert!(!kube_name(bad), "{bad}");
         }
-        assert!(kube_kind("cluster.postgresql.cnpg.io") && kube_kind("Deployment") && !kube_kind("pods/../x"));
+        assert!(
+            kube_kind("cluster.postgresql.cnpg.io") && kube_kind("Deployment") && !kube_kind("pods/../x")
+        );
         assert!(kube_namespace("ha-test") && !kube_namespace("a.b") && !kube_namespace("--all"));
-        assert!(check_format("docker-name", "x/../../info#").unwrap().contains("not a Docker container name"));
+        assert!(check_format("docker-name", "x/../../info#")
+            .unwrap()
+            .contains("not a Docker container name"));
         assert_eq!(check_format("docker-name", "pg"), None);
         assert_eq!(check_format("duration", "x"), None);
     }

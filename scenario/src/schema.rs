@@ -84,8 +84,11 @@ impl<'a> ParamCheck<'a> {
         if let (Some(f), Node::Str(v)) = (schema.get("format").and_then(Value::as_str), &node.value) {
             if let Some(problem) = crate::names::check_format(f, v) {
                 self.diags.push(
-                    Diagnostic::error(format!("`{}` parameter `{path}`: {problem}", self.action), node.span.clone())
-                        .label("not a valid name"),
+                    Diagnostic::error(
+                        format!("`{}` parameter `{path}`: {problem}", self.action),
+                        node.span.clone(),
+                    )
+                    .label("not a valid name"),
                 );
             }
         }
