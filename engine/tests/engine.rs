@@ -511,7 +511,9 @@ async fn a_save_through_a_link_planted_by_a_step_fails_and_writes_nothing_outsid
 async fn docker_names_are_checked_at_load_and_when_templated_at_run_time() {
     let yaml = "phases:\n  - name: p\n    steps:\n      - id: i\n        docker.inspect: { container: \"x/../../info#\" }\n";
     let read = move |_: &str| Ok(yaml.to_string());
-    let f = load("t.yaml", &read, &RegistryCatalog, &Overrides::default()).err().expect("refused at load");
+    let Err(f) = load("t.yaml", &read, &RegistryCatalog, &Overrides::default()) else {
+        panic!("refused at load")
+    };
     let text = f.render(false);
     assert!(text.contains("is not a Docker container name"), "{text}");
     assert!(text.contains("t.yaml:5:"), "{text}");
