@@ -83,29 +83,99 @@ pub struct ActionCtx {
     pub stop: CancellationToken,
 }
 
+/// Opens `rel` for writing beneath `root` (created if missing), creating the directories on
+/// the way. Every file the actions write goes through here: no component may be a symbolic
+/// link (a step could have planted `evidence/x -> /etc`), each directory is opened relative
+/// to the one before (`openat` with `O_NOFOLLOW`), and the file must be a regular file with
+/// no other hard link. `append` keeps the content, else the file is truncated.
+pub fn create_beneath(root: &Path, rel: &str, append: bool) -> Result<std::fs::File, ActionError> {
+    use nix::errno::Errno;
+    use nix::fcntl::{openat, OFlag};
+    use nix::sys::stat::{fstat, mkdirat, Mode, SFlag};
+    let p = Path::new(rel);
+    let parts: Vec<&std::ffi::OsStr> = p
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(Ok(n)),
+            Component::CurDir => None,
+            _ => Some(Err(())),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|()| outside(rel))?;
+    if p.is_absolute() || parts.is_empty() {
+        return Err(outside(rel));
+    }
+    std::fs::create_dir_all(root)?;
+    let cloexec = OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+    let mut dir: std::os::fd::OwnedFd = std::fs::File::open(root)
+        .map_err(|e| ActionError::new(format!("cannot open {}: {e}", root.display())))?
+        .into();
+    let symlink = |e: Errno| match e {
+        Errno::ELOOP | Errno::ENOTDIR | Errno::ENXIO | Errno::EMLINK => ActionError::new(format!(
+            "cannot write `{rel}`: a part of that path is a symbolic link or not a plain file/directory"
+        ))
+        .hint("files are written only inside the run directory; a link there is never followed"),
+        e => ActionError::new(format!("cannot write `{rel}`: {}", e.desc())),
+    };
+    let (file, dirs) = parts.split_last().expect("not empty");
+    for d in dirs {
+        match mkdirat(&dir, *d, Mode::from_bits_truncate(0o755)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(symlink(e)),
+        }
+        dir = openat(&dir, *d, OFlag::O_RDONLY | OFlag::O_DIRECTORY | cloexec, Mode::empty())
+            .map_err(symlink)?;
+    }
+    // O_NONBLOCK: a FIFO planted there fails (ENXIO) instead of blocking the run.
+    let fd = openat(
+        &dir,
+        *file,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_NONBLOCK | cloexec,
+        Mode::from_bits_truncate(0o644),
+    )
+    .map_err(symlink)?;
+    let st = fstat(&fd).map_err(symlink)?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG || st.st_nlink > 1 {
+        return Err(symlink(Errno::EMLINK));
+    }
+    let f = std::fs::File::from(fd);
+    if append {
+        use std::io::Seek;
+        (&f).seek(std::io::SeekFrom::End(0))?;
+    } else {
+        f.set_len(0)?;
+    }
+    Ok(f)
+}
+
+fn outside(rel: &str) -> ActionError {
+    ActionError::new(format!("path `{rel}` leaves the run directory"))
+        .hint("use a relative file name such as `val17-01-baseline.json` (no `..`, no absolute path)")
+}
+
 impl ActionCtx {
-    /// Resolves `rel` inside the run's evidence directory, refusing anything that escapes it
-    /// (absolute paths, `..`), and creates the parent directories.
+    /// Resolves `rel` inside the run's evidence directory (text check only: open files with
+    /// [`Self::create_evidence`], which also refuses symbolic links).
     pub fn evidence_path(&self, rel: &str) -> Result<PathBuf, ActionError> {
-        let base = self.state.evidence_dir();
         let p = Path::new(rel);
         if p.is_absolute() || p.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
-            return Err(ActionError::new(format!("evidence path `{rel}` leaves the run directory"))
-                .hint("use a relative file name such as `val17-01-baseline.json`"));
+            return Err(outside(rel));
         }
-        let full = base.join(p);
-        if let Some(parent) = full.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        Ok(full)
+        Ok(self.state.evidence_dir().join(p))
+    }
+
+    /// Opens an evidence file for writing, confined to the run directory ([`create_beneath`]).
+    pub fn create_evidence(&self, rel: &str, append: bool) -> Result<std::fs::File, ActionError> {
+        self.evidence_path(rel)?;
+        create_beneath(&self.state.run_dir, &format!("evidence/{rel}"), append)
     }
 
     /// Writes an evidence file with secrets masked; returns its path relative to the run dir.
     pub fn write_evidence(&self, rel: &str, bytes: &[u8]) -> Result<String, ActionError> {
-        let path = self.evidence_path(rel)?;
+        use std::io::Write;
         let text = String::from_utf8_lossy(bytes);
         let masked = self.state.masker.mask(&text);
-        std::fs::write(&path, masked.as_bytes())?;
+        self.create_evidence(rel, false)?.write_all(masked.as_bytes())?;
         Ok(format!("evidence/{rel}"))
     }
 
@@ -151,5 +221,59 @@ impl ActionCtx {
             deadline: Instant::now() + timeout,
             stop: CancellationToken::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+    use std::time::Duration;
+
+    fn ctx() -> (tempfile::TempDir, ActionCtx) {
+        let d = tempfile::tempdir().unwrap();
+        let c = ActionCtx::standalone(d.path().join("run"), "t", Duration::from_secs(5));
+        (d, c)
+    }
+
+    #[test]
+    fn evidence_writes_never_follow_a_link_out_of_the_run_directory() {
+        let (d, c) = ctx();
+        let outside = d.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("f"), "untouched").unwrap();
+        assert_eq!(c.write_evidence("a/b.txt", b"ok").unwrap(), "evidence/a/b.txt");
+        let ev = c.state.evidence_dir();
+        // A link as the file, as a directory on the way, and as `evidence` itself.
+        symlink(outside.join("f"), ev.join("x")).unwrap();
+        symlink(&outside, ev.join("dir")).unwrap();
+        for rel in ["x", "dir/f", "dir/new.txt"] {
+            let e = c.write_evidence(rel, b"pwned").unwrap_err();
+            assert!(e.message.contains("symbolic link"), "{rel}: {}", e.message);
+        }
+        // A hard link to a file elsewhere, and a FIFO (which would block an open for writing).
+        std::fs::hard_link(outside.join("f"), ev.join("h")).unwrap();
+        assert!(c.write_evidence("h", b"pwned").is_err());
+        nix::unistd::mkfifo(&ev.join("p"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        assert!(c.write_evidence("p", b"pwned").is_err());
+        std::fs::rename(&ev, c.state.run_dir.join("moved")).unwrap();
+        symlink(&outside, &ev).unwrap();
+        assert!(c.write_evidence("f", b"pwned").is_err());
+        assert!(c.create_evidence("new.log", true).is_err());
+        assert_eq!(std::fs::read_to_string(outside.join("f")).unwrap(), "untouched");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1, "nothing created outside");
+        // Text checks still apply.
+        assert!(c.write_evidence("../x", b"no").is_err());
+        assert!(c.write_evidence("/tmp/x", b"no").is_err());
+    }
+
+    #[test]
+    fn append_keeps_and_write_replaces() {
+        let (_d, c) = ctx();
+        c.write_evidence("l.txt", b"one two three").unwrap();
+        c.write_evidence("l.txt", b"1").unwrap();
+        use std::io::Write;
+        c.create_evidence("l.txt", true).unwrap().write_all(b"2").unwrap();
+        assert_eq!(std::fs::read_to_string(c.state.evidence_dir().join("l.txt")).unwrap(), "12");
     }
 }

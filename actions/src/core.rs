@@ -567,6 +567,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn save_output_does_not_follow_a_link_planted_by_a_step() {
+        let (d, c) = ctx();
+        let outside = d.path().join("outside");
+        std::fs::write(&outside, "untouched").unwrap();
+        std::fs::create_dir_all(c.state.evidence_dir()).unwrap();
+        let link = c.state.evidence_dir().join("x");
+        Exec.run(json!({"argv": ["ln", "-s", outside.to_str().unwrap(), link.to_str().unwrap()]}), &c)
+            .await
+            .unwrap();
+        let e = Exec.run(json!({"argv": ["echo", "pwned"], "save_output": "x"}), &c).await.unwrap_err();
+        assert!(e.message.contains("symbolic link"), "{}", e.message);
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "untouched");
+    }
+
+    #[tokio::test]
     async fn exec_is_killed_at_the_deadline() {
         let (d, c) = ctx();
         let pidfile = d.path().join("pid");

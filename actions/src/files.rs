@@ -53,10 +53,8 @@ impl Action for Write {
             other => serde_json::to_string_pretty(other).unwrap_or_default() + "\n",
         };
         let text = ctx.state.masker.mask(&text).into_owned();
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&path, text.as_bytes())?;
+        use std::io::Write as _;
+        crate::context::create_beneath(&ctx.state.run_dir, &p.path, false)?.write_all(text.as_bytes())?;
         Ok(Outcome::new().with("path", path.to_string_lossy().to_string()).with("bytes", text.len()))
     }
 }
@@ -211,5 +209,21 @@ mod tests {
         let w = Write.run(json!({"path": "j.json", "content": {"a": 1}}), &c).await.unwrap();
         let r = Read.run(json!({"path": w.output["path"]}), &c).await.unwrap();
         assert_eq!(r.output["json"], json!({"a": 1}));
+    }
+
+    #[tokio::test]
+    async fn write_does_not_follow_a_link_out_of_the_run_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("f"), "untouched").unwrap();
+        let c = ActionCtx::standalone(d.path().to_path_buf(), "t", Duration::from_secs(5));
+        std::os::unix::fs::symlink(outside.path(), d.path().join("work")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("f"), d.path().join("f")).unwrap();
+        for path in ["work/f", "work/new", "f"] {
+            let e = Write.run(json!({"path": path, "content": "pwned"}), &c).await.unwrap_err();
+            assert!(e.message.contains("symbolic link"), "{path}: {}", e.message);
+        }
+        assert_eq!(std::fs::read_to_string(outside.path().join("f")).unwrap(), "untouched");
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 1);
     }
 }

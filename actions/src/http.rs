@@ -69,6 +69,15 @@ const OUTPUTS: &[OutputField] = &[
     OutputField { name: "elapsed_ms", ty: "int", doc: "time to the full response" },
 ];
 
+/// The in-memory cap of a response body: a larger one fails the step instead of growing
+/// the runner without bound (documented in the README).
+pub const MAX_BODY: usize = 8 << 20;
+
+enum BodyError {
+    Http(reqwest::Error),
+    TooLarge(u16, Map<String, Value>),
+}
+
 #[allow(clippy::too_many_arguments)] // one call site per action; a struct would only rename them
 async fn send(
     ctx: &ActionCtx,
@@ -91,27 +100,56 @@ async fn send(
     } else if let Some(b) = body {
         req = req.body(b);
     }
-    let limit = timeout.map(|d| d.0).unwrap_or_else(|| ctx.remaining());
+    // Never past the step's own deadline, whatever `timeout:` says.
+    let limit = timeout.map(|d| d.0).unwrap_or_else(|| ctx.remaining()).min(ctx.remaining());
     let t = Instant::now();
+    // What arrived so far, for the message when the deadline cuts the body off.
+    let progress: std::sync::Mutex<Option<(u16, usize)>> = std::sync::Mutex::new(None);
     let fut = async {
-        let resp = req.send().await?;
+        let mut resp = req.send().await.map_err(BodyError::Http)?;
         let status = resp.status().as_u16();
+        *progress.lock().unwrap() = Some((status, 0));
         let mut h = Map::new();
         for (k, v) in resp.headers() {
             h.insert(k.as_str().to_lowercase(), Value::String(v.to_str().unwrap_or("").to_string()));
         }
-        let text = resp.text().await?;
-        Ok::<_, reqwest::Error>((status, h, text))
+        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(BodyError::TooLarge(status, h));
+        }
+        // Streamed, so memory stays bounded by the cap whatever the server sends.
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(BodyError::Http)? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(BodyError::TooLarge(status, h));
+            }
+            body.extend_from_slice(&chunk);
+            *progress.lock().unwrap() = Some((status, body.len()));
+        }
+        Ok((status, h, String::from_utf8_lossy(&body).into_owned()))
     };
     let (status, h, text) = match tokio::time::timeout(limit, fut).await {
         Err(_) => {
-            return Err(ActionError::new(format!(
-                "{method} {url}: no response within {}",
-                testrunner_scenario::format_duration(limit)
-            ))
-            .hint("the service accepted the connection but did not answer; is it hung?"))
+            let within = testrunner_scenario::format_duration(limit);
+            return Err(match *progress.lock().unwrap() {
+                None => ActionError::new(format!("{method} {url}: no response within {within}"))
+                    .hint("the service accepted the connection but did not answer; is it hung?"),
+                Some((status, got)) => ActionError::new(format!(
+                    "{method} {url}: answered {status}, but the body was cut off at the deadline \
+                     ({within}) after {got} bytes"
+                ))
+                .hint("the body arrives too slowly or is too large for the step's timeout"),
+            });
         }
-        Ok(Err(e)) => {
+        Ok(Err(BodyError::TooLarge(status, h))) => {
+            let mut err = ActionError::new(format!(
+                "{method} {url}: answered {status} with a body larger than {} MiB, which is not read",
+                MAX_BODY >> 20
+            ))
+            .hint("HTTP bodies are kept in memory up to 8 MiB; ask for a smaller resource (a range, a page)");
+            err.output = Outcome::new().with("status", status).with("headers", Value::Object(h)).output;
+            return Err(err);
+        }
+        Ok(Err(BodyError::Http(e))) => {
             let mut err = ActionError::from(e);
             err.message = format!("{method} {url}: {}", err.message);
             return Err(
@@ -252,6 +290,82 @@ mod tests {
         let r = tokio::time::timeout(Duration::from_millis(300), Get.run(json!({"url": url}), &c)).await;
         assert!(r.is_err());
         drop(l);
+    }
+
+    /// A server answering 200 with `head` as extra headers, then `body_len` bytes in 64 KiB
+    /// writes with `pause` between them (generated, never held in memory).
+    async fn serve_body(head: &'static str, body_len: usize, pause: Duration) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    let h = format!("HTTP/1.1 200 OK\r\n{head}connection: close\r\n\r\n");
+                    if s.write_all(h.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let chunk = vec![b'x'; 64 * 1024];
+                    let mut sent = 0;
+                    while sent < body_len {
+                        let n = chunk.len().min(body_len - sent);
+                        if s.write_all(&chunk[..n]).await.is_err() {
+                            return;
+                        }
+                        sent += n;
+                        if !pause.is_zero() {
+                            tokio::time::sleep(pause).await;
+                        }
+                    }
+                });
+            }
+        });
+        format!("http://127.0.0.1:{port}/")
+    }
+
+    fn peak_rss_kib() -> u64 {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = s.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_huge_body_is_refused_in_bounded_time_and_memory() {
+        // 1 GiB without content-length (read until close): the cap stops it at 8 MiB.
+        let url = serve_body("", 1 << 30, Duration::ZERO).await;
+        let (_d, c) = ctx(Duration::from_secs(30));
+        let (t, rss) = (Instant::now(), peak_rss_kib());
+        let e = Get.run(json!({"url": url}), &c).await.unwrap_err();
+        assert!(e.message.contains("body larger than 8 MiB"), "{}", e.message);
+        assert_eq!(e.output["status"], 200);
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        assert!(peak_rss_kib() < rss + 200 * 1024, "peak RSS grew from {rss} KiB to {} KiB", peak_rss_kib());
+        // A declared length over the cap is refused before any of it is read.
+        let url = serve_body("content-length: 1073741824\r\n", 0, Duration::ZERO).await;
+        let e = Get.run(json!({"url": url}), &c).await.unwrap_err();
+        assert!(e.message.contains("body larger than 8 MiB"), "{}", e.message);
+    }
+
+    #[tokio::test]
+    async fn a_slow_body_ends_at_the_deadline_and_says_it_was_cut_off() {
+        // Headers at once, then 64 KiB every 200 ms of a 4 MiB body.
+        let url = serve_body("content-length: 4194304\r\n", 4 << 20, Duration::from_millis(200)).await;
+        let (_d, c) = ctx(Duration::from_millis(800));
+        let t = Instant::now();
+        let e = Get.run(json!({"url": url}), &c).await.unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        assert!(
+            e.message.contains("answered 200, but the body was cut off at the deadline"),
+            "{}",
+            e.message
+        );
+        // `timeout:` longer than the step's deadline does not outlive the step.
+        let (_d, c) = ctx(Duration::from_millis(500));
+        let t = Instant::now();
+        let e = Get.run(json!({"url": url, "timeout": "60s"}), &c).await.unwrap_err();
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+        assert!(e.message.contains("cut off"), "{}", e.message);
     }
 
     #[tokio::test]

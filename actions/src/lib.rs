@@ -18,7 +18,7 @@ pub mod metrics;
 pub mod process;
 pub mod sql;
 
-pub use context::{ActionCtx, Processes, SharedState, SpawnedProcess, UndoNote, UndoSink};
+pub use context::{create_beneath, ActionCtx, Processes, SharedState, SpawnedProcess, UndoNote, UndoSink};
 pub use outcome::{ActionError, Outcome, Undo};
 pub use params::Dur;
 pub use registry::{all, find, Action, ActionEntry, ActionSpec, OutputField, Precondition};

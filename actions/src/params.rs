@@ -9,7 +9,9 @@ use std::time::Duration;
 /// Decode the evaluated parameters into the action's typed struct.
 /// Load-time validation already rejected unknown keys and wrong types; what can still fail
 /// here is a `${…}` expression that evaluated to the wrong type.
-pub fn decode<P: DeserializeOwned>(params: Value) -> Result<P, ActionError> {
+pub fn decode<P: DeserializeOwned + JsonSchema>(params: Value) -> Result<P, ActionError> {
+    let root = schema::<P>();
+    check_formats(&params, &root, &root).map_err(|e| ActionError::new(format!("invalid parameter {e}")))?;
     serde_json::from_value(params).map_err(|e| ActionError::new(format!("invalid parameters: {e}")))
 }
 
@@ -126,6 +128,61 @@ impl JsonSchema for RegexText {
             "format": "regex"
         })
     }
+}
+
+/// Schemas of names checked against their pattern (`testrunner_scenario::names`): at load
+/// when literal, by [`decode`] when templated. Use with `#[schemars(with = "...")]`.
+macro_rules! name_schema {
+    ($ty:ident, $format:literal, $desc:literal) => {
+        pub struct $ty;
+        impl JsonSchema for $ty {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($ty).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "description": $desc, "type": "string", "format": $format })
+            }
+        }
+    };
+}
+name_schema!(DockerName, "docker-name", "a Docker container name or id");
+name_schema!(DockerImage, "docker-image", "a Docker image reference");
+name_schema!(KubeName, "kube-name", "a Kubernetes object name (RFC 1123)");
+name_schema!(KubeKind, "kube-kind", "a Kubernetes resource kind");
+name_schema!(KubeNamespace, "kube-namespace", "a Kubernetes namespace (RFC 1123 label)");
+
+/// Checks every string that has a name `format` in `schema` (run time: templated values).
+fn check_formats(v: &Value, schema: &Value, root: &Value) -> Result<(), String> {
+    let schema = match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => r.rsplit('/').next().and_then(|n| root.get("definitions")?.get(n)).unwrap_or(schema),
+        None => schema,
+    };
+    if let (Some(f), Value::String(s)) = (schema.get("format").and_then(Value::as_str), v) {
+        if let Some(p) = testrunner_scenario::names::check_format(f, s) {
+            return Err(p);
+        }
+    }
+    for key in ["allOf", "anyOf", "oneOf"] {
+        for b in schema.get(key).and_then(Value::as_array).into_iter().flatten() {
+            check_formats(v, b, root)?;
+        }
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if let Some(s) = schema.get("properties").and_then(|p| p.get(k)) {
+                    check_formats(x, s, root).map_err(|e| format!("`{k}`: {e}"))?;
+                }
+            }
+        }
+        Value::Array(a) => {
+            if let Some(s) = schema.get("items") {
+                a.iter().try_for_each(|x| check_formats(x, s, root))?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// HTTP methods a parameter of type [`HttpMethod`] accepts.
@@ -271,6 +328,29 @@ mod tests {
         method: String,
         #[schemars(with = "Option<DockerSignal>")]
         docker_signal: Option<String>,
+    }
+
+    #[test]
+    fn templated_names_are_checked_when_decoded() {
+        #[derive(Deserialize, JsonSchema)]
+        #[allow(dead_code)] // only decoded
+        struct P {
+            /// Container.
+            #[schemars(with = "DockerName")]
+            container: String,
+            #[schemars(with = "Option<KubeNamespace>")]
+            namespace: Option<String>,
+        }
+        let e = decode::<P>(serde_json::json!({"container": "x/../../info#"})).err().unwrap();
+        assert!(
+            e.message.contains("`container`: `x/../../info#` is not a Docker container name"),
+            "{}",
+            e.message
+        );
+        let e = decode::<P>(serde_json::json!({"container": "pg", "namespace": "--all"})).err().unwrap();
+        assert!(e.message.contains("not a Kubernetes namespace"), "{}", e.message);
+        assert!(decode::<P>(serde_json::json!({"container": "pg", "namespace": "ha"})).is_ok());
+        assert!(decode::<P>(serde_json::json!({"container": "pg"})).is_ok());
     }
 
     #[test]

@@ -243,10 +243,11 @@ impl Action for Spawn {
         }
         let log_rel = p.log.clone().unwrap_or_else(|| format!("{}.log", p.name));
         let log_path = ctx.evidence_path(&log_rel)?;
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        let log = ctx.create_evidence(&log_rel, true)?;
         let mut cmd = tokio::process::Command::new(&p.argv[0]);
         cmd.args(&p.argv[1..]).envs(&p.env).stdin(std::process::Stdio::null());
-        cmd.stdout(log.try_clone()?).stderr(log);
+        // Through pipes, so secrets are masked before they reach the evidence file.
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
         if let Some(d) = &p.cwd {
             cmd.current_dir(d);
         }
@@ -261,10 +262,11 @@ impl Action for Spawn {
             });
         }
         let started = Instant::now();
-        let child = cmd.spawn().map_err(|e| {
+        let mut child = cmd.spawn().map_err(|e| {
             ActionError::new(format!("cannot start `{}`: {e}", p.argv[0]))
                 .hint("is the program installed and on PATH?")
         })?;
+        let drained = copy_logs_masked(&mut child, log, ctx.state.masker.clone());
         let pid = child.id().unwrap_or(0);
         // The child has exec'd (spawn returns after that), so its group is set. Recorded at
         // once: the write-ahead record exists before this action returns.
@@ -284,7 +286,7 @@ impl Action for Spawn {
         ctx.intend(&undo);
         let evidence = format!("evidence/{log_rel}");
         if let Some(ready) = &p.ready {
-            if let Err(e) = wait_ready(ctx, &p.name, ready, &log_path, started).await {
+            if let Err(e) = wait_ready(ctx, &p.name, ready, &log_path, started, &drained).await {
                 guard.armed = false;
                 let _ = group.kill(Duration::ZERO).await;
                 let _ = kill_and_reap(ctx, &p.name, pid).await;
@@ -331,12 +333,66 @@ pub(crate) fn program_probe(params: &Value) -> Vec<Precondition> {
     }
 }
 
+/// Copies the child's stdout and stderr into its log with secrets masked, chunk by chunk
+/// (only a possible start of a secret waits for more input). The token fires when both
+/// streams have ended.
+fn copy_logs_masked(
+    child: &mut tokio::process::Child,
+    log: std::fs::File,
+    masker: std::sync::Arc<testrunner_scenario::Masker>,
+) -> tokio_util::sync::CancellationToken {
+    use tokio::io::{AsyncRead, AsyncReadExt};
+    async fn copy(mut r: impl AsyncRead + Unpin, log: &std::fs::File, m: &testrunner_scenario::Masker) {
+        use std::io::Write;
+        let (mut pending, mut buf) = (Vec::<u8>::new(), vec![0u8; 64 * 1024]);
+        loop {
+            let n = r.read(&mut buf).await.unwrap_or(0);
+            pending.extend_from_slice(&buf[..n]);
+            // An incomplete UTF-8 sequence at the end waits for its other bytes.
+            let cut = match std::str::from_utf8(&pending) {
+                Err(e) if n > 0 && e.error_len().is_none() => e.valid_up_to(),
+                _ => pending.len(),
+            };
+            let text = String::from_utf8_lossy(&pending[..cut]).into_owned();
+            let hold = if n == 0 { 0 } else { m.holdback(&text) };
+            let _ = (&*log).write_all(m.mask(&text[..text.len() - hold]).as_bytes());
+            let mut rest = text.as_bytes()[text.len() - hold..].to_vec();
+            rest.extend_from_slice(&pending[cut..]);
+            pending = rest;
+            if n == 0 {
+                return;
+            }
+        }
+    }
+    let done = tokio_util::sync::CancellationToken::new();
+    let (out, err) = (child.stdout.take(), child.stderr.take());
+    let fired = done.clone();
+    tokio::spawn(async move {
+        let m = &*masker;
+        let log = &log;
+        let a = async {
+            if let Some(o) = out {
+                copy(o, log, m).await
+            }
+        };
+        let b = async {
+            if let Some(e) = err {
+                copy(e, log, m).await
+            }
+        };
+        tokio::join!(a, b);
+        fired.cancel();
+    });
+    done
+}
+
 async fn wait_ready(
     ctx: &ActionCtx,
     name: &str,
     r: &Ready,
     log: &std::path::Path,
     started: Instant,
+    drained: &tokio_util::sync::CancellationToken,
 ) -> Result<(), ActionError> {
     let limit = r.timeout.map(|d| d.0).unwrap_or_else(|| ctx.remaining());
     let re = match &r.log_regex {
@@ -348,6 +404,8 @@ async fn wait_ready(
     let host = r.host.clone().unwrap_or_else(|| "127.0.0.1".into());
     loop {
         if let Some(status) = try_exit(ctx, name) {
+            // Its last words may still be on their way to the log (bounded wait).
+            let _ = tokio::time::timeout(Duration::from_secs(1), drained.cancelled()).await;
             return Err(ActionError::new(format!(
                 "`{name}` exited ({status}) before it was ready; log: {}",
                 log_tail(log)
@@ -687,6 +745,33 @@ mod tests {
             assert!(t.elapsed() < Duration::from_secs(5), "pid {pid} state {}", state(pid));
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    #[tokio::test]
+    async fn spawn_log_masks_secrets_in_output_and_env_echo() {
+        let d = tempfile::tempdir().unwrap();
+        let secret = r#"Hu nter"42\/x:y"#;
+        let masker = std::sync::Arc::new(testrunner_scenario::Masker::new(vec![secret.to_string()]));
+        let c = ActionCtx {
+            step_id: "t".into(),
+            state: crate::SharedState::new(d.path().to_path_buf(), masker),
+            deadline: Instant::now() + Duration::from_secs(20),
+            stop: tokio_util::sync::CancellationToken::new(),
+        };
+        // The secret whole, split across two writes, and in the environment dump.
+        let script = r#"echo "pw=$PW"; printf 'a=Hu nt'; sleep 0.2; printf 'er"42\/x:y\n'; env; echo done; exec sleep 60"#;
+        let o = Spawn
+            .run(
+                json!({"name": "m", "argv": ["sh", "-c", script], "env": {"PW": secret},
+                       "ready": {"log_regex": "^done$", "timeout": "10s"}}),
+                &c,
+            )
+            .await
+            .unwrap();
+        let log = std::fs::read_to_string(d.path().join(o.output["log"].as_str().unwrap())).unwrap();
+        kill_and_reap(&c, "m", o.output["pid"].as_u64().unwrap() as u32).await.unwrap();
+        assert!(!log.contains("Hu nt") && !log.contains("er\"42"), "{log}");
+        assert!(log.contains("pw=****\n") && log.contains("a=****\n") && log.contains("PW=****\n"), "{log}");
     }
 
     #[tokio::test]

@@ -735,3 +735,46 @@ async fn template_values_take_the_type_of_their_slot() {
         "invalid parameters: `exec` parameter `argv[1]` must be a string, not list (at t.yaml:7:44)"
     );
 }
+
+#[tokio::test]
+async fn a_save_through_a_link_planted_by_a_step_fails_and_writes_nothing_outside() {
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("outside.json");
+    std::fs::write(&target, "untouched").unwrap();
+    let yaml = format!(
+        "phases:\n  - name: p\n    steps:\n      - id: plant\n        exec:\n          argv: [sh, -c, 'mkdir -p \"$D/evidence\" && ln -s \"$O\" \"$D/evidence/x\"']\n          env: {{ D: \"${{run.dir}}\", O: \"{}\" }}\n      - id: e\n        t.echo: {{}}\n        save: x\n",
+        target.display()
+    );
+    let (r, code, _) = run_yaml(&yaml).await;
+    assert_eq!(code, 1, "{:?}", r.steps);
+    assert!(r.step("plant").unwrap().ok == Some(true), "{:?}", r.step("plant"));
+    let err = r.step("e").unwrap().error.clone().unwrap();
+    assert!(err.contains("symbolic link"), "{err}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
+}
+
+#[tokio::test]
+async fn docker_names_are_checked_at_load_and_when_templated_at_run_time() {
+    let yaml = "phases:\n  - name: p\n    steps:\n      - id: i\n        docker.inspect: { container: \"x/../../info#\" }\n";
+    let read = move |_: &str| Ok(yaml.to_string());
+    let Err(f) = load("t.yaml", &read, &RegistryCatalog, &Overrides::default()) else {
+        panic!("refused at load")
+    };
+    let text = f.render(false);
+    assert!(text.contains("is not a Docker container name"), "{text}");
+    assert!(text.contains("t.yaml:5:"), "{text}");
+    // Templated: refused before anything reaches the Engine API (no daemon needed).
+    let (r, code, _) = run_yaml(
+        "vars: { c: \"x/../../info#\" }\nphases:\n  - name: p\n    steps:\n      - id: i\n        docker.inspect: { container: \"${c}\" }\n",
+    )
+    .await;
+    assert_eq!(code, 1, "{:?}", r.steps);
+    let err = r.step("i").unwrap().error.clone().unwrap();
+    assert!(err.contains("is not a Docker container name"), "{err}");
+    // Kubernetes names likewise (never a flag or a path for kubectl).
+    let yaml = "phases:\n  - name: p\n    steps:\n      - id: k\n        kube.get: { kind: pod, name: \"--raw=/x\", namespace: \"a/b\" }\n";
+    let read = move |_: &str| Ok(yaml.to_string());
+    let text = load("t.yaml", &read, &RegistryCatalog, &Overrides::default()).err().unwrap().render(false);
+    assert!(text.contains("is not a Kubernetes object name"), "{text}");
+    assert!(text.contains("is not a Kubernetes namespace"), "{text}");
+}

@@ -8,14 +8,16 @@ use serde_json::Value;
 
 pub fn render(report: &RunReport, resolved_scenario_yaml: &str) -> String {
     let page = Page::new(report, resolved_scenario_yaml);
-    page.render().unwrap_or_else(|e| {
+    let html = page.render().unwrap_or_else(|e| {
         // Rendering only fails on a template bug; still produce a (escaped) page.
         let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
         format!(
             "<!DOCTYPE html><html><body><h1>report rendering failed</h1><pre>{}</pre></body></html>\n",
             esc(&e.to_string())
         )
-    })
+    });
+    // Escaping stops markup, not control characters (an ESC from stderr): make them visible.
+    crate::text::xml_chars(&html).into_owned()
 }
 
 #[derive(Template)]

@@ -39,7 +39,8 @@ pub fn render(report: &RunReport) -> String {
     out.set_time(Duration::from_millis(report.duration_ms));
     out.add_test_suite(suite);
     let xml = out.to_string().unwrap_or_else(|e| fallback(suite_name, &e.to_string()));
-    strip_unschematic_attrs(xml)
+    // Any text may hold characters XML 1.0 forbids (a title, a program's stderr).
+    crate::text::xml_chars(&strip_unschematic_attrs(xml)).into_owned()
 }
 
 fn properties(r: &RunReport) -> Vec<Property> {

@@ -11,6 +11,7 @@ pub mod json;
 pub mod junit;
 pub mod readiness;
 pub mod summary;
+pub mod text;
 
 pub use event::{CheckDecl, CheckStatus, Event, Verdict};
 pub use model::{CheckResult, MetricResult, PendingUndo, PhaseResult, RunReport, StepRecord, UndoRecord};

@@ -15,7 +15,8 @@ pub fn render(r: &RunReport) -> String {
     harness(&mut t, r);
     cleanup(&mut t, r);
     footer(&mut t, r);
-    t
+    // Titles, errors and stderr are untrusted: show their control characters, never run them.
+    crate::text::escape_controls(&t).into_owned()
 }
 
 fn header(t: &mut String, r: &RunReport) {

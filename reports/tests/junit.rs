@@ -7,7 +7,10 @@ use std::process::Command;
 use testrunner_reports::{junit, CheckStatus, Event, RunReport};
 
 fn xsd() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/junit-10.xsd")
+    // JUNIT_XSD: for checkouts that are not next to `shared/` (git worktrees).
+    std::env::var_os("JUNIT_XSD").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/junit-10.xsd")
+    })
 }
 
 /// Validates with the same tool CI uses; a missing xmllint is a failure, never a skip.
@@ -180,4 +183,22 @@ fn a_failed_step_and_an_uncomputable_metric_are_errored_cases_and_stay_schema_va
     let t = r.totals();
     assert_eq!((t.pass, t.fail, t.error, t.total), (4, 0, 2, 6));
     validate(&xml).unwrap();
+}
+
+#[test]
+fn characters_xml_forbids_are_replaced() {
+    // U+FFFE / U+FFFF and C0 controls are not XML 1.0 characters, not even as `&#…;`.
+    let hostile = "bad \u{fffe} \u{ffff} \u{0} \u{8} \u{1b}[2J end";
+    let mut events = common::passing();
+    events.retain(|e| !matches!(e, Event::RunFinished { .. }));
+    events.push(common::check("VAL17-06", CheckStatus::Fail, hostile, &[hostile], None, 1600));
+    events.push(Event::HarnessError { stage: hostile.into(), message: hostile.into(), t_ms: 1601 });
+    let mut r = RunReport::from_events(&events);
+    r.title = hostile.into();
+    r.scenario = format!("val17{hostile}");
+    let xml = junit::render(&r);
+    validate(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    // (quick-junit itself drops C0 controls and ANSI sequences, not these two.)
+    assert!(xml.contains("bad \\u{fffe} \\u{ffff} "), "{xml}");
+    assert!(!xml.contains(['\u{fffe}', '\u{ffff}', '\u{0}', '\u{1b}']), "{xml}");
 }

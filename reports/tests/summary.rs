@@ -51,3 +51,20 @@ fn failures_harness_errors_and_unrestored_changes_are_loud() {
     assert!(text.contains("Verdict: INCOMPLETE"), "{text}");
     assert!(text.contains("step `lost` (http.get) started at 0.401 s and never finished"), "{text}");
 }
+
+#[test]
+fn control_characters_of_untrusted_text_are_shown_not_sent() {
+    // A title or a program's stderr must not clear, recolour or retitle the terminal.
+    let mut events = common::failing();
+    for e in &mut events {
+        if let testrunner_reports::Event::HarnessError { message, .. } = e {
+            *message = "boom \u{1b}]0;owned\u{7} \u{1b}[2J\r done".into();
+        }
+    }
+    let mut r = common::report(&events);
+    r.title = "title \u{1b}[31mred\u{9b}1m".into();
+    let text = summary::render(&r);
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{9b}') && !text.contains('\r'), "{text:?}");
+    assert!(text.contains("# title \\x1b[31mred\\x9b1m\n"), "{text}");
+    assert!(text.contains("boom \\x1b]0;owned\\x07 \\x1b[2J\\r done"), "{text}");
+}

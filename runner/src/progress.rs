@@ -28,10 +28,21 @@ impl Progress {
         }
     }
 
+    /// The line for `event`, its untrusted text (titles, errors, stderr) with control
+    /// characters escaped, so only our own colour codes reach the terminal.
     pub fn line(&self, event: &Event) -> Option<String> {
         if self.quiet {
             return None;
         }
+        let mut v = serde_json::to_value(event).ok()?;
+        testrunner_reports::text::escape_controls_json(&mut v);
+        match serde_json::from_value::<Event>(v) {
+            Ok(clean) => self.render(&clean),
+            Err(_) => self.render(event).map(|l| testrunner_reports::text::escape_controls(&l).into_owned()),
+        }
+    }
+
+    fn render(&self, event: &Event) -> Option<String> {
         Some(match event {
             Event::RunStarted { scenario, title, run_id, checks, .. } => {
                 let mut names = self.check_names.lock().unwrap();
@@ -135,5 +146,22 @@ pub fn fmt_ms(ms: u64) -> String {
         format!("{ms}ms")
     } else {
         format!("{:.1}s", ms as f64 / 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untrusted_control_characters_are_escaped_but_colours_stay() {
+        let p = Progress::new(true, false);
+        let ev = Event::HarnessError {
+            stage: "run\u{1b}[2J".into(),
+            message: "x\u{1b}]0;t\u{7}\ry".into(),
+            t_ms: 0,
+        };
+        let line = p.line(&ev).unwrap();
+        assert_eq!(line, "\u{1b}[1;31mharness error:\u{1b}[0m run\\x1b[2J: x\\x1b]0;t\\x07\\ry");
     }
 }

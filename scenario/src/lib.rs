@@ -9,6 +9,7 @@ mod json_schema;
 mod load;
 mod mask;
 mod model;
+pub mod names;
 pub mod node;
 pub mod read;
 mod refs;

@@ -368,7 +368,8 @@ impl<'a> Loader<'a> {
         let id = match top.get("scenario") {
             Some(n) => {
                 let id = self.id(n, "scenario id").unwrap_or_default();
-                if !valid_scenario_id(&id) {
+                // An empty id was refused by `id` already.
+                if !id.is_empty() && !valid_scenario_id(&id) {
                     self.err(
                         Diagnostic::error("the scenario id must be a plain name", n.span.clone())
                             .label("names the run directory runs/<id>/")

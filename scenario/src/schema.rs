@@ -232,6 +232,18 @@ impl<'a> ParamCheck<'a> {
                 }
             }
         }
+        // Names that go into an API URL or a command line (docker-name, kube-name, ...).
+        if let (Some(f), Node::Str(v)) = (schema.get("format").and_then(Value::as_str), &node.value) {
+            if let Some(problem) = crate::names::check_format(f, v) {
+                self.diags.push(
+                    Diagnostic::error(
+                        format!("`{}` parameter `{path}`: {problem}", self.action),
+                        node.span.clone(),
+                    )
+                    .label("not a valid name"),
+                );
+            }
+        }
         match &node.value {
             Node::Map(entries) => self.check_map(node, entries, schema, path),
             Node::Seq(items) => {

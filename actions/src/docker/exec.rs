@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 #[serde(deny_unknown_fields)]
 struct ExecParams {
     /// Container name or id (it must be running).
+    #[schemars(with = "crate::params::DockerName")]
     container: String,
     /// Program and arguments (argument vector, never a shell line).
     argv: Vec<String>,

@@ -48,6 +48,7 @@ impl Action for Start {
 #[serde(deny_unknown_fields)]
 struct StopParams {
     /// Container name or id.
+    #[schemars(with = "crate::params::DockerName")]
     container: String,
     /// Time between the stop signal and SIGKILL, rounded up to whole seconds (default 10s).
     grace: Option<Dur>,
@@ -98,6 +99,7 @@ impl Action for Stop {
 #[serde(deny_unknown_fields)]
 struct KillParams {
     /// Container name or id.
+    #[schemars(with = "crate::params::DockerName")]
     container: String,
     /// Signal name or number (default SIGKILL).
     #[schemars(with = "Option<crate::params::DockerSignal>")]
@@ -253,6 +255,7 @@ impl Action for Unpause {
 #[serde(deny_unknown_fields)]
 struct RmParams {
     /// Container name or id.
+    #[schemars(with = "crate::params::DockerName")]
     container: String,
     /// Remove it even if it is running (SIGKILL).
     #[serde(default)]

@@ -57,6 +57,7 @@ fn state_of(inspect: &Value) -> String {
 #[serde(deny_unknown_fields)]
 struct ContainerParam {
     /// Container name or id.
+    #[schemars(with = "crate::params::DockerName")]
     container: String,
 }
 

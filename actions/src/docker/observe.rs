@@ -60,6 +60,7 @@ impl Action for Inspect {
 #[serde(deny_unknown_fields)]
 struct LogsParams {
     /// Container name or id.
+    #[schemars(with = "crate::params::DockerName")]
     container: String,
     /// Evidence file, relative to the run's evidence directory (default `<container>.log`).
     save: Option<String>,
@@ -109,6 +110,7 @@ impl Action for Logs {
 #[serde(deny_unknown_fields)]
 struct WaitParams {
     /// Container name or id.
+    #[schemars(with = "crate::params::DockerName")]
     container: String,
     /// The state to wait for (`exited` also accepts `dead`).
     state: WaitState,

@@ -41,8 +41,10 @@ struct RunReady {
 struct RunParams {
     /// Image; must exist locally (no registry is used): scripts/build-image.sh builds
     /// `testrunner-hostfs:latest`.
+    #[schemars(with = "crate::params::DockerImage")]
     image: String,
     /// Container name.
+    #[schemars(with = "crate::params::DockerName")]
     name: String,
     /// Command (argument vector, no shell).
     command: Option<Vec<String>>,

@@ -22,6 +22,7 @@ macro_rules! kube_params {
             /// kubectl context (`--context`); absent or "" means the current context.
             context: Option<String>,
             /// Namespace (`--namespace`); absent means the context's default.
+            #[schemars(with = "Option<crate::params::KubeNamespace>")]
             namespace: Option<String>,
             /// kubeconfig file (`--kubeconfig`); absent means $KUBECONFIG or ~/.kube/config.
             kubeconfig: Option<String>,

@@ -8,8 +8,10 @@ use serde_json::{json, Value};
 kube_params! {
     struct GetParams {
         /// Resource kind, e.g. `cluster.postgresql.cnpg.io`, `pod`.
+        #[schemars(with = "crate::params::KubeKind")]
         kind: String,
         /// Object name; absent lists every object of the kind (narrowed by `selector`).
+        #[schemars(with = "Option<crate::params::KubeName>")]
         name: Option<String>,
         /// Label selector, e.g. `app=ha,role=primary` (with no `name`).
         selector: Option<String>,
@@ -127,8 +129,10 @@ impl Action for Apply {
 kube_params! {
     struct DeleteParams {
         /// Resource kind.
+        #[schemars(with = "crate::params::KubeKind")]
         kind: String,
         /// Object name.
+        #[schemars(with = "crate::params::KubeName")]
         name: String,
         /// A missing object is not an error (default true).
         ignore_not_found: Option<bool>,

@@ -46,8 +46,10 @@ impl PatchType {
 kube_params! {
     struct PatchParams {
         /// Resource kind, e.g. `cluster.postgresql.cnpg.io` or `deployment`.
+        #[schemars(with = "crate::params::KubeKind")]
         kind: String,
         /// Object name.
+        #[schemars(with = "crate::params::KubeName")]
         name: String,
         /// The patch: a map (merge, strategic) or a list of operations (json); sent as JSON.
         patch: Value,
@@ -116,8 +118,10 @@ impl Action for Patch {
 kube_params! {
     struct ScaleParams {
         /// Resource kind, e.g. `deployment` or `statefulset`.
+        #[schemars(with = "crate::params::KubeKind")]
         kind: String,
         /// Object name.
+        #[schemars(with = "crate::params::KubeName")]
         name: String,
         /// Desired replicas.
         replicas: u32,
