@@ -26,6 +26,8 @@ pub struct SharedState {
     /// Lazily built clients, so a scenario that never touches Docker never needs a daemon.
     pub docker: Arc<tokio::sync::OnceCell<bollard::Docker>>,
     pub http: reqwest::Client,
+    /// The run clock's zero (the engine's `t0`): actions report times in run-clock ms.
+    pub t0: Instant,
 }
 
 impl SharedState {
@@ -37,6 +39,7 @@ impl SharedState {
             processes: Arc::default(),
             docker: Arc::default(),
             http: reqwest::Client::builder().no_proxy().build().expect("http client"),
+            t0: Instant::now(),
         }
     }
 

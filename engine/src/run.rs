@@ -87,7 +87,7 @@ pub async fn run(
         t0,
         deadline: t0 + sc.timeout,
         scope: Scope::new(),
-        state: SharedState::new(opts.run_dir.clone(), masker),
+        state: SharedState { t0, ..SharedState::new(opts.run_dir.clone(), masker) },
         background: HashMap::new(),
         harness_error: false,
         phase_failed: false,
