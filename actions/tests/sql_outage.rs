@@ -1,10 +1,10 @@
 //! sql.writers reports the client-observed outage: a real PostgreSQL frozen (SIGSTOP to the
-//! postmaster's process group: the server and every backend) for a measured time; and a
-//! negative control where nothing happens and no outage of that size may be reported.
+//! postmaster and every backend) for a measured time; and a negative control where nothing
+//! happens and no outage of that size may be reported.
 #[path = "support/pg.rs"]
 mod pg;
 
-use nix::sys::signal::{killpg, Signal};
+use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use pg::{PgOpts, PgServer};
 use serde_json::{json, Map, Value};
@@ -17,6 +17,26 @@ fn ctx(dir: &tempfile::TempDir, step: &str) -> ActionCtx {
 
 fn ms(o: &Map<String, Value>, k: &str) -> u64 {
     o[k].as_u64().unwrap_or_else(|| panic!("{k} is not a number: {o:?}"))
+}
+
+/// The postmaster and its children (each backend calls setsid(): not one process group).
+fn server_pids(postmaster: u32) -> Vec<Pid> {
+    let mut pids = vec![Pid::from_raw(postmaster as i32)];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        // `pid (comm) state ppid ...`: comm may hold spaces, so split after the last ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        if rest.split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok()) == Some(postmaster) {
+            pids.push(Pid::from_raw(e.file_name().to_string_lossy().parse().unwrap()));
+        }
+    }
+    pids
+}
+
+fn signal_all(pids: &[Pid], sig: Signal) {
+    for p in pids {
+        let _ = kill(*p, sig);
+    }
 }
 
 /// Runs a rate-limited pool in the background; `during` runs while it writes; then stops it.
@@ -48,15 +68,17 @@ async fn pool_around(pg: &PgServer, table: &str, during: impl FnOnce(&ActionCtx)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_server_is_the_outage_and_a_healthy_run_has_none() {
     let pg = PgServer::start(PgOpts::default());
-    let pgid = Pid::from_raw(pg.pid().unwrap() as i32);
+    let postmaster = pg.pid().unwrap();
     let mut at = (0u64, 0u64);
     let o = pool_around(&pg, "ol", |c| {
         let run_ms = |t: Instant| t.duration_since(c.state.t0).as_millis() as u64;
+        let pids = server_pids(postmaster);
+        assert!(pids.len() > 4, "backends found: {pids:?}");
         let stop = Instant::now();
-        killpg(pgid, Signal::SIGSTOP).unwrap();
+        signal_all(&pids, Signal::SIGSTOP);
         std::thread::sleep(Duration::from_millis(1500)); // the outage itself, not a synchronisation
         let cont = Instant::now();
-        killpg(pgid, Signal::SIGCONT).unwrap();
+        signal_all(&pids, Signal::SIGCONT);
         at = (run_ms(stop), run_ms(cont));
     })
     .await;
