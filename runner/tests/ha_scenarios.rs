@@ -312,7 +312,8 @@ fn d31_local_passes_with_zero_acknowledged_rows_lost() {
         |id: &str| r.report["steps"].as_array().unwrap().iter().find(|s| s["step"] == id).unwrap().clone();
     let (pool, promoted) = (step("writers_pool"), step("promote_standby"));
     let promoted_at = promoted["finished_ms"].as_u64().unwrap();
-    let after = pool["result"]["acks"].as_array().unwrap().iter().filter(|a| a[0].as_u64() >= Some(promoted_at));
+    let after =
+        pool["result"]["acks"].as_array().unwrap().iter().filter(|a| a[0].as_u64() >= Some(promoted_at));
     assert!(after.count() > 0, "no write acknowledged after the promotion: {}", pool["result"]["acks"]);
     // The pool's own outage figure is the failover: it opens before the kill and closes
     // once the promoted standby acknowledges.
