@@ -42,6 +42,8 @@ pub struct SharedState {
     pub http: reqwest::Client,
     /// Where write-ahead undo notes go (the engine's journal); None outside a run.
     pub undo_sink: Option<UndoSink>,
+    /// The run clock's zero (the engine's `t0`): actions report times in run-clock ms.
+    pub t0: Instant,
 }
 
 impl SharedState {
@@ -54,6 +56,7 @@ impl SharedState {
             docker: Arc::default(),
             http: reqwest::Client::builder().no_proxy().build().expect("http client"),
             undo_sink: None,
+            t0: Instant::now(),
         }
     }
 

@@ -87,7 +87,7 @@ pub async fn run(
     interrupt: Interrupt,
 ) -> RunOutcome {
     let t0 = Instant::now();
-    let mut state = SharedState::new(opts.run_dir.clone(), masker);
+    let mut state = SharedState { t0, ..SharedState::new(opts.run_dir.clone(), masker) };
     state.undo_sink = Some(undo_sink(journal.clone(), undo.clone(), t0));
     let mut r = Runner {
         sc,

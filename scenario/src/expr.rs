@@ -494,6 +494,7 @@ pub const FUNCTIONS: &[&str] = &[
     "sum",
     "avg",
     "percentile",
+    "first_ack_after",
     "size",
     "int",
     "uint",
@@ -862,6 +863,28 @@ fn register_functions(ctx: &mut cel::Context) {
         let v: Vec<f64> = list.iter().filter_map(num).collect();
         crate::stats::percentile(&v, p)
     });
+    // `pool.first_ack_after(t)`: over a sql.writers result's `acks` ([COMMIT sent, returned]
+    // in run-clock ms), when the first COMMIT sent at or after `t` returned acknowledged;
+    // null if none did. Sent after `t`, so a commit already in flight at `t` does not count.
+    let _ = ctx.add_function(
+        "first_ack_after",
+        |cel::extractors::This(this): cel::extractors::This<cel::Value>, t: cel::Value| {
+            let (cel::Value::Map(m), Some(t)) = (this, num(&t)) else { return cel::Value::Null };
+            let Some(cel::Value::List(acks)) = m.get(&cel::objects::Key::from("acks")) else {
+                return cel::Value::Null;
+            };
+            acks.iter()
+                .filter_map(|a| match a {
+                    cel::Value::List(p) if p.len() == 2 => Some((num(&p[0])?, num(&p[1])?)),
+                    _ => None,
+                })
+                .filter(|(sent, _)| *sent >= t)
+                .map(|(_, ack)| ack)
+                .min_by(f64::total_cmp)
+                .map(|ack| cel::Value::Int(ack as i64))
+                .unwrap_or(cel::Value::Null)
+        },
+    );
 }
 
 fn num(v: &cel::Value) -> Option<f64> {
@@ -1184,6 +1207,18 @@ mod tests {
         // The strings extension is registered (`lowerAscii`); made-up names are not functions.
         assert!(function_exists("lowerAscii"));
         assert!(!function_exists("toLower"));
+    }
+
+    #[test]
+    fn first_ack_after_reads_a_writer_pools_acks() {
+        let mut s = Scope::new();
+        // [COMMIT sent, returned]: the one in flight at 1000 (sent 990) does not count.
+        s.set("pool", json!({"acks": [[100, 120], [990, 1500], [1200, 1250], [1100, 1300]], "ok": true}));
+        s.set("kill", json!({"started_ms": 1000}));
+        let e = Expr::compile("pool.first_ack_after(kill.started_ms)", Span::none()).unwrap();
+        assert_eq!(e.eval(&s).unwrap(), json!(1250));
+        let e = Expr::compile("pool.first_ack_after(1201) == null", Span::none()).unwrap();
+        assert_eq!(e.eval(&s).unwrap(), json!(true));
     }
 
     #[test]

@@ -100,6 +100,8 @@ struct Shared {
     errors: Mutex<Vec<String>>,
     /// Acknowledged rows per 100 ms bucket since start.
     per_bucket: Mutex<Vec<u64>>,
+    /// (COMMIT sent, COMMIT returned) of every acknowledged batch: the outage windows.
+    acks: Mutex<Vec<(Instant, Instant)>>,
     t0: Instant,
 }
 
@@ -146,6 +148,13 @@ impl Action for Writers {
                 OutputField { name: "errors", ty: "list", doc: "the first distinct errors (masked)" },
                 OutputField { name: "write_ms", ty: "int", doc: "time from the first batch to the end" },
                 OutputField { name: "workers", ty: "int", doc: "number of workers" },
+                OutputField { name: "outage_ms", ty: "int", doc: "longest window with no acknowledged commit, as the clients saw it (see README)" },
+                OutputField { name: "outage_start_ms", ty: "int", doc: "run-clock ms of the acknowledgement that opens it" },
+                OutputField { name: "outage_end_ms", ty: "int", doc: "run-clock ms of the first acknowledgement after it (null: none came)" },
+                OutputField { name: "outage_lo_ms", ty: "int", doc: "lower bound of that window on the server (COMMIT round trips)" },
+                OutputField { name: "outage_hi_ms", ty: "int", doc: "upper bound of it (null while the window is open)" },
+                OutputField { name: "acks", ty: "list", doc: "[COMMIT sent, returned] run-clock ms per acknowledged batch; read by <id>.first_ack_after(t)" },
+                OutputField { name: "acks_complete", ty: "bool", doc: "false when acks holds only the first 100,000 batches" },
             ],
             example: "- id: writers\n  sql.writers: { url: \"${primary_url}\", workers: 8, batch_rows: 1000, row_bytes: 1024, rows: 1000000 }\n  background: true\n",
             background: true,
@@ -185,6 +194,7 @@ impl Action for Writers {
             blind: AtomicU64::new(0),
             errors: Mutex::default(),
             per_bucket: Mutex::default(),
+            acks: Mutex::default(),
             t0: Instant::now(),
         });
         let workers = p.workers.unwrap_or(8).max(1);
@@ -196,6 +206,10 @@ impl Action for Writers {
         }
         while set.join_next().await.is_some() {}
         let elapsed = shared.t0.elapsed();
+        let run_ms = |t: Instant| t.saturating_duration_since(ctx.state.t0).as_millis() as u64;
+        let mut acks: Vec<(u64, u64)> =
+            shared.acks.lock().unwrap().iter().map(|(s, a)| (run_ms(*s), run_ms(*a))).collect();
+        let o = longest_outage(&mut acks, run_ms(shared.t0), run_ms(Instant::now()));
         let s = sets.lock().unwrap();
         let ids_file = ctx.write_evidence(&ids_file_name(&ctx.step_id), render_ids(&s).as_bytes())?;
         let acked = s.acked.len();
@@ -222,13 +236,67 @@ impl Action for Writers {
             .with("ids_file", ids_file)
             .with("series", Value::Array(series))
             .with("errors", errors)
-            .with("workers", workers))
+            .with("workers", workers)
+            .with("outage_ms", o.ms)
+            .with("outage_start_ms", o.start_ms)
+            .with("outage_end_ms", o.end_ms.map(Value::from).unwrap_or(Value::Null))
+            .with("outage_lo_ms", o.lo_ms)
+            .with("outage_hi_ms", o.hi_ms.map(Value::from).unwrap_or(Value::Null))
+            .with("acks", Value::Array(acks.iter().take(MAX_ACKS).map(|(s, a)| json!([s, a])).collect()))
+            .with("acks_complete", acks.len() <= MAX_ACKS))
     }
 
     /// Read-only: connects and sends `SELECT 1` — it creates, truncates and writes nothing.
     async fn probe(&self, params: Value, ctx: &ActionCtx) -> Vec<Precondition> {
         super::conn::probe(&params, ctx).await
     }
+}
+
+/// `acks` lists at most this many batches (a 1,000,000-row run at 1,000 rows a batch: 1,000).
+const MAX_ACKS: usize = 100_000;
+
+/// The longest window in which no commit was acknowledged, as the clients saw it (run-clock ms).
+#[derive(Debug, PartialEq)]
+struct Outage {
+    /// The acknowledgement that opens the window (the pool's start when there was none).
+    start_ms: u64,
+    /// The first acknowledgement after it; None: none came before the pool ended.
+    end_ms: Option<u64>,
+    ms: u64,
+    /// Bounds on the window between the two commits as the server made them: each took
+    /// effect between its COMMIT being sent and returning. (Open window: no upper bound.)
+    lo_ms: u64,
+    hi_ms: Option<u64>,
+}
+
+/// `acks`: (COMMIT sent, COMMIT returned) per acknowledged batch; sorted here by return.
+/// Windows run from one acknowledgement to the next, and from the last one to the pool's
+/// end (open: the clients never saw writes come back). The time before the first
+/// acknowledgement is one batch's latency, not an outage, unless nothing was acknowledged.
+fn longest_outage(acks: &mut [(u64, u64)], start_ms: u64, end_ms: u64) -> Outage {
+    acks.sort_by_key(|&(sent, ack)| (ack, sent));
+    let Some(&(_, last)) = acks.last() else {
+        let ms = end_ms.saturating_sub(start_ms);
+        return Outage { start_ms, end_ms: None, ms, lo_ms: ms, hi_ms: None };
+    };
+    let mut best = Outage { start_ms: last, end_ms: Some(last), ms: 0, lo_ms: 0, hi_ms: Some(0) };
+    for w in acks.windows(2) {
+        let ((p_sent, p_ack), (n_sent, n_ack)) = (w[0], w[1]);
+        if n_ack - p_ack > best.ms {
+            best = Outage {
+                start_ms: p_ack,
+                end_ms: Some(n_ack),
+                ms: n_ack - p_ack,
+                lo_ms: n_sent.saturating_sub(p_ack),
+                hi_ms: Some(n_ack - p_sent),
+            };
+        }
+    }
+    let open = end_ms.saturating_sub(last);
+    if open > best.ms {
+        best = Outage { start_ms: last, end_ms: None, ms: open, lo_ms: open, hi_ms: None };
+    }
+    best
 }
 
 /// Creates / truncates the table as asked and returns the name of its id sequence.
@@ -270,17 +338,17 @@ async fn halted(ctx: &ActionCtx, cfg: &Cfg) {
 }
 
 async fn worker(w: i32, cfg: &Cfg, sh: &Shared, ctx: &ActionCtx) {
-    let mut conn: Option<Conn> = None;
+    let mut conn: Option<(Conn, Statements)> = None;
     let mut had_conn = false;
     let mut backoff = Duration::from_millis(50);
     let payload = "x".repeat(cfg.row_bytes.max(0) as usize);
     while !ctx.stop.is_cancelled() && Instant::now() < cfg.write_end {
-        if conn.as_ref().is_none_or(|c| c.client.is_closed()) {
+        if conn.as_ref().is_none_or(|(c, _)| c.client.is_closed()) {
             if had_conn && !cfg.reconnect {
                 return;
             }
             let attempt = tokio::select! {
-                c = connect(&cfg.url, ctx, CONNECT_TIMEOUT) => c,
+                c = connect_prepared(cfg, ctx) => c,
                 _ = halted(ctx, cfg) => return,
             };
             match attempt {
@@ -317,18 +385,24 @@ async fn worker(w: i32, cfg: &Cfg, sh: &Shared, ctx: &ActionCtx) {
                 _ = halted(ctx, cfg) => return,
             }
         }
-        let c = conn.as_ref().expect("connected");
+        let (c, st) = conn.as_ref().expect("connected");
         sh.attempted_rows.fetch_add(n, Ordering::Relaxed);
         let n_i64 = n as i64;
-        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&cfg.seq, &n_i64];
         // Inside the batch's transaction: nextval assigns an xid, so an autocommit
         // allocation would wait for synchronous replication by itself and a fault there
         // would hide the batch; this way only COMMIT waits. Dropping the connection
         // before COMMIT rolls the rows back, and the ids stay consumed.
+        // BEGIN and the allocation are pipelined (one round trip): tokio-postgres sends
+        // requests in the order their futures are first polled, and `join!` polls BEGIN
+        // first. Should BEGIN fail, the allocation is treated as failed (blind), and an
+        // INSERT outside a transaction could not be acknowledged: its COMMIT would return
+        // "there is no transaction in progress", a WARNING (unknown).
+        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&cfg.seq, &n_i64];
         let alloc = tokio::select! {
             r = async {
-                c.client.batch_execute("BEGIN").await?;
-                c.client.query("SELECT nextval($1::text::regclass) FROM generate_series(1, $2::int8)", &args).await
+                let (begun, rows) =
+                    futures::join!(c.client.batch_execute("BEGIN"), c.client.query(&st.alloc, &args));
+                begun.and(rows)
             } => r,
             _ = halted(ctx, cfg) => return,
         };
@@ -344,7 +418,7 @@ async fn worker(w: i32, cfg: &Cfg, sh: &Shared, ctx: &ActionCtx) {
         // Before COMMIT: stop or deadline abandons the batch; dropping the connection makes
         // the server roll it back, so it is certainly not committed (failed).
         let written = tokio::select! {
-            r = write_batch(c, cfg, w, batch as i64, &ids, &payload) => r,
+            r = write_batch(c, st, cfg, w, batch as i64, &ids, &payload) => r,
             _ = halted(ctx, cfg) => Err("stopped before COMMIT".to_string()),
         };
         if let Err(e) = written {
@@ -359,7 +433,11 @@ async fn worker(w: i32, cfg: &Cfg, sh: &Shared, ctx: &ActionCtx) {
             }
             continue;
         }
+        let sent = Instant::now();
         let (class, why, reusable) = commit(c, cfg, ctx).await;
+        if class == Class::Acked {
+            sh.acks.lock().unwrap().push((sent, Instant::now()));
+        }
         sh.record(class, batch, &ids);
         if let Some(why) = why {
             sh.error(why);
@@ -410,8 +488,39 @@ async fn commit(c: &Conn, cfg: &Cfg, ctx: &ActionCtx) -> (Class, Option<String>,
     }
 }
 
+/// The pool's statements, prepared once per connection: a batch then costs no Parse.
+struct Statements {
+    alloc: tokio_postgres::Statement,
+    insert: Option<tokio_postgres::Statement>,
+}
+
+/// Connects and prepares the statements (pipelined: one round trip for both).
+async fn connect_prepared(cfg: &Cfg, ctx: &ActionCtx) -> Result<(Conn, Statements), ActionError> {
+    let c = connect(&cfg.url, ctx, CONNECT_TIMEOUT).await?;
+    let alloc = c.client.prepare("SELECT nextval($1::text::regclass) FROM generate_series(1, $2::int8)");
+    let insert = async {
+        match cfg.mode {
+            Mode::Insert => c.client.prepare(&insert_sql(&cfg.ident)).await.map(Some),
+            Mode::Copy => Ok(None),
+        }
+    };
+    let (alloc, insert) = futures::join!(alloc, insert);
+    let st = Statements {
+        alloc: alloc.map_err(|e| pg_error(&cfg.url, &e, ctx))?,
+        insert: insert.map_err(|e| pg_error(&cfg.url, &e, ctx))?,
+    };
+    Ok((c, st))
+}
+
+fn insert_sql(ident: &str) -> String {
+    format!(
+        "INSERT INTO {ident} (id, worker, batch, payload) SELECT unnest($1::int8[]), $2, $3, repeat('x', $4)"
+    )
+}
+
 async fn write_batch(
     c: &Conn,
+    st: &Statements,
     cfg: &Cfg,
     worker: i32,
     batch: i64,
@@ -420,12 +529,9 @@ async fn write_batch(
 ) -> Result<(), String> {
     match cfg.mode {
         Mode::Insert => {
-            let sql = format!(
-                "INSERT INTO {} (id, worker, batch, payload) SELECT unnest($1::int8[]), $2, $3, repeat('x', $4)",
-                cfg.ident
-            );
+            let insert = st.insert.as_ref().expect("prepared in insert mode");
             c.client
-                .execute(&sql, &[&ids, &worker, &batch, &cfg.row_bytes])
+                .execute(insert, &[&ids, &worker, &batch, &cfg.row_bytes])
                 .await
                 .map_err(|e| format!("INSERT: {e}"))?;
         }
@@ -448,3 +554,36 @@ async fn write_batch(
 }
 
 inventory::submit!(ActionEntry(&Writers));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_window_between_acknowledgements_with_its_bounds() {
+        // (sent, returned); out of order on purpose: windows follow the returns.
+        let mut acks = vec![(100, 110), (2000, 2300), (105, 120), (130, 150)];
+        let o = longest_outage(&mut acks, 0, 2310);
+        // 150 → 2300: the two commits took effect within [130, 150] and [2000, 2300].
+        assert_eq!(o, Outage { start_ms: 150, end_ms: Some(2300), ms: 2150, lo_ms: 1850, hi_ms: Some(2170) });
+    }
+
+    #[test]
+    fn an_outage_still_open_at_the_end_has_no_end() {
+        let mut acks = vec![(0, 10), (10, 20)];
+        let o = longest_outage(&mut acks, 0, 5020);
+        assert_eq!(o, Outage { start_ms: 20, end_ms: None, ms: 5000, lo_ms: 5000, hi_ms: None });
+        // Nothing acknowledged at all: the whole run, from the pool's start.
+        assert_eq!(
+            longest_outage(&mut [], 40, 1040),
+            Outage { start_ms: 40, end_ms: None, ms: 1000, lo_ms: 1000, hi_ms: None }
+        );
+    }
+
+    #[test]
+    fn the_first_batch_latency_is_not_an_outage() {
+        let mut acks = vec![(900, 1000), (1000, 1010), (1005, 1030)];
+        let o = longest_outage(&mut acks, 0, 1031);
+        assert_eq!((o.start_ms, o.end_ms, o.ms), (1010, Some(1030), 20));
+    }
+}
