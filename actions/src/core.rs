@@ -476,8 +476,8 @@ async fn capture<R: tokio::io::AsyncRead + Unpin>(
             continue;
         }
         if file.is_none() {
-            let path = ctx.evidence_path(&rel)?;
-            file = Some(std::fs::File::create(path)?);
+            // Confined like every evidence write: never through a link a step planted.
+            file = Some(ctx.create_evidence(&rel, false)?);
             carry = c.head.clone();
             c.head.extend_from_slice(&chunk[..room]);
             c.file = Some(format!("evidence/{rel}"));

@@ -633,6 +633,8 @@ impl<'a> Runner<'a> {
     /// Asks a background step to stop, waits (bounded) for its result and records it.
     async fn finish_background(&mut self, bg: Background, limit: Duration) -> bool {
         bg.stop.cancel();
+        // The attempt loop ends a stopped action after STOP_GRACE; `limit` is the backstop.
+        let limit = limit.max(crate::step::STOP_GRACE + Duration::from_secs(1));
         let Background { step, phase, handle, started_ms: t, started_at, .. } = bg;
         let abort = handle.abort_handle();
         let run = match tokio::time::timeout(limit, handle).await {
@@ -1135,13 +1137,6 @@ impl<'a> Runner<'a> {
                 .get(&r)
                 .map(|why| format!("reads metric `{r}`, which could not be computed: {why}"))
         });
-        if let Some(msg) = unknown {
-            return (
-                CheckStatus::Error,
-                failed.map(str::to_string).unwrap_or_else(|| msg.clone()),
-                vec![msg],
-            );
-        }
         {
             let mut details = vec![];
             let mut status = CheckStatus::Pass;
@@ -1171,8 +1166,20 @@ impl<'a> Runner<'a> {
                     }
                 }
             }
-            if status == CheckStatus::Pass {
-                message = "all expectations hold".into();
+            match (status, unknown) {
+                // Decided without the metric (`rto.ok && rto_ms <= x` with no promotion):
+                // a real failure, with the missing metric said beside it.
+                (CheckStatus::Fail, Some(msg)) => details.push(msg),
+                // Otherwise it can never pass on a value that does not exist.
+                (_, Some(msg)) => {
+                    return (
+                        CheckStatus::Error,
+                        failed.map(str::to_string).unwrap_or_else(|| msg.clone()),
+                        vec![msg],
+                    )
+                }
+                (CheckStatus::Pass, None) => message = "all expectations hold".into(),
+                _ => {}
             }
             (status, message, details)
         }

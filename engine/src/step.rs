@@ -121,6 +121,11 @@ impl Attempts {
                     return self.stopped_poll(run, attempt, &last_seen);
                 }
                 r = tokio::time::timeout_at(self.deadline.into(), fut) => Some(r),
+                // An action that does not end by itself within the grace is dropped (its
+                // children die with it): being stopped is not a failure of the action.
+                _ = stop_grace(&self.stop, self.until.is_none()) => {
+                    return self.cut_off_at_stop(run);
+                }
             };
             let a_end = ms_since(self.t0);
             run.finished_ms = a_end;
@@ -220,6 +225,11 @@ impl Attempts {
                 _ = stopped(&self.stop, self.until.is_some()) => {
                     return self.stopped_poll(run, attempt, &last_seen);
                 }
+                // A retried action stopped between attempts keeps its last failure.
+                _ = self.stop.cancelled(), if self.until.is_none() => {
+                    run.finished_ms = ms_since(self.t0);
+                    return run;
+                }
                 _ = tokio::time::sleep_until(next.into()) => {}
             }
             if Instant::now() >= self.deadline {
@@ -243,6 +253,20 @@ impl Attempts {
         run.finished_ms = ms_since(self.t0);
         run.error = Some(format!("stopped before `{until}` held ({attempts} attempts{last})"));
         run.hint = None;
+        run
+    }
+
+    /// An action still running [`STOP_GRACE`] after its `stop:` (or its phase's end).
+    fn cut_off_at_stop(&self, mut run: StepRun) -> StepRun {
+        run.ok = true;
+        run.error = None;
+        run.hint = None;
+        run.finished_ms = ms_since(self.t0);
+        self.journal.emit(Event::Log {
+            step: Some(self.step_id.clone()),
+            t_ms: run.finished_ms,
+            message: format!("did not end within {} of being stopped: cut off", format_duration(STOP_GRACE)),
+        });
         run
     }
 
@@ -272,6 +296,19 @@ impl Attempts {
             matched,
             error,
         });
+    }
+}
+
+/// How long a stopped background action may take to end by itself.
+pub const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// Resolves [`STOP_GRACE`] after `stop` is cancelled, if `armed`; never otherwise.
+async fn stop_grace(stop: &CancellationToken, armed: bool) {
+    if armed {
+        stop.cancelled().await;
+        tokio::time::sleep(STOP_GRACE).await
+    } else {
+        std::future::pending().await
     }
 }
 

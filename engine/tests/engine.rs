@@ -713,7 +713,6 @@ async fn a_timing_read_from_a_poll_carries_its_interval() {
     assert!(summary.contains("true value in ["), "{summary}");
 }
 
-
 /// A `${…}` number in a text slot is its text; what cannot be converted fails the step
 /// with the place of the template, not the action decoder's bare message.
 #[tokio::test]
@@ -763,9 +762,14 @@ async fn docker_names_are_checked_at_load_and_when_templated_at_run_time() {
     let text = f.render(false);
     assert!(text.contains("is not a Docker container name"), "{text}");
     assert!(text.contains("t.yaml:5:"), "{text}");
-    // Templated: refused before anything reaches the Engine API (no daemon needed).
+    // A var known at load time is checked there too.
+    let yaml = "vars: { c: \"x/../../info#\" }\nphases:\n  - name: p\n    steps:\n      - id: i\n        docker.inspect: { container: \"${c}\" }\n";
+    let read = move |_: &str| Ok(yaml.to_string());
+    let text = load("t.yaml", &read, &RegistryCatalog, &Overrides::default()).err().unwrap().render(false);
+    assert!(text.contains("is not a Docker container name"), "{text}");
+    // Known only at run time: refused before anything reaches the Engine API (no daemon).
     let (r, code, _) = run_yaml(
-        "vars: { c: \"x/../../info#\" }\nphases:\n  - name: p\n    steps:\n      - id: i\n        docker.inspect: { container: \"${c}\" }\n",
+        "phases:\n  - name: p\n    steps:\n      - { id: e, t.echo: { c: \"x/../../info#\" } }\n      - id: i\n        docker.inspect: { container: \"${e.json.c}\" }\n",
     )
     .await;
     assert_eq!(code, 1, "{:?}", r.steps);
@@ -777,4 +781,41 @@ async fn docker_names_are_checked_at_load_and_when_templated_at_run_time() {
     let text = load("t.yaml", &read, &RegistryCatalog, &Overrides::default()).err().unwrap().render(false);
     assert!(text.contains("is not a Kubernetes object name"), "{text}");
     assert!(text.contains("is not a Kubernetes namespace"), "{text}");
+}
+
+#[tokio::test]
+async fn a_background_action_that_ignores_its_stop_is_cut_off_within_a_second_and_ok() {
+    // `t.hang` never looks at `ctx.stop`. Before: the stop waited out step_timeout (20s)
+    // and failed the step while the phase was reported ok.
+    let (r, code, _) = run_yaml(
+        "defaults: { step_timeout: 20s }\nphases:\n  - name: p\n    steps:\n      - { id: h, t.hang: {}, background: true }\n      - stop: h\n  - name: q\n    steps:\n      - { id: g, t.hang: {}, background: true }\n",
+    )
+    .await;
+    assert_eq!(code, 0, "{:?}", r.steps);
+    for id in ["h", "g"] {
+        let h = r.step(id).unwrap();
+        assert_eq!(h.ok, Some(true), "{h:?}");
+        let ran = h.finished_ms.unwrap() - h.started_ms;
+        assert!(ran < 2_500, "{id} ran {ran} ms after being stopped");
+    }
+    assert!(r.phases.iter().all(|p| p.status == "ok"), "{:?}", r.phases);
+}
+
+#[tokio::test]
+async fn a_check_decided_without_an_uncomputable_metric_fails_rather_than_errors() {
+    // `c.json.v != null && …` is false before the metric is read (a withheld promotion:
+    // `rto.ok && rto_ms <= deadline`): a real FAIL, with the missing metric said beside it.
+    let (r, code, _) = run_yaml(
+        "phases:\n  - name: p\n    steps:\n      - { id: c, t.echo: { v: null } }\n    metrics:\n      bad_ms: { value: \"c.json.v - c.started_ms\", unit: ms }\n    checks:\n      - { id: F, expect: \"c.json.v != null && bad_ms < 100\", metric: bad_ms }\n      - { id: E, expect: \"c.json.v == null || bad_ms < 100\" }\n",
+    )
+    .await;
+    assert_eq!(code, 1);
+    let f = r.checks.iter().find(|c| c.decl.id == "F").unwrap();
+    assert_eq!(f.status, CheckStatus::Fail, "{f:?}");
+    assert!(
+        f.details.iter().any(|d| d.contains("reads metric `bad_ms`, which could not be computed")),
+        "{f:?}"
+    );
+    // Held only because the metric was never read: still not a pass.
+    assert_eq!(check(&r, "E"), CheckStatus::Error);
 }

@@ -1076,10 +1076,16 @@ impl WriteRate {
             .take_while(|v| *v <= ymax + ystep / 1000.0)
             .map(|v| YTick { y: f(sy(v)), label: compact(v) })
             .collect();
-        let metric = |n: &str| r.metrics.iter().find(|m| m.name == n).map(|m| display_value(&m.value));
-        let rto = match (metric("rto_ms"), metric("rto_uncertainty_ms")) {
-            (Some(v), Some(u)) => format!("RTO {v} ms, measured to the first poll that saw the new primary; the promotion completed within the {u} ms before it."),
-            (Some(v), None) => format!("RTO {v} ms"),
+        let rto = match r.metrics.iter().find(|m| m.name == "rto_ms") {
+            Some(m) if !m.value.is_null() => match m.interval {
+                Some([lo, hi]) => format!(
+                    "RTO {} ms, measured to the first poll that saw the new primary; the promotion completed in [{}, {}] ms.",
+                    display_value(&m.value),
+                    compact(lo),
+                    compact(hi)
+                ),
+                None => format!("RTO {} ms", display_value(&m.value)),
+            },
             _ => String::new(),
         };
         let res = |k: &str| s.result.get(k).filter(|v| !v.is_null()).map(display_value);

@@ -83,7 +83,7 @@ pub fn run(args: RunArgs) -> i32 {
 async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::path::PathBuf) -> i32 {
     // Secrets are the values of the vars named in `secrets:`, resolved as the run will see them.
     let masker = Arc::new(Masker::new(secret_values(&sc)));
-    if let Err(e) = std::fs::write(dir.join("scenario.yaml"), masker.mask(&sc.resolved_yaml).as_bytes()) {
+    if let Err(e) = crate::rundir::put(&dir, "scenario.yaml", masker.mask(&sc.resolved_yaml).as_bytes()) {
         print_error(&format!("cannot write {}: {e}", dir.join("scenario.yaml").display()), None);
         return ExitCode::HarnessError.code();
     }

@@ -18,21 +18,28 @@ pub fn write_reports(
     junit_copy: Option<&Path>,
 ) -> std::io::Result<()> {
     let junit_xml = junit::render(report);
-    std::fs::write(dir.join("junit.xml"), &junit_xml)?;
+    put(dir, "junit.xml", junit_xml.as_bytes())?;
     if let Some(p) = junit_copy {
         if let Some(parent) = p.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
         std::fs::write(p, &junit_xml)?;
     }
-    std::fs::write(dir.join("report.json"), json_report::render(report))?;
-    std::fs::write(dir.join("report.html"), html::render(report, scenario_yaml))?;
-    std::fs::write(dir.join("summary.txt"), summary::render(report))?;
-    std::fs::create_dir_all(dir.join("evidence"))?;
+    put(dir, "report.json", json_report::render(report).as_bytes())?;
+    put(dir, "report.html", html::render(report, scenario_yaml).as_bytes())?;
+    put(dir, "summary.txt", summary::render(report).as_bytes())?;
     for (name, text) in evidence::render(report) {
-        std::fs::write(dir.join("evidence").join(name), text)?;
+        put(dir, &format!("evidence/{name}"), text.as_bytes())?;
     }
     write_manifest(dir, report)
+}
+
+/// Writes `rel` inside the run directory without following a link a step planted there.
+pub fn put(dir: &Path, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f =
+        testrunner_actions::create_beneath(dir, rel, false).map_err(|e| std::io::Error::other(e.message))?;
+    f.write_all(bytes)
 }
 
 fn write_manifest(dir: &Path, report: &RunReport) -> std::io::Result<()> {
@@ -74,7 +81,7 @@ fn write_manifest(dir: &Path, report: &RunReport) -> std::io::Result<()> {
         "verdict": report.verdict().as_str(),
         "files": files,
     });
-    std::fs::write(dir.join("manifest.json"), serde_json::to_string_pretty(&manifest)? + "\n")
+    put(dir, "manifest.json", (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes())
 }
 
 #[cfg(test)]
