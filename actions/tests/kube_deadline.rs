@@ -51,3 +51,29 @@ async fn dropping_the_action_kills_the_child() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_kube_patch_and_scale_record_their_undo_before_kubectl_runs() {
+    // Write-ahead: the undo is known before the call, so a runner SIGKILLed while kubectl
+    // hangs (the change may be applied) still leaves it in the journal.
+    for (action, params) in [
+        ("kube.patch", json!({"kind": "deployment", "name": "api", "patch": {"spec": {"replicas": 0}}, "undo_patch": {"spec": {"replicas": 2}}})),
+        ("kube.scale", json!({"kind": "deployment", "name": "api", "replicas": 0, "undo_replicas": 2})),
+    ] {
+        let s = Stub::new(json!({}), &[("KUBECTL_STUB_HANG", "1")]);
+        let mut ctx = s.ctx(Duration::from_millis(500));
+        let notes = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+        let seen = notes.clone();
+        ctx.state.undo_sink = Some(std::sync::Arc::new(move |n| seen.lock().unwrap().push(n)));
+        assert!(s.run_in(action, params, &ctx).await.is_err(), "{action}: the hung kubectl must fail");
+        let notes = notes.lock().unwrap();
+        let keys: Vec<String> = notes
+            .iter()
+            .filter_map(|n| match n {
+                testrunner_actions::UndoNote::Intend { undo, .. } => Some(undo.key.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(keys, vec![format!("{action}:deployment/api")], "{action}");
+    }
+}

@@ -148,6 +148,18 @@ fn mutate(rng: &mut Rng, seed: &str, dir: &Path, n: usize) -> Vec<u8> {
     lines.join("\n").into_bytes()
 }
 
+/// Each `error:` line is followed by its `file:line:col` (` --> s.yaml:3:7`).
+fn every_error_has_a_position(stderr: &str) -> bool {
+    let lines: Vec<&str> = stderr.lines().collect();
+    lines.iter().enumerate().filter(|(_, l)| l.starts_with("error: ")).all(|(i, _)| {
+        lines.get(i + 1).and_then(|l| l.trim_start().strip_prefix("--> ")).is_some_and(|loc| {
+            let mut parts = loc.rsplitn(3, ':');
+            let col = parts.next().is_some_and(|c| c.parse::<u32>().is_ok());
+            col && parts.next().is_some_and(|l| l.parse::<u32>().is_ok())
+        })
+    })
+}
+
 #[test]
 fn mutated_scenarios_exit_0_or_3_quickly() {
     let bin = env!("CARGO_BIN_EXE_testrunner");
@@ -197,7 +209,10 @@ fn mutated_scenarios_exit_0_or_3_quickly() {
         ran += 1;
         let code = status.code();
         let internal = ["panicked", "budget breached", "OtherError", "from_str_multiple", "Incomplete `"];
-        if !matches!(code, Some(0) | Some(3)) || internal.iter().any(|i| stderr.contains(i)) {
+        if !matches!(code, Some(0) | Some(3))
+            || internal.iter().any(|i| stderr.contains(i))
+            || !every_error_has_a_position(&stderr)
+        {
             let keep = dir.join(format!("failing-{n}.yaml"));
             std::fs::write(&keep, &bytes).unwrap();
             failures.push(format!(

@@ -96,16 +96,23 @@ impl Action for Patch {
             "-o".into(),
             "json".into(),
         ];
-        let mut o = parsed(&kubectl(&t, ctx, verb, None).await?);
-        if let Some(undo) = p.undo_patch {
+        let undo = p.undo_patch.map(|undo| {
             let mut params = json!({"kind": p.kind, "name": p.name, "patch": undo, "type": ty.flag()});
             t.carry_into(&mut params);
-            o = o.undo(Undo {
+            Undo {
                 key: format!("kube.patch:{}/{}", p.kind, p.name),
                 description: format!("patch {} {} back (undo_patch)", p.kind, p.name),
                 action: "kube.patch",
                 params,
-            });
+            }
+        });
+        // Write-ahead: recorded before the patch, so `testrunner cleanup` knows it after a SIGKILL.
+        if let Some(u) = &undo {
+            ctx.intend(u);
+        }
+        let mut o = parsed(&kubectl(&t, ctx, verb, None).await?);
+        if let Some(u) = undo {
+            o = o.undo(u);
         }
         Ok(o)
     }
@@ -150,16 +157,23 @@ impl Action for Scale {
         let t = p.target();
         let verb =
             vec!["scale".into(), format!("{}/{}", p.kind, p.name), format!("--replicas={}", p.replicas)];
-        let mut o = parsed(&kubectl(&t, ctx, verb, None).await?);
-        if let Some(n) = p.undo_replicas {
+        let undo = p.undo_replicas.map(|n| {
             let mut params = json!({"kind": p.kind, "name": p.name, "replicas": n});
             t.carry_into(&mut params);
-            o = o.undo(Undo {
+            Undo {
                 key: format!("kube.scale:{}/{}", p.kind, p.name),
                 description: format!("scale {} {} back to {n}", p.kind, p.name),
                 action: "kube.scale",
                 params,
-            });
+            }
+        });
+        // Write-ahead, as for kube.patch.
+        if let Some(u) = &undo {
+            ctx.intend(u);
+        }
+        let mut o = parsed(&kubectl(&t, ctx, verb, None).await?);
+        if let Some(u) = undo {
+            o = o.undo(u);
         }
         Ok(o)
     }
