@@ -57,7 +57,10 @@ async fn a_kube_patch_and_scale_record_their_undo_before_kubectl_runs() {
     // Write-ahead: the undo is known before the call, so a runner SIGKILLed while kubectl
     // hangs (the change may be applied) still leaves it in the journal.
     for (action, params) in [
-        ("kube.patch", json!({"kind": "deployment", "name": "api", "patch": {"spec": {"replicas": 0}}, "undo_patch": {"spec": {"replicas": 2}}})),
+        (
+            "kube.patch",
+            json!({"kind": "deployment", "name": "api", "patch": {"spec": {"replicas": 0}}, "undo_patch": {"spec": {"replicas": 2}}}),
+        ),
         ("kube.scale", json!({"kind": "deployment", "name": "api", "replicas": 0, "undo_replicas": 2})),
     ] {
         let s = Stub::new(json!({}), &[("KUBECTL_STUB_HANG", "1")]);

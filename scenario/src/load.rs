@@ -48,6 +48,8 @@ pub const MAX_TOTAL_BYTES: usize = 32 * 1024 * 1024;
 /// Most steps and fragment uses one scenario may expand to (fragments using fragments
 /// multiply; this stops an exponential expansion early).
 pub const MAX_EXPANDED: usize = 50_000;
+/// How deep includes may nest (each level is a recursion of the loader).
+pub const MAX_INCLUDE_DEPTH: usize = 32;
 
 /// Reads a scenario file from disk, bounded: only a regular file (not a device, pipe or
 /// directory) of at most [`MAX_FILE_BYTES`]. Reads no more than the size the file reports,
@@ -557,6 +559,18 @@ impl<'a> Loader<'a> {
                     .label("cycle closes here")
                     .note(format!("chain: {}", chain.join(" → ")))
                     .hint("remove one of the includes; fragments can be shared without including each other"),
+                );
+                continue;
+            }
+            // Includes recurse: a chain of distinct files must end before the stack does.
+            if self.include_stack.len() >= MAX_INCLUDE_DEPTH {
+                self.err(
+                    Diagnostic::error(
+                        format!("includes nest more than {MAX_INCLUDE_DEPTH} files deep"),
+                        item.span.clone(),
+                    )
+                    .label("not read")
+                    .hint("include the shared files from the scenario itself rather than from each other"),
                 );
                 continue;
             }

@@ -258,3 +258,18 @@ fn scenario_ids_are_plain_names() {
             .unwrap_or_else(|f| panic!("{good}: {}", f.render(false)));
     }
 }
+
+#[test]
+fn a_long_chain_of_distinct_includes_is_refused_not_a_stack_overflow() {
+    // Every file includes another, new one: no cycle, no repeat, only depth.
+    let read = |p: &str| {
+        let depth = p.matches('/').count();
+        Ok::<_, String>(format!("include: [d{depth}/next.yaml]\nvars: {{ v{depth}: 1 }}\n"))
+    };
+    let Err(f) = load("s.yaml", &read, &AnyCatalog, &Overrides::default()) else {
+        panic!("a 10,000-deep include chain was accepted")
+    };
+    let text = f.render(false);
+    assert!(text.contains("includes nest more than 32 files deep"), "{text}");
+    assert!(text.contains(" --> "), "{text}");
+}
