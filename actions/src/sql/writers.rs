@@ -1,10 +1,12 @@
 //! sql.writers: a pool of workers writing batches and classifying every attempted write.
 //!
 //! Contract (DESIGN §5). Each batch is one transaction; its ids are taken from the table's
-//! sequence first, inside it (`nextval` × n), so every id the pool consumed is known. A batch is
+//! sequence inside it and learned before its COMMIT is sent (INSERT … RETURNING; COPY mode
+//! allocates them first), so every id the pool wrote is known. A batch is
 //! - **acknowledged** when its COMMIT returned with no WARNING notice;
 //! - **failed** when an error (or stop / deadline) came before COMMIT was sent: the server
-//!   rolls it back, so its ids are certainly absent;
+//!   rolls it back, so its ids are certainly absent (one that failed before its ids were
+//!   learned wrote nothing the pool can name: it counts in `blind_failures`);
 //! - **unknown** when the connection was lost or errored during COMMIT, the COMMIT outlived
 //!   `commit_timeout` / the deadline / the stop grace, or it returned with a WARNING
 //!   ("canceling wait for synchronous replication ... may not have been replicated").
@@ -77,7 +79,8 @@ struct WritersParams {
 struct Cfg {
     url: String,
     ident: String,
-    seq: String,
+    /// The id sequence's oid (COPY mode allocates from it).
+    seq_oid: u32,
     batch_rows: u64,
     row_bytes: i32,
     rows: Option<u64>,
@@ -139,8 +142,8 @@ impl Action for Writers {
                 OutputField { name: "acknowledged", ty: "int", doc: "rows whose COMMIT returned cleanly" },
                 OutputField { name: "failed", ty: "int", doc: "rows whose batch failed before COMMIT was sent" },
                 OutputField { name: "unknown", ty: "int", doc: "rows whose COMMIT outcome is unknown" },
-                OutputField { name: "attempted", ty: "int", doc: "rows attempted (ids requested from the sequence)" },
-                OutputField { name: "blind_failures", ty: "int", doc: "id allocations that failed (ids never learned, nothing written)" },
+                OutputField { name: "attempted", ty: "int", doc: "rows attempted (acknowledged + failed + unknown + those of blind failures)" },
+                OutputField { name: "blind_failures", ty: "int", doc: "batches that failed before their ids were learned (rolled back: nothing written)" },
                 OutputField { name: "rows_per_s", ty: "float", doc: "acknowledged rows per second" },
                 OutputField { name: "max_ack_id", ty: "int", doc: "highest acknowledged id (null when none)" },
                 OutputField { name: "ids_file", ty: "string", doc: "evidence file with every id by outcome (read by sql.verify_no_loss)" },
@@ -165,7 +168,7 @@ impl Action for Writers {
         let p: WritersParams = decode(params)?;
         let table = p.table.clone().unwrap_or_else(|| "tr_writes".into());
         let ident = format!("\"{}\"", table.replace('"', "\"\""));
-        let seq = prepare_table(&p, &table, &ident, ctx).await?;
+        let seq_oid = prepare_table(&p, &table, &ident, ctx).await?;
         // Keep a margin before the engine's deadline to stop, settle commits and write out.
         let margin = (ctx.remaining() / 10).min(Duration::from_secs(3));
         let now = Instant::now();
@@ -174,7 +177,7 @@ impl Action for Writers {
         let cfg = Arc::new(Cfg {
             url: p.url.clone(),
             ident,
-            seq,
+            seq_oid,
             batch_rows: p.batch_rows.unwrap_or(1000).max(1) as u64,
             row_bytes: p.row_bytes.unwrap_or(1024) as i32,
             rows: p.rows,
@@ -299,13 +302,13 @@ fn longest_outage(acks: &mut [(u64, u64)], start_ms: u64, end_ms: u64) -> Outage
     best
 }
 
-/// Creates / truncates the table as asked and returns the name of its id sequence.
+/// Creates / truncates the table as asked and returns the oid of its id sequence.
 async fn prepare_table(
     p: &WritersParams,
     table: &str,
     ident: &str,
     ctx: &ActionCtx,
-) -> Result<String, ActionError> {
+) -> Result<u32, ActionError> {
     let setup = connect(&p.url, ctx, CONNECT_TIMEOUT).await?;
     let mut ddl = vec![];
     if p.create_table.unwrap_or(true) {
@@ -317,9 +320,9 @@ async fn prepare_table(
     for sql in ddl {
         setup.client.batch_execute(&sql).await.map_err(|e| pg_error(&p.url, &e, ctx))?;
     }
-    let seq: Option<String> = setup
+    let seq: Option<u32> = setup
         .client
-        .query_one("SELECT pg_get_serial_sequence($1, 'id')", &[&ident])
+        .query_one("SELECT pg_get_serial_sequence($1, 'id')::regclass::oid", &[&ident])
         .await
         .map_err(|e| pg_error(&p.url, &e, ctx))?
         .get(0);
@@ -387,52 +390,31 @@ async fn worker(w: i32, cfg: &Cfg, sh: &Shared, ctx: &ActionCtx) {
         }
         let (c, st) = conn.as_ref().expect("connected");
         sh.attempted_rows.fetch_add(n, Ordering::Relaxed);
-        let n_i64 = n as i64;
-        // Inside the batch's transaction: nextval assigns an xid, so an autocommit
-        // allocation would wait for synchronous replication by itself and a fault there
-        // would hide the batch; this way only COMMIT waits. Dropping the connection
-        // before COMMIT rolls the rows back, and the ids stay consumed.
-        // BEGIN and the allocation are pipelined (one round trip): tokio-postgres sends
-        // requests in the order their futures are first polled, and `join!` polls BEGIN
-        // first. Should BEGIN fail, the allocation is treated as failed (blind), and an
-        // INSERT outside a transaction could not be acknowledged: its COMMIT would return
-        // "there is no transaction in progress", a WARNING (unknown).
-        let args: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&cfg.seq, &n_i64];
-        let alloc = tokio::select! {
-            r = async {
-                let (begun, rows) =
-                    futures::join!(c.client.batch_execute("BEGIN"), c.client.query(&st.alloc, &args));
-                begun.and(rows)
-            } => r,
-            _ = halted(ctx, cfg) => return,
-        };
-        let ids: Vec<i64> = match alloc {
-            Ok(rows) => rows.iter().map(|r| r.get(0)).collect(),
-            Err(e) => {
+        let ids = match write_batch(c, st, cfg, ctx, w, batch as i64, n as i64, &payload).await {
+            Before::Ready(ids) => ids,
+            Before::Blind(e) => {
                 sh.blind.fetch_add(1, Ordering::Relaxed);
-                sh.error(format!("allocate ids: {e}"));
+                sh.error(e);
+                if !rolled_back(c, cfg, ctx).await {
+                    conn = None;
+                }
+                continue;
+            }
+            Before::Failed(ids, e) => {
+                sh.record(Class::Failed, batch, &ids);
+                sh.error(e);
+                if !rolled_back(c, cfg, ctx).await {
+                    conn = None;
+                }
+                continue;
+            }
+            Before::Unknown(ids, e) => {
+                sh.record(Class::Unknown, batch, &ids);
+                sh.error(e);
                 conn = None;
                 continue;
             }
         };
-        // Before COMMIT: stop or deadline abandons the batch; dropping the connection makes
-        // the server roll it back, so it is certainly not committed (failed).
-        let written = tokio::select! {
-            r = write_batch(c, st, cfg, w, batch as i64, &ids, &payload) => r,
-            _ = halted(ctx, cfg) => Err("stopped before COMMIT".to_string()),
-        };
-        if let Err(e) = written {
-            sh.record(Class::Failed, batch, &ids);
-            sh.error(e);
-            let healthy = !c.client.is_closed()
-                && !ctx.stop.is_cancelled()
-                && Instant::now() < cfg.write_end
-                && c.client.batch_execute("ROLLBACK").await.is_ok();
-            if !healthy {
-                conn = None;
-            }
-            continue;
-        }
         let sent = Instant::now();
         let (class, why, reusable) = commit(c, cfg, ctx).await;
         if class == Class::Acked {
@@ -490,67 +472,145 @@ async fn commit(c: &Conn, cfg: &Cfg, ctx: &ActionCtx) -> (Class, Option<String>,
 
 /// The pool's statements, prepared once per connection: a batch then costs no Parse.
 struct Statements {
-    alloc: tokio_postgres::Statement,
+    /// COPY mode: the batch's ids, as one array.
+    alloc: Option<tokio_postgres::Statement>,
+    /// INSERT mode: the batch's rows; returns their ids as one array.
     insert: Option<tokio_postgres::Statement>,
 }
 
-/// Connects and prepares the statements (pipelined: one round trip for both).
+/// Connects and prepares the mode's statement.
 async fn connect_prepared(cfg: &Cfg, ctx: &ActionCtx) -> Result<(Conn, Statements), ActionError> {
     let c = connect(&cfg.url, ctx, CONNECT_TIMEOUT).await?;
-    let alloc = c.client.prepare("SELECT nextval($1::text::regclass) FROM generate_series(1, $2::int8)");
-    let insert = async {
-        match cfg.mode {
-            Mode::Insert => c.client.prepare(&insert_sql(&cfg.ident)).await.map(Some),
-            Mode::Copy => Ok(None),
-        }
+    let (sql, insert) = match cfg.mode {
+        // `$1::oid::regclass` is a cast without a catalog lookup (a name would be looked up per row).
+        Mode::Copy => (
+            "SELECT array_agg(nextval($1::oid::regclass)) FROM generate_series(1, $2::int8)".to_string(),
+            false,
+        ),
+        Mode::Insert => (insert_sql(&cfg.ident), true),
     };
-    let (alloc, insert) = futures::join!(alloc, insert);
-    let st = Statements {
-        alloc: alloc.map_err(|e| pg_error(&cfg.url, &e, ctx))?,
-        insert: insert.map_err(|e| pg_error(&cfg.url, &e, ctx))?,
+    let prepared = c.client.prepare(&sql).await.map_err(|e| pg_error(&cfg.url, &e, ctx))?;
+    let st = if insert {
+        Statements { alloc: None, insert: Some(prepared) }
+    } else {
+        Statements { alloc: Some(prepared), insert: None }
     };
     Ok((c, st))
 }
 
 fn insert_sql(ident: &str) -> String {
     format!(
-        "INSERT INTO {ident} (id, worker, batch, payload) SELECT unnest($1::int8[]), $2, $3, repeat('x', $4)"
+        "WITH ins AS (INSERT INTO {ident} (worker, batch, payload) SELECT $1::int4, $2::int8, repeat('x', $3::int4) \
+         FROM generate_series(1, $4::int8) RETURNING id) SELECT array_agg(id) FROM ins"
     )
 }
 
+/// What became of a batch before its COMMIT was sent.
+enum Before {
+    /// Written inside its open transaction; these are its ids.
+    Ready(Vec<i64>),
+    /// Failed before its ids were learned: rolled back, nothing written (`blind_failures`).
+    Blind(String),
+    /// Failed after its ids were learned, before COMMIT: rolled back, certainly absent.
+    Failed(Vec<i64>, String),
+    /// BEGIN failed but the write returned: it ran outside a transaction and may have
+    /// committed by itself. Never call that failed.
+    Unknown(Vec<i64>, String),
+}
+
+/// Opens the batch's transaction and writes it, learning its ids before COMMIT.
+///
+/// INSERT mode takes the ids inside the INSERT itself (the column default, as pgbench's
+/// INSERT does) and returns them as one array: BEGIN and the INSERT are pipelined, so a
+/// batch costs two round trips (this one and COMMIT), each one wake-up of the client.
+/// On a machine whose cores the server saturates, every wake-up waits for a core
+/// (docs/performance.md). COPY mode must know the ids before sending rows: BEGIN and the
+/// allocation are pipelined, then COPY.
+/// tokio-postgres sends requests in the order their futures are first polled; `join!`
+/// polls BEGIN first.
+#[allow(clippy::too_many_arguments)]
 async fn write_batch(
     c: &Conn,
     st: &Statements,
     cfg: &Cfg,
+    ctx: &ActionCtx,
     worker: i32,
     batch: i64,
-    ids: &[i64],
+    n: i64,
     payload: &str,
-) -> Result<(), String> {
-    match cfg.mode {
+) -> Before {
+    const STOPPED: &str = "stopped before COMMIT";
+    // Ids from one request: BEGIN pipelined with it. BEGIN failing alone (the request
+    // then ran outside a transaction) is reported apart.
+    async fn begin_and(
+        c: &Conn,
+        st: &tokio_postgres::Statement,
+        args: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> (Result<(), tokio_postgres::Error>, Result<Vec<i64>, tokio_postgres::Error>) {
+        let (begun, row) = futures::join!(c.client.batch_execute("BEGIN"), c.client.query_one(st, args));
+        (begun, row.map(|r| r.get::<_, Option<Vec<i64>>>(0).unwrap_or_default()))
+    }
+    let learned = match cfg.mode {
         Mode::Insert => {
-            let insert = st.insert.as_ref().expect("prepared in insert mode");
-            c.client
-                .execute(insert, &[&ids, &worker, &batch, &cfg.row_bytes])
-                .await
-                .map_err(|e| format!("INSERT: {e}"))?;
+            let st = st.insert.as_ref().expect("prepared in insert mode");
+            let args: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [&worker, &batch, &cfg.row_bytes, &n];
+            tokio::select! {
+                r = begin_and(c, st, &args) => r,
+                _ = halted(ctx, cfg) => return Before::Blind(STOPPED.into()),
+            }
         }
         Mode::Copy => {
-            let sink = c
-                .client
-                .copy_in(&format!("COPY {} (id, worker, batch, payload) FROM STDIN", cfg.ident))
-                .await
-                .map_err(|e| format!("COPY: {e}"))?;
-            let mut buf = String::with_capacity(ids.len() * (payload.len() + 32));
-            for id in ids {
-                buf.push_str(&format!("{id}\t{worker}\t{batch}\t{payload}\n"));
+            let alloc = st.alloc.as_ref().expect("prepared in copy mode");
+            let args: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&cfg.seq_oid, &n];
+            tokio::select! {
+                r = begin_and(c, alloc, &args) => r,
+                _ = halted(ctx, cfg) => return Before::Blind(STOPPED.into()),
             }
-            futures::pin_mut!(sink);
-            sink.send(bytes::Bytes::from(buf)).await.map_err(|e| format!("COPY: {e}"))?;
-            sink.finish().await.map_err(|e| format!("COPY: {e}"))?;
         }
+    };
+    let ids = match learned {
+        (Ok(()), Ok(ids)) => ids,
+        (Err(b), Ok(ids)) if cfg.mode == Mode::Insert => return Before::Unknown(ids, format!("BEGIN: {b}")),
+        (Err(e), _) | (_, Err(e)) => {
+            let what = if cfg.mode == Mode::Insert { "INSERT" } else { "allocate ids" };
+            return Before::Blind(format!("{what}: {e}"));
+        }
+    };
+    if cfg.mode == Mode::Insert {
+        return Before::Ready(ids);
     }
-    Ok(())
+    let copied = async {
+        let sink = c
+            .client
+            .copy_in(&format!("COPY {} (id, worker, batch, payload) FROM STDIN", cfg.ident))
+            .await
+            .map_err(|e| format!("COPY: {e}"))?;
+        let mut buf = String::with_capacity(ids.len() * (payload.len() + 32));
+        for id in &ids {
+            buf.push_str(&format!("{id}\t{worker}\t{batch}\t{payload}\n"));
+        }
+        futures::pin_mut!(sink);
+        sink.send(bytes::Bytes::from(buf)).await.map_err(|e| format!("COPY: {e}"))?;
+        sink.finish().await.map_err(|e| format!("COPY: {e}"))?;
+        Ok::<(), String>(())
+    };
+    let r = tokio::select! {
+        r = copied => r,
+        _ = halted(ctx, cfg) => Err(STOPPED.to_string()),
+    };
+    match r {
+        Ok(()) => Before::Ready(ids),
+        Err(e) => Before::Failed(ids, e),
+    }
+}
+
+/// After a batch failed before COMMIT: ROLLBACK on a healthy connection so it can be
+/// reused; false when it must be dropped (dropping also rolls the batch back).
+async fn rolled_back(c: &Conn, cfg: &Cfg, ctx: &ActionCtx) -> bool {
+    !c.client.is_closed()
+        && !ctx.stop.is_cancelled()
+        && Instant::now() < cfg.write_end
+        && c.client.batch_execute("ROLLBACK").await.is_ok()
 }
 
 inventory::submit!(ActionEntry(&Writers));
