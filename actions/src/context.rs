@@ -1,3 +1,4 @@
+use crate::memory::StepMemory;
 use crate::ActionError;
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -44,6 +45,8 @@ pub struct SharedState {
     pub undo_sink: Option<UndoSink>,
     /// The run clock's zero (the engine's `t0`): actions report times in run-clock ms.
     pub t0: Instant,
+    /// What steps leave for later steps of this run (`sql.writers` → `sql.verify_no_loss`).
+    pub memory: StepMemory,
 }
 
 impl SharedState {
@@ -57,6 +60,7 @@ impl SharedState {
             http: reqwest::Client::builder().no_proxy().build().expect("http client"),
             undo_sink: None,
             t0: Instant::now(),
+            memory: StepMemory::default(),
         }
     }
 

@@ -1,7 +1,9 @@
 //! Core actions: sleep, log, set, assert, fail, exec, and net.free_port.
 use crate::params::{decode, schema};
 use crate::process::{group_undo, GroupGuard, ProcGroup, KILL_GRACE};
-use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField, Precondition};
+use crate::{
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Outcome, OutputField, Precondition,
+};
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -85,6 +87,7 @@ impl Action for Sleep {
             }],
             example: "- id: settle\n  sleep: { duration: 5s }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
@@ -117,6 +120,7 @@ impl Action for Log {
             outputs: &[OutputField { name: "message", ty: "string", doc: "the message" }],
             example: "- log: { message: \"leader is ${leader.json.holder_id}\" }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, _: &ActionCtx) -> Result<Outcome, ActionError> {
@@ -144,6 +148,7 @@ impl Action for Set {
             }],
             example: "- set:\n    leader_url: \"http://127.0.0.1:${string(n1_port.port)}\"\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, _: &ActionCtx) -> Result<Outcome, ActionError> {
@@ -181,6 +186,7 @@ impl Action for Assert {
             outputs: &[],
             example: "- assert:\n    expect: [\"rows.row.n == 100\", \"lag.p95 < 50\"]\n    message: standby caught up\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     /// The engine evaluates the expressions itself (to explain failures); this handles
@@ -221,6 +227,7 @@ impl Action for Fail {
             outputs: &[],
             example: "- fail: { message: \"no standby found\" }\n  when: replication.row_count == 0\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, _: &ActionCtx) -> Result<Outcome, ActionError> {
@@ -276,6 +283,7 @@ impl Action for Exec {
             ],
             example: "- id: backup\n  exec: { argv: [halab, backup, --pg-url, \"${pg_url}\", --out, \"${run.dir}/backup.dump\"] }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn probe(&self, params: Value, _: &ActionCtx) -> Vec<Precondition> {
@@ -523,6 +531,7 @@ impl Action for FreePort {
             outputs: &[OutputField { name: "port", ty: "int", doc: "a port that was free a moment ago" }],
             example: "- id: pg_port\n  net.free_port: {}\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, _: &ActionCtx) -> Result<Outcome, ActionError> {

@@ -1,6 +1,6 @@
 //! File actions: write (inside the run directory), read, sha256, grep.
 use crate::params::{decode, schema};
-use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField};
+use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Outcome, OutputField};
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -43,6 +43,7 @@ impl Action for Write {
             example:
                 "- file.write: { path: evidence/loss-timing.txt, content: \"loss_ms=${string(loss_ms)}\" }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
@@ -84,6 +85,7 @@ impl Action for Read {
             ],
             example: "- id: cfg\n  file.read: { path: /etc/hostname }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, _: &ActionCtx) -> Result<Outcome, ActionError> {
@@ -122,6 +124,7 @@ impl Action for Sha {
             ],
             example: "- id: digest\n  file.sha256: { path: \"${run.dir}/work/backup.dump\" }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, _: &ActionCtx) -> Result<Outcome, ActionError> {
@@ -167,6 +170,7 @@ impl Action for Grep {
             ],
             example: "- id: lost_events\n  file.grep: { path: \"${run.dir}/work/audit/audit.jsonl\", pattern: \"ha\\\\.quorum\\\\.lost\" }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, _: &ActionCtx) -> Result<Outcome, ActionError> {

@@ -1,7 +1,9 @@
 //! HTTP actions: GET and arbitrary requests, with status, headers, text and JSON out.
 use crate::params::{decode, schema};
+use crate::sync::lock;
 use crate::{
-    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField, Precondition,
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Dur, Outcome, OutputField,
+    Precondition,
 };
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -108,7 +110,7 @@ async fn send(
     let fut = async {
         let mut resp = req.send().await.map_err(BodyError::Http)?;
         let status = resp.status().as_u16();
-        *progress.lock().unwrap() = Some((status, 0));
+        *lock(&progress) = Some((status, 0));
         let mut h = Map::new();
         for (k, v) in resp.headers() {
             h.insert(k.as_str().to_lowercase(), Value::String(v.to_str().unwrap_or("").to_string()));
@@ -123,14 +125,14 @@ async fn send(
                 return Err(BodyError::TooLarge(status, h));
             }
             body.extend_from_slice(&chunk);
-            *progress.lock().unwrap() = Some((status, body.len()));
+            *lock(&progress) = Some((status, body.len()));
         }
         Ok((status, h, String::from_utf8_lossy(&body).into_owned()))
     };
     let (status, h, text) = match tokio::time::timeout(limit, fut).await {
         Err(_) => {
             let within = testrunner_scenario::format_duration(limit);
-            return Err(match *progress.lock().unwrap() {
+            return Err(match *lock(&progress) {
                 None => ActionError::new(format!("{method} {url}: no response within {within}"))
                     .hint("the service accepted the connection but did not answer; is it hung?"),
                 Some((status, got)) => ActionError::new(format!(
@@ -199,6 +201,7 @@ impl Action for Get {
             outputs: OUTPUTS,
             example: "- id: lost\n  http.get: { url: \"${ha_url}/v1/ha/quorum\" }\n  until: lost.json.quorum_health == \"lost\"\n  interval: 200ms\n  timeout: 30s\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
@@ -225,6 +228,7 @@ impl Action for Request {
             outputs: OUTPUTS,
             example: "- id: write\n  http.request:\n    method: POST\n    url: \"${ha_url}/v1/protected/writes\"\n    json: { key: k, value: v }\n    expect_status: 201\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {

@@ -209,20 +209,8 @@ impl JsonSchema for HttpMethod {
 mod tests {
     //! Load-time validation with the real parameter schemas: what `testrunner check` says.
     use super::*;
-    use testrunner_scenario::{load, Catalog, Overrides};
-
-    struct Registry;
-
-    impl Catalog for Registry {
-        fn schema(&self, action: &str) -> Option<Value> {
-            crate::find(action).map(|a| a.spec().params)
-        }
-        fn names(&self) -> Vec<String> {
-            let mut v: Vec<String> = crate::all().iter().map(|a| a.spec().name.to_string()).collect();
-            v.push("stop".into());
-            v
-        }
-    }
+    use crate::RegistryCatalog as Registry;
+    use testrunner_scenario::{load, Overrides};
 
     /// (title, line, col, hint) of every error for one step's text.
     fn errors(step: &str) -> Vec<(String, u32, u32, Option<String>)> {

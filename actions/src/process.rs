@@ -2,9 +2,10 @@
 //! run's process table under their name; each registers a kill as its undo.
 use crate::core::ExpectExit;
 use crate::params::{decode, schema};
+use crate::sync::lock;
 use crate::{
-    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField, Precondition,
-    SpawnedProcess, Undo,
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Dur, Outcome, OutputField,
+    Precondition, SpawnedProcess, Undo,
 };
 use async_trait::async_trait;
 use nix::sys::signal::{self, Signal};
@@ -195,7 +196,7 @@ fn pid_alive(pid: u32) -> bool {
 
 /// Exit status of a table entry, if it has exited (reaps it).
 fn try_exit(ctx: &ActionCtx, name: &str) -> Option<std::process::ExitStatus> {
-    let mut table = ctx.state.processes.lock().unwrap();
+    let mut table = lock(&ctx.state.processes);
     let entry = table.get_mut(name)?;
     entry.child.as_mut()?.try_wait().ok().flatten()
 }
@@ -221,6 +222,7 @@ impl Action for Spawn {
             ],
             example: "- id: web\n  process.spawn:\n    name: web\n    argv: [python3, -m, http.server, \"8080\", --bind, 127.0.0.1]\n    ready: { port: 8080, timeout: 10s }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
 
@@ -230,7 +232,7 @@ impl Action for Spawn {
             return Err(ActionError::new("`argv` is empty"));
         }
         {
-            let table = ctx.state.processes.lock().unwrap();
+            let table = lock(&ctx.state.processes);
             if let Some(e) = table.get(&p.name) {
                 if pid_alive(e.pid) {
                     return Err(ActionError::new(format!(
@@ -273,7 +275,7 @@ impl Action for Spawn {
         let group =
             ProcGroup::of_leader(pid as i32).unwrap_or(ProcGroup { pgid: pid as i32, start: 0, session: 0 });
         let mut guard = GroupGuard { group, armed: true };
-        ctx.state.processes.lock().unwrap().insert(
+        lock(&ctx.state.processes).insert(
             p.name.clone(),
             SpawnedProcess { name: p.name.clone(), pid, child: Some(child), log: log_path.clone() },
         );
@@ -497,6 +499,7 @@ impl Action for SignalAction {
             ],
             example: "- id: kill_leader\n  process.signal: { name: node1, signal: KILL }\n",
             background: false,
+            traits: ActionTraits::FAULT,
         }
     }
 
@@ -505,7 +508,7 @@ impl Action for SignalAction {
         let sig = parse_signal(&p.signal)?;
         let (pid, label) = match (&p.name, p.pid, &p.pidfile) {
             (Some(n), None, None) => {
-                let table = ctx.state.processes.lock().unwrap();
+                let table = lock(&ctx.state.processes);
                 let e = table.get(n).ok_or_else(|| {
                     ActionError::new(format!("no spawned process named `{n}`"))
                         .hint("process.spawn it first, or give `pid`")
@@ -607,12 +610,13 @@ impl Action for Wait {
             ],
             example: "- process.wait: { name: node1, timeout: 10s, expect_exit: 0 }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
 
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
         let p: WaitParams = decode(params)?;
-        if !ctx.state.processes.lock().unwrap().contains_key(&p.name) {
+        if !lock(&ctx.state.processes).contains_key(&p.name) {
             return Err(ActionError::new(format!("no spawned process named `{}`", p.name)));
         }
         let limit = p.timeout.map(|d| d.0).unwrap_or_else(|| ctx.remaining());
@@ -637,7 +641,7 @@ impl Action for Wait {
             .with("signal", sig.clone().map(Value::from).unwrap_or(Value::Null))
             .with("waited_ms", t.elapsed().as_millis() as u64)
             .resolves(format!("process.stopped:{}", p.name));
-        let pid = ctx.state.processes.lock().unwrap().get(&p.name).map(|e| e.pid as i32).unwrap_or(0);
+        let pid = lock(&ctx.state.processes).get(&p.name).map(|e| e.pid as i32).unwrap_or(0);
         if !group_in_use(pid) {
             out = out.resolves(format!("process:{}", p.name));
         }
@@ -692,6 +696,7 @@ impl Action for KillGroup {
             ],
             example: "- process.kill_group: { pgid: \"${web.pid}\" }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
 

@@ -1,4 +1,4 @@
-use crate::{ActionCtx, ActionError, Outcome};
+use crate::{ActionCtx, ActionError, ActionTraits, Outcome};
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -24,6 +24,8 @@ pub struct ActionSpec {
     pub example: &'static str,
     /// True when the action is meant to run with `background: true` and honours `ctx.stop`.
     pub background: bool,
+    /// What reports need to know about the action: injects a fault, draws a chart.
+    pub traits: ActionTraits,
 }
 
 #[async_trait]

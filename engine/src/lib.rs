@@ -3,7 +3,6 @@
 //! journal flushed event by event.
 
 pub mod baseline;
-mod catalog;
 mod exit;
 mod journal;
 mod run;
@@ -12,8 +11,9 @@ mod undo;
 mod verdict;
 
 pub use baseline::Baseline;
-pub use catalog::RegistryCatalog;
 pub use exit::{ExitCode, EXIT_CODE_TABLE};
 pub use journal::Journal;
 pub use run::{run, Interrupt, RunOptions, RunOutcome};
+/// The loader's catalog of actions, re-exported for the runner and tests.
+pub use testrunner_actions::RegistryCatalog;
 pub use undo::UndoStack;

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use testrunner_actions::{find, ActionCtx, SharedState, UndoNote};
 use testrunner_reports::{CheckDecl, CheckStatus, Event, RunReport};
 use testrunner_scenario::expr::bound_name;
-use testrunner_scenario::{format_duration, stats, Check, Masker, Scenario, Scope, Span, Step, Template};
+use testrunner_scenario::{
+    format_duration, stats, Check, Masker, Scenario, Scope, Span, Step, StepKind, Template,
+};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -363,6 +365,8 @@ impl<'a> Runner<'a> {
             t_ms: t,
             at: now_rfc3339(),
             background: s.background,
+            // What the action declares (a fault, a chart): reports read it from the journal.
+            traits: find(&s.action).map(|a| a.spec().traits).unwrap_or_default(),
         });
         let params = match s.params.eval(&scope) {
             Ok(p) => p,
@@ -376,20 +380,20 @@ impl<'a> Runner<'a> {
                 return Some(self.finish_inline(s, phase, run));
             }
         };
-        match s.action.as_str() {
-            "assert" => {
+        match s.kind {
+            StepKind::Assert => {
                 let run = self.assert(s, &scope, &params, t);
                 return Some(self.finish_inline(s, phase, run));
             }
-            "stop" => {
+            StepKind::Stop => {
                 let run = self.stop_step(s, &params, t).await;
                 return Some(self.finish_inline(s, phase, run));
             }
-            "wait" => {
+            StepKind::Wait => {
                 let run = self.wait_step(s, &params, t).await;
                 return Some(self.finish_inline(s, phase, run));
             }
-            _ => {}
+            StepKind::Action | StepKind::Set | StepKind::Log => {}
         }
         let Some(action) = find(&s.action) else {
             let run =
@@ -725,12 +729,12 @@ impl<'a> Runner<'a> {
                 t_ms: ms_since(self.t0),
             });
         }
-        if s.action == "set" && run.ok {
+        if s.kind == StepKind::Set && run.ok {
             for (k, v) in &run.output {
                 self.scope.set(k.clone(), v.clone());
             }
         }
-        if s.action == "log" && run.ok {
+        if s.kind == StepKind::Log && run.ok {
             let msg = run.output.get("message").and_then(Value::as_str).unwrap_or_default().to_string();
             self.journal.emit(Event::Log { step: Some(s.id.clone()), t_ms: run.finished_ms, message: msg });
         }

@@ -1,5 +1,5 @@
 use std::sync::{Arc, Mutex};
-use testrunner_actions::Undo;
+use testrunner_actions::{lock, Undo};
 
 /// Inverses of every change the run made, run LIFO after the phases. Shared with the CLI
 /// so a second Ctrl-C can print what was left undone.
@@ -12,7 +12,7 @@ pub struct UndoStack {
 
 impl UndoStack {
     pub fn push(&self, undo: Undo) {
-        let mut e = self.entries.lock().unwrap();
+        let mut e = lock(&self.entries);
         // Re-registering the same state (stop twice) keeps one inverse; a new process under
         // an old name (other pgid) gets its own.
         if !e.iter().any(|x| x.key == undo.key && x.params == undo.params) {
@@ -23,7 +23,7 @@ impl UndoStack {
     /// A later step restored this state itself: its inverse must not run again.
     /// True when there was such an entry.
     pub fn resolve(&self, key: &str) -> bool {
-        let mut e = self.entries.lock().unwrap();
+        let mut e = lock(&self.entries);
         let before = e.len();
         e.retain(|u| u.key != key);
         e.len() != before
@@ -31,12 +31,12 @@ impl UndoStack {
 
     /// `step` is about to make the change `undo` reverts.
     pub fn intend(&self, step: &str, undo: Undo) {
-        self.intents.lock().unwrap().push((step.to_string(), undo));
+        lock(&self.intents).push((step.to_string(), undo));
     }
 
     /// An announced change is over (the program ended); true when it was announced.
     pub fn settle_intent(&self, key: &str) -> bool {
-        let mut i = self.intents.lock().unwrap();
+        let mut i = lock(&self.intents);
         let before = i.len();
         i.retain(|(_, u)| u.key != key);
         i.len() != before
@@ -44,7 +44,7 @@ impl UndoStack {
 
     /// Removes and returns what `step` announced and has not settled.
     pub fn take_intents(&self, step: &str) -> Vec<Undo> {
-        let mut i = self.intents.lock().unwrap();
+        let mut i = lock(&self.intents);
         let (mine, rest): (Vec<_>, Vec<_>) = i.drain(..).partition(|(s, _)| s == step);
         *i = rest;
         mine.into_iter().map(|(_, u)| u).collect()
@@ -53,17 +53,17 @@ impl UndoStack {
     /// Everything that would still need undoing now: announced by running steps, then the
     /// stack (LIFO).
     pub fn live(&self) -> Vec<Undo> {
-        let mut v: Vec<Undo> = self.intents.lock().unwrap().iter().rev().map(|(_, u)| u.clone()).collect();
+        let mut v: Vec<Undo> = lock(&self.intents).iter().rev().map(|(_, u)| u.clone()).collect();
         v.extend(self.pending());
         v
     }
 
     pub fn pop(&self) -> Option<Undo> {
-        self.entries.lock().unwrap().pop()
+        lock(&self.entries).pop()
     }
 
     pub fn pending(&self) -> Vec<Undo> {
-        self.entries.lock().unwrap().iter().rev().cloned().collect()
+        lock(&self.entries).iter().rev().cloned().collect()
     }
 }
 

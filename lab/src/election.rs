@@ -3,7 +3,7 @@
 //! divergence, then acquires it (free or expired: epoch + 1) or renews it (its own), all in
 //! one conditional statement on the database clock.
 use crate::pg;
-use crate::serve::Shared;
+use crate::shared::Shared;
 use crate::state::{now_rfc3339, Fence};
 use serde_json::json;
 use std::sync::Arc;
@@ -44,13 +44,16 @@ pub async fn run(app: Arc<Shared>) {
     loop {
         tick.tick().await;
         let r = async {
-            if db.as_ref().is_none_or(|c| c.is_closed()) {
-                db = None;
-                let c = pg::connect(&a.pg_url, a.pg_connect_timeout).await?;
-                pg::ensure_schema(&c, a.pg_connect_timeout).await.map_err(|e| format!("schema: {e}"))?;
-                db = Some(c);
-            }
-            step(&app, db.as_ref().unwrap()).await
+            let c = match db.take() {
+                Some(c) if !c.is_closed() => c,
+                _ => {
+                    let c = pg::connect(&a.pg_url, a.pg_connect_timeout).await?;
+                    pg::ensure_schema(&c, a.pg_connect_timeout).await.map_err(|e| format!("schema: {e}"))?;
+                    c
+                }
+            };
+            let c = db.insert(c);
+            step(&app, c).await
         }
         .await;
         match r {
@@ -70,7 +73,7 @@ pub async fn run(app: Arc<Shared>) {
 
 /// Steps down (if leading) without touching the database.
 fn lose(app: &Shared, why: &str) {
-    let mut n = app.node.lock().unwrap();
+    let mut n = app.node();
     if n.leader {
         n.leader = false;
         n.lease_deadline = None;
@@ -103,13 +106,13 @@ async fn step(app: &Shared, c: &Client) -> Result<(), String> {
     let me = app.args.node_id.as_str();
     let lease = read_lease(app, c).await?;
     let (seen, fence) = {
-        let n = app.node.lock().unwrap();
+        let n = app.node();
         (n.last_epoch_seen, n.fence.clone())
     };
-    let divergence = lease.as_ref().and_then(|l| divergence(l, seen));
+    let divergence = lease.as_ref().and_then(|l| Some((l, divergence(l, seen)?)));
     match (divergence, fence) {
-        (Some(why), None) => {
-            detect(app, lease.as_ref().unwrap(), seen, why);
+        (Some((l, why)), None) => {
+            detect(app, l, seen, why);
             return Ok(());
         }
         (Some(_), Some(f)) => return try_recover(app, c, lease.as_ref(), &f).await,
@@ -128,8 +131,8 @@ async fn step(app: &Shared, c: &Client) -> Result<(), String> {
     }
     observe(app, lease.as_ref());
     let was_holder = lease.as_ref().is_some_and(|l| l.holder == me && !l.expired);
-    if lease.as_ref().is_some_and(|l| l.holder != me && !l.expired) {
-        lose(app, &format!("lease held by {}", lease.as_ref().unwrap().holder));
+    if let Some(l) = lease.as_ref().filter(|l| l.holder != me && !l.expired) {
+        lose(app, &format!("lease held by {}", l.holder));
         return Ok(());
     }
     acquire_or_renew(app, c, lease.as_ref(), seen, was_holder).await
@@ -147,7 +150,7 @@ fn divergence(l: &Lease, seen: i64) -> Option<String> {
 
 /// Records what the lease shows (followers and leaders alike).
 fn observe(app: &Shared, lease: Option<&Lease>) {
-    let mut n = app.node.lock().unwrap();
+    let mut n = app.node();
     match lease {
         Some(l) => {
             n.holder_id = Some(l.holder.clone());
@@ -164,7 +167,7 @@ fn observe(app: &Shared, lease: Option<&Lease>) {
 
 fn detect(app: &Shared, l: &Lease, seen: i64, why: String) {
     let fenced_leader = {
-        let mut n = app.node.lock().unwrap();
+        let mut n = app.node();
         let was = n.leader;
         n.fence = Some(Fence { since: Instant::now(), epoch: l.epoch.max(seen).max(l.max_claim) });
         n.split_brain_detected_total += 1;
@@ -184,7 +187,7 @@ fn detect(app: &Shared, l: &Lease, seen: i64, why: String) {
 }
 
 fn recovered(app: &Shared, l: &Lease) {
-    app.node.lock().unwrap().fence = None;
+    app.node().fence = None;
     eprintln!("split brain recovered: lease holder={} epoch={}", l.holder, l.epoch);
     app.audit.emit(
         "ha.split_brain.recovered",
@@ -206,7 +209,7 @@ async fn try_recover(app: &Shared, c: &Client, lease: Option<&Lease>, f: &Fence)
     if lease.is_some_and(|l| l.holder != me && !l.expired) {
         return Ok(());
     }
-    let seen = app.node.lock().unwrap().last_epoch_seen;
+    let seen = app.node().last_epoch_seen;
     let fresh = lease.map_or(0, |l| l.epoch.max(l.max_claim)).max(f.epoch).max(seen) + 1;
     let ttl = a.lease_ttl.as_secs_f64();
     let exp = pg::rfc3339_sql("expires_at");
@@ -271,11 +274,11 @@ async fn acquire_or_renew(
     };
     let l = Lease::won(me, &row);
     let renewed = {
-        let n = app.node.lock().unwrap();
+        let n = app.node();
         was_holder && n.leader && n.epoch == l.epoch
     };
     if renewed {
-        let mut n = app.node.lock().unwrap();
+        let mut n = app.node();
         n.lease_deadline = Some(started + a.lease_ttl);
         n.lease_expires_at = Some(l.expires_at);
     } else {
@@ -288,7 +291,7 @@ async fn acquire_or_renew(
 async fn won(app: &Shared, c: &Client, l: &Lease, started: Instant) {
     let a = &app.args;
     {
-        let mut n = app.node.lock().unwrap();
+        let mut n = app.node();
         n.leader = true;
         n.lease_deadline = Some(started + a.lease_ttl);
         n.holder_id = Some(l.holder.clone());
@@ -313,7 +316,7 @@ async fn won(app: &Shared, c: &Client, l: &Lease, started: Instant) {
 /// Graceful shutdown: expire our lease now so a follower takes over on its next attempt.
 pub async fn release(app: &Shared) {
     let a = &app.args;
-    let leading = app.node.lock().unwrap().leader;
+    let leading = app.node().leader;
     if !leading {
         return;
     }

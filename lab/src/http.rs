@@ -1,7 +1,7 @@
 //! The HTTP API. Every answer comes from in-memory state except the protected write,
 //! which is bounded by `--pg-connect-timeout`.
 use crate::pg;
-use crate::serve::Shared;
+use crate::shared::Shared;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -24,15 +24,15 @@ pub fn router(app: Arc<Shared>) -> Router {
 }
 
 async fn status(State(app): State<Arc<Shared>>) -> Json<Value> {
-    Json(app.node.lock().unwrap().status_json(&app.args.node_id))
+    Json(app.node().status_json(&app.args.node_id))
 }
 
 async fn quorum(State(app): State<Arc<Shared>>) -> Json<Value> {
-    Json(app.node.lock().unwrap().quorum_json(&app.args.node_id))
+    Json(app.node().quorum_json(&app.args.node_id))
 }
 
 async fn metrics(State(app): State<Arc<Shared>>) -> impl IntoResponse {
-    let text = app.node.lock().unwrap().metrics_text(&app.args.node_id);
+    let text = app.node().metrics_text(&app.args.node_id);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
@@ -45,7 +45,7 @@ fn answer(code: StatusCode, body: Value) -> (StatusCode, Json<Value>) {
 /// database is still ours at our epoch.
 async fn write(State(app): State<Arc<Shared>>, body: Bytes) -> (StatusCode, Json<Value>) {
     let (can, leading, epoch, health, fenced, holder) = {
-        let n = app.node.lock().unwrap();
+        let n = app.node();
         let can = n.can_accept_protected_writes();
         (can, n.leading(), n.epoch, n.quorum.health, n.fence.is_some(), n.holder_id.clone())
     };

@@ -11,6 +11,7 @@ mod http;
 mod pg;
 mod quorum;
 mod serve;
+mod shared;
 mod state;
 mod status_cli;
 

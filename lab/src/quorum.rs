@@ -1,7 +1,7 @@
 //! The quorum monitor: every interval a bounded connect + `SELECT 1` (and a count of
 //! synchronous replicas) classifies the database as healthy, degraded or lost.
 use crate::pg;
-use crate::serve::Shared;
+use crate::shared::Shared;
 use crate::state::{now_rfc3339, Health};
 use serde_json::json;
 use std::sync::Arc;
@@ -40,7 +40,7 @@ pub async fn run(app: Arc<Shared>) {
 pub fn apply(app: &Shared, health: Health, reason: String) {
     let at = now_rfc3339();
     let event = {
-        let mut n = app.node.lock().unwrap();
+        let mut n = app.node();
         let q = &mut n.quorum;
         let prev = q.health;
         q.checked_at = Some(at.clone());

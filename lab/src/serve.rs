@@ -1,54 +1,11 @@
 //! `halab serve`: one HA node — the election, the quorum monitor and the HTTP API, wired
 //! together around one in-memory state.
 use crate::audit::Audit;
+pub use crate::shared::Args;
+use crate::shared::Shared;
 use crate::state::Node;
 use crate::{election, http, quorum};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tokio_postgres::Client;
-
-#[derive(clap::Args)]
-pub struct Args {
-    /// This node's id (the lease holder id).
-    #[arg(long)]
-    pub node_id: String,
-    /// Address to listen on, e.g. 127.0.0.1:19003 (port 0: any free port, printed on stderr).
-    #[arg(long)]
-    pub listen: String,
-    /// PostgreSQL holding the lease, the epoch claims and the user data.
-    #[arg(long)]
-    pub pg_url: String,
-    /// Lease time-to-live: how long a dead (SIGKILLed) leader blocks a takeover.
-    #[arg(long, default_value = "2s", value_parser = crate::duration)]
-    pub lease_ttl: Duration,
-    /// Renew (leader) / try-acquire (follower) period.
-    #[arg(long, default_value = "500ms", value_parser = crate::duration)]
-    pub renew_interval: Duration,
-    /// Quorum monitor period; 0 disables the monitor (quorum then never changes).
-    #[arg(long, default_value = "500ms", value_parser = crate::duration)]
-    pub quorum_monitor_interval: Duration,
-    /// Synchronous replicas (pg_stat_replication) required for `healthy`.
-    #[arg(long, default_value_t = 0)]
-    pub min_sync_replicas: i64,
-    /// Where audit.jsonl is written.
-    #[arg(long, default_value = "./audit")]
-    pub audit_dir: std::path::PathBuf,
-    /// Bound on every connect and every query.
-    #[arg(long, default_value = "1s", value_parser = crate::duration)]
-    pub pg_connect_timeout: Duration,
-    /// How long a node stays fenced after detecting a split brain before it may re-take
-    /// the lease with a fresh epoch.
-    #[arg(long, default_value = "1s", value_parser = crate::duration)]
-    pub fence_hold: Duration,
-}
-
-pub struct Shared {
-    pub args: Args,
-    pub node: Mutex<Node>,
-    pub audit: Audit,
-    /// The write path's connection, reused until it fails.
-    pub writer: tokio::sync::Mutex<Option<Arc<Client>>>,
-}
 
 pub async fn run(args: Args) -> i32 {
     if args.renew_interval.is_zero() || args.lease_ttl <= args.renew_interval {

@@ -1,5 +1,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use testrunner_scenario::ActionTraits;
 
 /// The verdict of a whole run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +104,9 @@ pub enum Event {
         at: String,
         #[serde(default)]
         background: bool,
+        /// What the action declares about itself (injects a fault, draws a chart).
+        #[serde(default, skip_serializing_if = "ActionTraits::is_none")]
+        traits: ActionTraits,
     },
     /// One attempt of a polled (`until`) or retried step.
     Poll {

@@ -1,6 +1,7 @@
 use crate::event::{CheckDecl, CheckStatus, Event, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use testrunner_scenario::ActionTraits;
 
 /// One run, as every report shows it. Built only by folding events, so a report rebuilt
 /// from `journal.jsonl` is the same report the live run wrote.
@@ -100,6 +101,9 @@ pub struct StepRecord {
     pub iteration: Option<u32>,
     pub action: String,
     pub background: bool,
+    /// What the step's action declares about itself (fault, failover, chart).
+    #[serde(default, skip_serializing_if = "ActionTraits::is_none")]
+    pub traits: ActionTraits,
     pub started_ms: u64,
     pub started_at: String,
     /// None while (or if, after a crash) the step never finished.
@@ -259,7 +263,7 @@ impl RunReport {
                     p.status = "running".into();
                 }
             }
-            Event::StepStarted { step, phase, action, t_ms, at, background } => {
+            Event::StepStarted { step, phase, action, t_ms, at, background, traits } => {
                 *last_t = (*last_t).max(*t_ms);
                 let iteration = self.iteration_of(phase);
                 self.steps.push(StepRecord {
@@ -268,6 +272,7 @@ impl RunReport {
                     iteration,
                     action: action.clone(),
                     background: *background,
+                    traits: *traits,
                     started_ms: *t_ms,
                     started_at: at.clone(),
                     finished_ms: None,
@@ -326,6 +331,8 @@ impl RunReport {
                         iteration,
                         action: action.clone(),
                         background: false,
+                        // Never started: it injected nothing, whatever its action.
+                        traits: ActionTraits::NONE,
                         started_ms: *started_ms,
                         started_at: String::new(),
                         finished_ms: None,
@@ -522,20 +529,10 @@ impl RunReport {
     }
 }
 
-/// Actions that inject a fault; reports mark their steps distinctly.
-const FAULT_ACTIONS: &[&str] = &[
-    "docker.stop",
-    "docker.kill",
-    "docker.pause",
-    "process.signal",
-    "kube.patch",
-    "kube.scale",
-    "kube.delete",
-];
-
 impl StepRecord {
+    /// The action injects a fault (declared in its spec): reports mark the step distinctly.
     pub fn is_fault(&self) -> bool {
-        FAULT_ACTIONS.contains(&self.action.as_str())
+        self.traits.fault
     }
 
     pub fn elapsed_ms(&self) -> Option<u64> {

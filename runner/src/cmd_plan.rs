@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 use testrunner_actions::{find, ActionCtx, Precondition};
 use testrunner_engine::ExitCode;
-use testrunner_scenario::{format_duration, Masker, Param, Scenario, Scope, Step};
+use testrunner_scenario::{format_duration, Masker, Param, Scenario, Scope, Step, StepKind};
 
 pub fn run(args: PlanArgs) -> i32 {
     let sc = match load_scenario(&args.scenario, &args.vars) {
@@ -88,7 +88,7 @@ pub async fn build(sc: &Scenario) -> Plan {
             let params = partial(&s.params, &step_scope);
             // `set` changes nothing outside the run: its values (as far as they are known
             // before the run) are what later steps will see.
-            if s.action == "set" {
+            if s.kind == StepKind::Set {
                 if let Some(m) = params.as_object() {
                     for (k, v) in m {
                         scope.set(k.clone(), v.clone());

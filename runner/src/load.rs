@@ -1,44 +1,12 @@
 //! Loading a scenario from disk: file reads, variable overrides, diagnostics to stderr.
 use crate::cli::VarArgs;
-use serde_json::Value;
 use std::io::IsTerminal;
 use std::io::Write;
 use std::path::Path;
 use testrunner_engine::RegistryCatalog;
 use testrunner_scenario::{
-    load_with, read_source, Catalog, Diagnostic, LoadFailure, LoadOptions, Output, Overrides, Scenario,
-    Sources, Span,
+    load_with, read_source, Diagnostic, LoadFailure, LoadOptions, Overrides, Scenario, Sources, Span,
 };
-
-/// The registry as the loader sees it: parameter schemas, and the declared outputs, so a
-/// reference to a field no action provides is refused before the run.
-#[derive(Default)]
-pub struct CliCatalog {
-    /// Schemas by action: generating one is costly, and every step asks (loading 1,000
-    /// steps took seconds without this).
-    schemas: std::cell::RefCell<std::collections::HashMap<String, Option<Value>>>,
-}
-
-impl Catalog for CliCatalog {
-    fn schema(&self, action: &str) -> Option<Value> {
-        self.schemas
-            .borrow_mut()
-            .entry(action.to_string())
-            .or_insert_with(|| RegistryCatalog.schema(action))
-            .clone()
-    }
-    fn names(&self) -> Vec<String> {
-        RegistryCatalog.names()
-    }
-    fn outputs(&self, action: &str) -> Option<Vec<Output>> {
-        let spec = testrunner_actions::find(action)?.spec();
-        // `<name>`: outputs named by the parameters (like `set`'s); not checked.
-        if spec.outputs.iter().any(|o| o.name.starts_with('<')) {
-            return None;
-        }
-        Some(spec.outputs.iter().map(|o| Output { name: o.name.to_string() }).collect())
-    }
-}
 
 pub fn color_stderr() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
@@ -128,5 +96,5 @@ pub fn load_scenario(path: &Path, vars: &VarArgs) -> Result<Scenario, LoadFailur
     let opts = LoadOptions {
         include_roots: vars.include_roots.iter().map(|r| r.to_string_lossy().into_owned()).collect(),
     };
-    load_with(&path.to_string_lossy(), &read_source, &CliCatalog::default(), &overrides, &opts)
+    load_with(&path.to_string_lossy(), &read_source, &RegistryCatalog, &overrides, &opts)
 }

@@ -2,10 +2,12 @@
 //! validator, the expression language, and the one diagnostic renderer. No I/O besides
 //! [`read_source`] (the bounded file read the CLI hands the loader as its callback).
 
+mod catalog;
 pub mod diag;
 mod duration;
 pub mod expr;
 mod json_schema;
+mod kind;
 mod load;
 mod mask;
 mod model;
@@ -22,6 +24,7 @@ pub use diag::{did_you_mean, Diagnostic, Severity};
 pub use duration::{format_duration, parse_duration};
 pub use expr::{Expr, Scope, Template, FUNCTIONS};
 pub use json_schema::scenario_schema;
+pub use kind::{ActionTraits, Chart, StepKind};
 pub use load::{
     is_ident, load, load_with, read_source, valid_scenario_id, Catalog, LoadFailure, LoadOptions, Output,
     Overrides, ReadBytes, ReadFile, MAX_EXPANDED, MAX_FILE_BYTES, MAX_TOTAL_BYTES, RESULT_FIELDS, STEP_KEYS,

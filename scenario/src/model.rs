@@ -1,5 +1,6 @@
 //! The typed scenario: what the loader produces and the engine runs.
 use crate::expr::{Expr, Scope, Template};
+use crate::kind::StepKind;
 use crate::span::{Sources, Span};
 use serde_json::Value;
 use std::sync::Arc;
@@ -77,7 +78,10 @@ pub struct Step {
     pub name: Option<String>,
     /// The step's whole map, for errors about the step as a whole.
     pub span: Span,
+    /// The action key as written (`http.get`, `stop`); what reports show.
     pub action: String,
+    /// What the step is, decided from `action` once by the loader.
+    pub kind: StepKind,
     pub action_span: Span,
     pub params: Param,
     pub timeout: Option<Duration>,
@@ -101,9 +105,9 @@ impl Step {
 
     /// The background steps this `stop:` or `wait:` step ends (none for other steps).
     pub fn ends(&self) -> Vec<&str> {
-        match (self.action.as_str(), &self.params) {
-            ("stop", Param::Lit(Value::String(id))) => vec![id.as_str()],
-            ("wait", Param::Lit(Value::Object(m))) => {
+        match (self.kind, &self.params) {
+            (StepKind::Stop, Param::Lit(Value::String(id))) => vec![id.as_str()],
+            (StepKind::Wait, Param::Lit(Value::Object(m))) => {
                 m.values().filter_map(Value::as_array).flatten().filter_map(Value::as_str).collect()
             }
             _ => vec![],

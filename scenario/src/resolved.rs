@@ -2,6 +2,7 @@
 //! secrets masked) as YAML, and its fingerprint: what `scenario.yaml` in a run directory
 //! holds and what `plan` prints.
 use crate::format_duration;
+use crate::kind::StepKind;
 use crate::mask::MASK;
 use crate::model::{Scenario, Step};
 use serde_json::{json, Map, Value};
@@ -129,7 +130,7 @@ pub fn step_json(s: &Step) -> Value {
     if let Some(n) = &s.name {
         m.insert("name".into(), json!(n));
     }
-    let params = if s.action == "assert" {
+    let params = if s.kind == StepKind::Assert {
         json!({"expect": s.assertions.iter().map(|e| e.source.clone()).collect::<Vec<_>>()})
     } else {
         s.params.as_written()

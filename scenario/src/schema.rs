@@ -577,21 +577,9 @@ pub fn cel_hint_for(message: &str, source: &str) -> String {
 
 /// Whether a quoted CEL string in `src` spans a line break (CEL refuses that).
 fn newline_in_string(src: &str) -> bool {
-    let mut quote = None::<char>;
-    let mut chars = src.chars();
-    while let Some(c) = chars.next() {
-        match quote {
-            Some(_) if c == '\\' => {
-                chars.next();
-            }
-            Some(q) if c == q => quote = None,
-            Some(_) if c == '\n' => return true,
-            Some(_) => {}
-            None if c == '"' || c == '\'' => quote = Some(c),
-            None => {}
-        }
-    }
-    false
+    let lexed = crate::expr::lex::lex(src);
+    // A triple-quoted string may span lines; any other may not.
+    lexed.strings.iter().any(|&(a, z, triple)| !triple && lexed.chars[a..z].contains(&'\n'))
 }
 
 /// The hint for a CEL compile error.

@@ -143,6 +143,17 @@ fn unknown_variable_and_step_reference() {
 }
 
 #[test]
+fn an_escaped_quote_does_not_hide_the_unknown_name_after_it() {
+    // `"a\"b"` is one string: the error points at `leader` (column 36), not at the whole
+    // expression (column 27), which is what a scanner that ignores the backslash found.
+    let e = errors(
+        "phases:\n  - name: p\n    steps:\n      - sleep: { duration: 1ms }\n    checks:\n      - { id: A, expect: '\"a\\\"b\" + leader == \"x\"' }\n",
+    );
+    assert_eq!(e[0].0, "unknown name `leader` in `\"a\\\"b\" + leader == \"x\"`", "{e:?}");
+    assert_eq!((e[0].1, e[0].2), (6, 36), "{e:?}");
+}
+
+#[test]
 fn bad_cel_reports_column_inside_the_string() {
     let e = errors("phases:\n  - name: p\n    steps:\n      - http.get: { url: \"http://x/${a +}\" }\n");
     assert!(e[0].0.starts_with("invalid expression"), "{e:?}");

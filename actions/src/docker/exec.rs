@@ -3,7 +3,9 @@
 use super::{docker_err, probe_exists};
 use crate::core::{truncate, ExpectExit};
 use crate::params::{decode, schema};
-use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField, Precondition};
+use crate::{
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Outcome, OutputField, Precondition,
+};
 use async_trait::async_trait;
 use bollard::container::LogOutput;
 use bollard::exec::StartExecResults;
@@ -52,6 +54,7 @@ impl Action for Exec {
             ],
             example: "- id: ps\n  docker.exec: { container: val17-pg, argv: [/usr/lib/postgresql/15/bin/pg_isready, -h, 127.0.0.1] }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
 

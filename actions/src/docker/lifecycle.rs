@@ -3,7 +3,8 @@
 use super::{docker_err, inspect, not_found, probe_exists, state_of, stopped_undo, ContainerParam};
 use crate::params::{decode, schema};
 use crate::{
-    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField, Precondition, Undo,
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Dur, Outcome, OutputField,
+    Precondition, Undo,
 };
 use async_trait::async_trait;
 use bollard::query_parameters::{
@@ -27,6 +28,7 @@ impl Action for Start {
             outputs: &[OutputField { name: "state", ty: "string", doc: "state after the start" }],
             example: "- id: start_pg\n  docker.start: { container: val17-pg }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
@@ -74,6 +76,7 @@ impl Action for Stop {
             ],
             example: "- id: stop_pg\n  docker.stop: { container: val17-pg, grace: 10s }\n",
             background: false,
+            traits: ActionTraits::FAULT,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
@@ -128,6 +131,7 @@ impl Action for Kill {
             ],
             example: "- id: region_kill\n  docker.kill: { container: d31-primary, signal: SIGKILL }\n",
             background: false,
+            traits: ActionTraits::FAULT,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
@@ -171,6 +175,7 @@ impl Action for Restart {
             outputs: &[OutputField { name: "state", ty: "string", doc: "state after the restart" }],
             example: "- docker.restart: { container: val17-pg, grace: 5s }\n",
             background: false,
+            traits: ActionTraits::FAULT,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
@@ -198,6 +203,7 @@ impl Action for Pause {
             outputs: &[OutputField { name: "state", ty: "string", doc: "state after the pause" }],
             example: "- docker.pause: { container: d31-standby }\n",
             background: false,
+            traits: ActionTraits::FAULT,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
@@ -231,6 +237,7 @@ impl Action for Unpause {
             outputs: &[OutputField { name: "state", ty: "string", doc: "state after the unpause" }],
             example: "- docker.unpause: { container: d31-standby }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
@@ -299,6 +306,7 @@ impl Action for Rm {
             ],
             example: "- docker.rm: { container: d31-primary, force: true }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {

@@ -5,7 +5,8 @@ use super::{inspect, probe_exists, state_of, ContainerParam};
 use crate::core::truncate;
 use crate::params::{decode, schema};
 use crate::{
-    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField, Precondition,
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Dur, Outcome, OutputField,
+    Precondition,
 };
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -36,6 +37,7 @@ impl Action for Inspect {
             ],
             example: "- id: pg_state\n  docker.inspect: { container: val17-pg }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
@@ -88,6 +90,7 @@ impl Action for Logs {
             ],
             example: "- docker.logs: { container: val17-pg, save: val17-pg.log }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
@@ -144,6 +147,7 @@ impl Action for Wait {
             ],
             example: "- docker.wait: { container: val17-pg, state: exited, timeout: 30s }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {

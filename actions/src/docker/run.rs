@@ -4,7 +4,8 @@
 use super::{inspect, not_found, state_of, status};
 use crate::params::{decode, schema};
 use crate::{
-    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField, Precondition, Undo,
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Dur, Outcome, OutputField,
+    Precondition, Undo,
 };
 use async_trait::async_trait;
 use bollard::models::{ContainerCreateBody, HostConfig};
@@ -151,6 +152,7 @@ impl Action for Run {
             ],
             example: "- id: pg\n  docker.run:\n    image: testrunner-hostfs:latest\n    name: val17-pg\n    network_mode: host\n    user: \"101:104\"\n    stop_signal: SIGINT\n    binds: [\"/usr:/usr:ro\", \"/lib:/lib:ro\", \"/lib64:/lib64:ro\", \"/bin:/bin:ro\", \"/etc:/etc:ro\", \"/srv/pg:/pgdata\"]\n    command: [/usr/lib/postgresql/15/bin/postgres, -D, /pgdata, -p, \"5433\", -c, listen_addresses=127.0.0.1, -k, /pgdata]\n    ready: { log_regex: \"ready to accept connections\", timeout: 60s }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
 

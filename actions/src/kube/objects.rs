@@ -1,7 +1,9 @@
 //! Reading, applying and deleting objects: `kube.get`, `kube.apply`, `kube.delete`.
 use super::{cli::kubectl, parsed, probe};
 use crate::params::{decode, schema};
-use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField, Precondition};
+use crate::{
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Outcome, OutputField, Precondition,
+};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
@@ -40,6 +42,7 @@ impl Action for Get {
             ],
             example: "- id: rto\n  kube.get: { kind: cluster.postgresql.cnpg.io, name: pg-replica, jsonpath: \"{.status.currentPrimary}\" }\n  until: size(rto.text) > 0\n  timeout: 90s\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
 
@@ -91,6 +94,7 @@ impl Action for Apply {
             ],
             example: "- kube.apply:\n    namespace: cnpg\n    manifest: { apiVersion: v1, kind: ConfigMap, metadata: { name: d31 }, data: { run: \"${run.id}\" } }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
 
@@ -155,6 +159,7 @@ impl Action for Delete {
             outputs: &[OutputField { name: "text", ty: "string", doc: "kubectl's output" }],
             example: "- kube.delete: { kind: pod, name: pg-primary-1, namespace: cnpg }\n",
             background: false,
+            traits: ActionTraits::FAULT,
         }
     }
 

@@ -3,7 +3,8 @@
 use super::{cli::kubectl, parsed, probe};
 use crate::params::{decode, schema};
 use crate::{
-    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField, Precondition, Undo,
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Outcome, OutputField,
+    Precondition, Undo,
 };
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -78,6 +79,7 @@ impl Action for Patch {
             ],
             example: "- id: region_kill\n  kube.patch:\n    kind: cluster.postgresql.cnpg.io\n    name: pg-primary\n    namespace: cnpg\n    patch: { spec: { instances: 0 } }\n    undo_patch: { spec: { instances: 3 } }\n",
             background: false,
+            traits: ActionTraits::FAULT,
         }
     }
 
@@ -149,6 +151,7 @@ impl Action for Scale {
             outputs: &[OutputField { name: "text", ty: "string", doc: "kubectl's output" }],
             example: "- kube.scale: { kind: deployment, name: ha-server, replicas: 0, undo_replicas: 2 }\n",
             background: false,
+            traits: ActionTraits::FAULT,
         }
     }
 

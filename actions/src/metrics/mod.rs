@@ -6,7 +6,8 @@ pub use parse::{parse, selector, Family, ParseError, Sample};
 
 use crate::params::{decode, schema};
 use crate::{
-    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField, Precondition,
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Dur, Outcome, OutputField,
+    Precondition,
 };
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -73,8 +74,9 @@ pub fn outputs(
             if let Some(t) = s.timestamp {
                 entry["timestamp_ms"] = json!(t);
             }
-            let list = metrics.entry(s.name.clone()).or_insert_with(|| json!([]));
-            list.as_array_mut().expect("a list").push(entry);
+            if let Value::Array(list) = metrics.entry(s.name.clone()).or_insert_with(|| json!([])) {
+                list.push(entry);
+            }
         }
     }
     let mut o = Outcome::new()
@@ -166,6 +168,7 @@ impl Action for Scrape {
             ],
             example: "- id: m\n  metrics.scrape:\n    url: \"${ha_url}/metrics\"\n    select: { leader: 'ha_is_leader{node=\"node1\"}' }\n# then: m.selected.leader == 1.0, m.values['ha_epoch{node=\"node1\"}'] >= 1.0\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
 

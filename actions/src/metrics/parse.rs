@@ -209,7 +209,8 @@ fn parse_sample(line: &str) -> Res<Sample> {
     c.blanks();
     let (name, labels) = c.series()?;
     if c.blanks() == 0 && !c.at_end() {
-        return c.err(format!("expected a blank after `{name}`, found `{}`", c.peek().unwrap()));
+        let found = c.peek().map(String::from).unwrap_or_default();
+        return c.err(format!("expected a blank after `{name}`, found `{found}`"));
     }
     let at = c.i;
     let v = c.token();

@@ -1,5 +1,6 @@
 //! Bounded connections that also collect server notices (a COMMIT that returns with a
 //! WARNING is not an acknowledgement).
+use crate::sync::lock;
 use crate::{ActionCtx, ActionError, Precondition};
 use futures::StreamExt;
 use serde_json::Value;
@@ -17,8 +18,8 @@ pub struct Conn {
 pub fn redact(url: &str) -> String {
     static RE: std::sync::LazyLock<(regex::Regex, regex::Regex)> = std::sync::LazyLock::new(|| {
         (
-            regex::Regex::new(r"(?i)password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)").unwrap(),
-            regex::Regex::new(r"(postgres(?:ql)?://[^:/@\s]+):[^@\s]*@").unwrap(),
+            regex::Regex::new(r"(?i)password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)").expect("a constant pattern"),
+            regex::Regex::new(r"(postgres(?:ql)?://[^:/@\s]+):[^@\s]*@").expect("a constant pattern"),
         )
     });
     RE.1.replace_all(&RE.0.replace_all(url, "password=****"), "$1:****@").into_owned()
@@ -67,7 +68,7 @@ pub async fn connect(url: &str, ctx: &ActionCtx, timeout: Duration) -> Result<Co
         while let Some(msg) = stream.next().await {
             match msg {
                 Ok(AsyncMessage::Notice(n)) => {
-                    sink.lock().unwrap().push((n.severity().to_string(), n.message().to_string()))
+                    lock(&sink).push((n.severity().to_string(), n.message().to_string()))
                 }
                 Ok(_) => {}
                 Err(_) => break,

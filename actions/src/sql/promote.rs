@@ -2,7 +2,8 @@
 use super::conn::{connect, pg_error, CONNECT_TIMEOUT};
 use crate::params::{decode, schema};
 use crate::{
-    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField, Precondition,
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Dur, Outcome, OutputField,
+    Precondition,
 };
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -37,6 +38,7 @@ impl Action for Promote {
             ],
             example: "- sql.promote: { url: \"${standby_url}\", wait: true, timeout: 30s }\n",
             background: false,
+            traits: ActionTraits::FAILOVER,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {

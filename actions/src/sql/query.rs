@@ -3,7 +3,9 @@ use super::conn::{connect, pg_error, CONNECT_TIMEOUT};
 use super::params::TextParam;
 use super::value::{binary_supported, to_json, Raw};
 use crate::params::{decode, schema};
-use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField, Precondition};
+use crate::{
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Outcome, OutputField, Precondition,
+};
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -127,6 +129,7 @@ impl Action for Exec {
             ],
             example: "- sql.exec:\n    url: \"${pg_url}\"\n    sql: \"CREATE TABLE IF NOT EXISTS t (id bigserial PRIMARY KEY, v text); DELETE FROM t\"\n- sql.exec: { url: \"${pg_url}\", sql: \"INSERT INTO t (v) VALUES ($1)\", params: [hello] }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
@@ -170,6 +173,7 @@ impl Action for Query {
             ],
             example: "- id: caught_up\n  sql.query: { url: \"${standby_url}\", sql: \"SELECT pg_is_in_recovery() AS standby\" }\n  until: caught_up.row.standby == false\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {

@@ -3,7 +3,8 @@ use super::conn::{connect, redact, Conn, CONNECT_TIMEOUT};
 use super::value::{as_f64, to_json, Raw};
 use crate::params::{decode, schema};
 use crate::{
-    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField, Precondition,
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Dur, Outcome, OutputField,
+    Precondition,
 };
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -58,6 +59,7 @@ impl Action for Sample {
             ],
             example: "- id: lag\n  sql.sample:\n    url: \"${primary_url}\"\n    sql: \"SELECT COALESCE(EXTRACT(EPOCH FROM write_lag) * 1000, 0)::float8 FROM pg_stat_replication\"\n    every: 50ms\n  background: true\n- sleep: { duration: 2s }\n- stop: lag\n",
             background: true,
+            traits: ActionTraits::NONE,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {

@@ -1,9 +1,6 @@
-//! The id sets of a writer pool: in memory (a run-scoped registry the verifier reads) and
-//! as a compact ranges text file (so the verifier also works from another process).
+//! The id sets of a writer pool: in memory (kept in the run's step memory for the verifier)
+//! and as a compact ranges text file (so the verifier also works from another process).
 use super::idset::IdSet;
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex};
 
 /// Every id the pool received from the sequence, by outcome, plus the grouping of the
 /// unknown ones into batches (a transaction is atomic: an unknown batch must be wholly
@@ -59,21 +56,6 @@ pub enum Class {
     Acked,
     Failed,
     Unknown,
-}
-
-type Key = (PathBuf, String);
-static REGISTRY: LazyLock<Mutex<HashMap<Key, Arc<Mutex<WriterSets>>>>> = LazyLock::new(Default::default);
-
-/// Registers (replacing any earlier attempt) the sets of writers step `step` of the run in `run_dir`.
-pub fn register(run_dir: &Path, step: &str) -> Arc<Mutex<WriterSets>> {
-    let sets: Arc<Mutex<WriterSets>> = Arc::default();
-    REGISTRY.lock().unwrap().insert((run_dir.to_path_buf(), step.to_string()), sets.clone());
-    sets
-}
-
-/// The id sets of a writers step of this run, if it ran in this process.
-pub fn lookup(run_dir: &Path, step: &str) -> Option<Arc<Mutex<WriterSets>>> {
-    REGISTRY.lock().unwrap().get(&(run_dir.to_path_buf(), step.to_string())).cloned()
 }
 
 pub fn ids_file_name(step: &str) -> String {

@@ -27,9 +27,12 @@
 //! the batch of each row.
 use super::conn::{connect, pg_error, CONNECT_TIMEOUT};
 use super::idset::IdSet;
-use super::sets::{ids_file_name, lookup, parse_ids, Class, Run, WriterSets};
+use super::sets::{ids_file_name, parse_ids, Class, Run, WriterSets};
 use crate::params::{decode, schema};
-use crate::{Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField, Precondition};
+use crate::sync::lock;
+use crate::{
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Outcome, OutputField, Precondition,
+};
 use async_trait::async_trait;
 use futures::StreamExt;
 use schemars::JsonSchema;
@@ -63,7 +66,7 @@ struct Verify;
 
 fn load_sets(p: &VerifyParams, ctx: &ActionCtx) -> Result<Arc<Mutex<WriterSets>>, ActionError> {
     if let Some(step) = &p.writers {
-        if let Some(s) = lookup(&ctx.state.run_dir, step) {
+        if let Some(s) = ctx.state.memory.get::<Mutex<WriterSets>>(step) {
             return Ok(s);
         }
         let path = ctx.state.evidence_dir().join(ids_file_name(step));
@@ -112,6 +115,7 @@ impl Action for Verify {
             ],
             example: "- id: verify\n  sql.verify_no_loss: { url: \"${standby_url}\", table: d31_writes, writers: writers, gap_free: true }\n",
             background: false,
+            traits: ActionTraits::NONE,
         }
     }
 
@@ -121,7 +125,7 @@ impl Action for Verify {
         let ident = quote(p.table.as_deref().unwrap_or("tr_writes"));
         let col = quote(p.id_column.as_deref().unwrap_or("id"));
         // The pool's rows are (id, batch); an ids file written by hand has no batches.
-        let mut rows = RowBatches::for_runs(&sets.lock().unwrap().runs);
+        let mut rows = RowBatches::for_runs(&lock(&sets).runs);
         let c = connect(&p.url, ctx, CONNECT_TIMEOUT).await?;
         let t = Instant::now();
         // No ORDER BY: a bitmap does not care, and the server skips a sort.
@@ -141,7 +145,7 @@ impl Action for Verify {
             reader.feed(&chunk, &mut present, rows.as_mut());
         }
         let read_ms = t.elapsed().as_millis() as u64;
-        let s = sets.lock().unwrap();
+        let s = lock(&sets);
         let v = match &rows {
             Some(r) => judge_rows(&s, &present, r),
             None => judge(&s, &present),

@@ -17,10 +17,12 @@
 //! when the URL follows the primary. Everything finishes before the step's deadline, so
 //! the output and the ids file always exist; dropping the step aborts every worker.
 use super::conn::{connect, pg_error, redact, Conn, CONNECT_TIMEOUT};
-use super::sets::{ids_file_name, register, render_ids, Class, WriterSets};
+use super::sets::{ids_file_name, render_ids, Class, WriterSets};
 use crate::params::{decode, schema};
+use crate::sync::lock;
 use crate::{
-    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField, Precondition,
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Chart, Dur, Outcome, OutputField,
+    Precondition,
 };
 use async_trait::async_trait;
 use futures::SinkExt;
@@ -111,16 +113,16 @@ struct Shared {
 impl Shared {
     fn error(&self, msg: String) {
         let msg = redact(&msg);
-        let mut e = self.errors.lock().unwrap();
+        let mut e = lock(&self.errors);
         if e.len() < 5 && !e.contains(&msg) {
             e.push(msg);
         }
     }
     fn record(&self, class: Class, batch: u64, ids: &[i64]) {
-        self.sets.lock().unwrap().record(class, batch as i64, ids);
+        lock(&self.sets).record(class, batch as i64, ids);
         if class == Class::Acked {
             let s = (self.t0.elapsed().as_millis() / 100) as usize;
-            let mut ps = self.per_bucket.lock().unwrap();
+            let mut ps = lock(&self.per_bucket);
             if ps.len() <= s {
                 ps.resize(s + 1, 0);
             }
@@ -161,6 +163,7 @@ impl Action for Writers {
             ],
             example: "- id: writers\n  sql.writers: { url: \"${primary_url}\", workers: 8, batch_rows: 1000, row_bytes: 1024, rows: 1000000 }\n  background: true\n",
             background: true,
+            traits: ActionTraits { chart: Some(Chart::WriteRate), ..ActionTraits::NONE },
         }
     }
 
@@ -189,7 +192,9 @@ impl Action for Writers {
             write_end: p.duration.map(|d| (now + d.0).min(soft)).unwrap_or(soft),
             commit_end: hard,
         });
-        let sets = register(&ctx.state.run_dir, &ctx.step_id);
+        // Kept for `sql.verify_no_loss` of this run (a retry replaces an earlier attempt's).
+        let sets: Arc<Mutex<WriterSets>> = Arc::default();
+        ctx.state.memory.put(&ctx.step_id, sets.clone());
         let shared = Arc::new(Shared {
             sets: sets.clone(),
             next_batch: AtomicU64::new(0),
@@ -211,21 +216,18 @@ impl Action for Writers {
         let elapsed = shared.t0.elapsed();
         let run_ms = |t: Instant| t.saturating_duration_since(ctx.state.t0).as_millis() as u64;
         let mut acks: Vec<(u64, u64)> =
-            shared.acks.lock().unwrap().iter().map(|(s, a)| (run_ms(*s), run_ms(*a))).collect();
+            lock(&shared.acks).iter().map(|(s, a)| (run_ms(*s), run_ms(*a))).collect();
         let o = longest_outage(&mut acks, run_ms(shared.t0), run_ms(Instant::now()));
-        let s = sets.lock().unwrap();
+        let s = lock(&sets);
         let ids_file = ctx.write_evidence(&ids_file_name(&ctx.step_id), render_ids(&s).as_bytes())?;
         let acked = s.acked.len();
-        let series: Vec<Value> = shared
-            .per_bucket
-            .lock()
-            .unwrap()
+        let series: Vec<Value> = lock(&shared.per_bucket)
             .iter()
             .enumerate()
             .map(|(i, n)| json!([i as f64 / 10.0, n * 10]))
             .collect();
         let errors: Vec<String> =
-            shared.errors.lock().unwrap().iter().map(|e| ctx.state.masker.mask(e).into_owned()).collect();
+            lock(&shared.errors).iter().map(|e| ctx.state.masker.mask(e).into_owned()).collect();
         let secs = elapsed.as_secs_f64();
         Ok(Outcome::new()
             .with("acknowledged", acked)
@@ -418,7 +420,7 @@ async fn worker(w: i32, cfg: &Cfg, sh: &Shared, ctx: &ActionCtx) {
         let sent = Instant::now();
         let (class, why, reusable) = commit(c, cfg, ctx).await;
         if class == Class::Acked {
-            sh.acks.lock().unwrap().push((sent, Instant::now()));
+            lock(&sh.acks).push((sent, Instant::now()));
         }
         sh.record(class, batch, &ids);
         if let Some(why) = why {
@@ -434,7 +436,7 @@ async fn worker(w: i32, cfg: &Cfg, sh: &Shared, ctx: &ActionCtx) {
 /// deadline and, once stop is requested, `stop_grace`. Returns the class, why it is not
 /// acknowledged, and whether the connection can be reused (COMMIT returned).
 async fn commit(c: &Conn, cfg: &Cfg, ctx: &ActionCtx) -> (Class, Option<String>, bool) {
-    let before = c.notices.lock().unwrap().len();
+    let before = lock(&c.notices).len();
     let limit = (Instant::now() + cfg.commit_timeout).min(cfg.commit_end);
     let fut = c.client.simple_query("COMMIT");
     futures::pin_mut!(fut);
@@ -451,7 +453,7 @@ async fn commit(c: &Conn, cfg: &Cfg, ctx: &ActionCtx) -> (Class, Option<String>,
             }
         }
     };
-    let warnings: Vec<String> = c.notices.lock().unwrap()[before..]
+    let warnings: Vec<String> = lock(&c.notices)[before..]
         .iter()
         .filter(|(sev, _)| sev == "WARNING")
         .map(|(_, m)| m.clone())

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 use serde_json::{json, Map, Value};
 use testrunner_reports::{CheckDecl, CheckStatus, Event, RunReport, Verdict};
+use testrunner_scenario::{ActionTraits, Chart};
 
 pub const AT: &str = "2025-03-01T10:00:00Z";
 
@@ -81,6 +82,17 @@ pub fn step_started(step: &str, phase: &str, action: &str, t_ms: u64) -> Event {
         t_ms,
         at: format!("2025-03-01T10:00:{:02}.{:03}Z", t_ms / 1000, t_ms % 1000),
         background: false,
+        traits: traits_of(action),
+    }
+}
+
+/// What the engine records for the fixtures' actions (their specs declare it).
+pub fn traits_of(action: &str) -> ActionTraits {
+    match action {
+        "docker.stop" | "docker.kill" => ActionTraits::FAULT,
+        "sql.promote" => ActionTraits::FAILOVER,
+        "sql.writers" => ActionTraits { chart: Some(Chart::WriteRate), ..ActionTraits::NONE },
+        _ => ActionTraits::NONE,
     }
 }
 
