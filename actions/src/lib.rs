@@ -21,7 +21,7 @@ pub mod sql;
 pub use context::{create_beneath, ActionCtx, Processes, SharedState, SpawnedProcess, UndoNote, UndoSink};
 pub use outcome::{ActionError, Outcome, Undo};
 pub use params::Dur;
-pub use registry::{all, find, Action, ActionEntry, ActionSpec, OutputField, Precondition};
+pub use registry::{all, find, spec, specs, Action, ActionEntry, ActionSpec, OutputField, Precondition};
 
 /// Re-exported so action modules register with `inventory::submit!` without a direct dependency.
 pub use inventory;

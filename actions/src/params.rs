@@ -215,10 +215,10 @@ mod tests {
 
     impl Catalog for Registry {
         fn schema(&self, action: &str) -> Option<Value> {
-            crate::find(action).map(|a| a.spec().params)
+            crate::spec(action).map(|s| s.params.clone())
         }
         fn names(&self) -> Vec<String> {
-            let mut v: Vec<String> = crate::all().iter().map(|a| a.spec().name.to_string()).collect();
+            let mut v: Vec<String> = crate::specs().map(|s| s.name.to_string()).collect();
             v.push("stop".into());
             v
         }

@@ -5,6 +5,7 @@
 pub mod baseline;
 mod catalog;
 mod exit;
+mod group_commit;
 mod journal;
 mod run;
 mod step;
@@ -14,6 +15,7 @@ mod verdict;
 pub use baseline::Baseline;
 pub use catalog::RegistryCatalog;
 pub use exit::{ExitCode, EXIT_CODE_TABLE};
+pub use group_commit::{SyncStats, SYNC_EVERY};
 pub use journal::Journal;
 pub use run::{run, Interrupt, RunOptions, RunOutcome};
 pub use undo::UndoStack;

@@ -31,7 +31,7 @@ impl Catalog for CliCatalog {
         RegistryCatalog.names()
     }
     fn outputs(&self, action: &str) -> Option<Vec<Output>> {
-        let spec = testrunner_actions::find(action)?.spec();
+        let spec = testrunner_actions::spec(action)?;
         // `<name>`: outputs named by the parameters (like `set`'s); not checked.
         if spec.outputs.iter().any(|o| o.name.starts_with('<')) {
             return None;
