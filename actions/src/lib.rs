@@ -26,7 +26,7 @@ pub use context::{create_beneath, ActionCtx, Processes, SharedState, SpawnedProc
 pub use memory::StepMemory;
 pub use outcome::{ActionError, Outcome, Undo};
 pub use params::Dur;
-pub use registry::{all, find, Action, ActionEntry, ActionSpec, OutputField, Precondition};
+pub use registry::{all, find, spec, specs, Action, ActionEntry, ActionSpec, OutputField, Precondition};
 pub use sync::lock;
 
 /// The traits an action declares in its spec (defined with the model, read by reports).

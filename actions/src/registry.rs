@@ -1,6 +1,8 @@
 use crate::{ActionCtx, ActionError, ActionTraits, Outcome};
 use async_trait::async_trait;
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// One documented output field of an action (`status`, `json`, `rows`, ...).
 #[derive(Debug, Clone, Copy)]
@@ -66,13 +68,63 @@ impl Precondition {
 pub struct ActionEntry(pub &'static dyn Action);
 inventory::collect!(ActionEntry);
 
+/// The registry, built once: every action with its spec (schemars generates a parameter
+/// schema on each `spec()` call, so it is computed once here), sorted by name, and an
+/// index by name.
+struct Registry {
+    sorted: Vec<(&'static dyn Action, ActionSpec)>,
+    by_name: HashMap<&'static str, usize>,
+}
+
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut sorted: Vec<(&'static dyn Action, ActionSpec)> =
+            inventory::iter::<ActionEntry>.into_iter().map(|e| (e.0, e.0.spec())).collect();
+        sorted.sort_by_key(|(_, spec)| spec.name);
+        let by_name = sorted.iter().enumerate().map(|(i, (_, spec))| (spec.name, i)).collect();
+        Registry { sorted, by_name }
+    })
+}
+
 /// Every registered action, sorted by name.
 pub fn all() -> Vec<&'static dyn Action> {
-    let mut v: Vec<&'static dyn Action> = inventory::iter::<ActionEntry>.into_iter().map(|e| e.0).collect();
-    v.sort_by_key(|a| a.spec().name);
-    v
+    registry().sorted.iter().map(|(a, _)| *a).collect()
+}
+
+/// Every registered action's spec, sorted by name (computed once).
+pub fn specs() -> impl Iterator<Item = &'static ActionSpec> {
+    registry().sorted.iter().map(|(_, spec)| spec)
 }
 
 pub fn find(name: &str) -> Option<&'static dyn Action> {
-    inventory::iter::<ActionEntry>.into_iter().map(|e| e.0).find(|a| a.spec().name == name)
+    registry().by_name.get(name).map(|&i| registry().sorted[i].0)
+}
+
+/// The spec of the action `name` (computed once, not per call as `Action::spec` does).
+pub fn spec(name: &str) -> Option<&'static ActionSpec> {
+    registry().by_name.get(name).map(|&i| &registry().sorted[i].1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_agree_with_the_actions_own_specs() {
+        let names: Vec<&str> = specs().map(|s| s.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        assert!(names.len() > 20, "{names:?}");
+        for name in names {
+            let a = find(name).unwrap();
+            assert_eq!(a.spec().name, name);
+            assert_eq!(spec(name).unwrap().params, a.spec().params, "{name}");
+            // The same allocation every time: cached, not rebuilt.
+            assert!(std::ptr::eq(spec(name).unwrap(), spec(name).unwrap()));
+        }
+        // Negative control: an unknown name is not found.
+        assert!(find("http.gett").is_none() && spec("").is_none());
+    }
 }

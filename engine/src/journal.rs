@@ -1,81 +1,217 @@
+use crate::group_commit::{GroupCommit, SyncStats};
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use testrunner_reports::Event;
+use testrunner_reports::{Event, MetricResult, ReportFold, RunReport};
 use testrunner_scenario::Masker;
 
 type Observer = Box<dyn Fn(&Event) + Send + Sync>;
 
-/// Appends every event to `journal.jsonl` as it happens (flushed and synced, so a SIGKILLed
-/// run still leaves its evidence), keeps them for the final report, and shows them to an
-/// observer (the terminal).
+/// Appends every event to `journal.jsonl` as it happens, folds it into the run's report,
+/// and shows it to an observer (the terminal). Every line reaches the kernel before `emit`
+/// returns (a SIGKILLed run loses none); syncs to disk are batched (group commit), except
+/// for the records that must be durable before the run goes on: undo entries, the run's
+/// end, errors, interrupts, and what [`Journal::emit_durable`] is given. Events are not
+/// kept: memory is what the report holds.
 #[derive(Clone)]
 pub struct Journal {
-    inner: Arc<Mutex<Inner>>,
-    masker: Arc<Masker>,
-    observer: Arc<Observer>,
+    inner: Arc<Inner>,
 }
 
 struct Inner {
-    file: Option<File>,
-    events: Vec<Event>,
+    masker: Arc<Masker>,
+    observer: Observer,
+    state: Mutex<State>,
+    commit: Option<GroupCommit>,
+}
+
+struct State {
+    file: Option<Arc<File>>,
+    /// Lines written so far.
+    seq: u64,
+    fold: ReportFold,
 }
 
 impl Journal {
     pub fn create(path: &Path, masker: Arc<Masker>, observer: Observer) -> std::io::Result<Journal> {
-        let file = File::create(path)?;
-        Ok(Journal {
-            inner: Arc::new(Mutex::new(Inner { file: Some(file), events: vec![] })),
-            masker,
-            observer: Arc::new(observer),
-        })
+        Journal::on(File::create(path)?, masker, observer)
     }
 
     /// Appends to an existing journal (`testrunner cleanup` records what it undid there).
     pub fn append(path: &Path, masker: Arc<Masker>) -> std::io::Result<Journal> {
         let file = std::fs::OpenOptions::new().append(true).open(path)?;
-        Ok(Journal {
-            inner: Arc::new(Mutex::new(Inner { file: Some(file), events: vec![] })),
-            masker,
-            observer: Arc::new(Box::new(|_| {})),
-        })
+        Journal::on(file, masker, Box::new(|_| {}))
     }
 
-    /// A journal that only keeps events in memory (tests).
+    fn on(file: File, masker: Arc<Masker>, observer: Observer) -> std::io::Result<Journal> {
+        let file = Arc::new(file);
+        let commit = Some(GroupCommit::start(file.clone())?);
+        let state = Mutex::new(State { file: Some(file), seq: 0, fold: ReportFold::default() });
+        Ok(Journal { inner: Arc::new(Inner { masker, observer, state, commit }) })
+    }
+
+    /// A journal without a file (tests): it only folds the report.
     pub fn in_memory(masker: Arc<Masker>) -> Journal {
-        Journal {
-            inner: Arc::new(Mutex::new(Inner { file: None, events: vec![] })),
-            masker,
-            observer: Arc::new(Box::new(|_| {})),
-        }
+        let state = Mutex::new(State { file: None, seq: 0, fold: ReportFold::default() });
+        Journal { inner: Arc::new(Inner { masker, observer: Box::new(|_| {}), state, commit: None }) }
     }
 
     pub fn emit(&self, event: Event) {
-        let event = self.mask(event);
-        {
-            let mut inner = self.inner.lock().unwrap();
-            if let Some(f) = inner.file.as_mut() {
-                let mut line = serde_json::to_string(&event).unwrap_or_default();
-                line.push('\n');
-                // A full disk must not stop the run; the report will still be built from memory.
-                let _ = f.write_all(line.as_bytes()).and_then(|_| f.sync_data());
+        let durable = must_be_durable(&event);
+        self.write(event, durable);
+    }
+
+    /// Emits a record that is on disk when this returns (a step that changed the world).
+    pub fn emit_durable(&self, event: Event) {
+        self.write(event, true);
+    }
+
+    fn write(&self, event: Event, durable: bool) {
+        let (event, mut line) = self.masked(event);
+        line.push('\n');
+        let seq = {
+            let mut st = self.inner.state.lock().unwrap();
+            if let Some(f) = &st.file {
+                // A full disk must not stop the run; the report is still folded in memory.
+                let _ = (&**f).write_all(line.as_bytes());
             }
-            inner.events.push(event.clone());
+            st.seq += 1;
+            st.fold.push(&event);
+            st.seq
+        };
+        if let Some(c) = &self.inner.commit {
+            if durable {
+                c.sync_through(seq);
+            } else {
+                c.written(seq);
+            }
         }
-        (self.observer)(&event);
+        (self.inner.observer)(&event);
     }
 
-    pub fn events(&self) -> Vec<Event> {
-        self.inner.lock().unwrap().events.clone()
+    /// The run's report from the events so far.
+    pub fn report(&self) -> RunReport {
+        self.inner.state.lock().unwrap().fold.finish()
     }
 
-    fn mask(&self, event: Event) -> Event {
-        if self.masker.is_empty() {
-            return event;
+    /// The metrics recorded so far (the latest of each name).
+    pub fn metrics(&self) -> Vec<MetricResult> {
+        self.inner.state.lock().unwrap().fold.partial().metrics.clone()
+    }
+
+    /// Lines written and synced, and syncs made (none for an in-memory journal).
+    pub fn sync_stats(&self) -> SyncStats {
+        self.inner.commit.as_ref().map(GroupCommit::stats).unwrap_or_default()
+    }
+
+    /// The event with every secret masked, and its journal line. The line is serialized once
+    /// and searched for secrets as text (the masker knows their JSON-escaped forms); only an
+    /// event that holds one is masked field by field, so its JSON stays valid whatever the
+    /// secret looks like.
+    fn masked(&self, event: Event) -> (Event, String) {
+        let line = serde_json::to_string(&event).unwrap_or_default();
+        if self.inner.masker.is_empty()
+            || matches!(self.inner.masker.mask(&line), std::borrow::Cow::Borrowed(_))
+        {
+            return (event, line);
         }
         let mut v = serde_json::to_value(&event).unwrap_or_default();
-        self.masker.mask_json(&mut v);
-        serde_json::from_value(v).unwrap_or(event)
+        self.inner.masker.mask_json(&mut v);
+        let event = serde_json::from_value(v).unwrap_or(event);
+        let line = serde_json::to_string(&event).unwrap_or_default();
+        (event, line)
+    }
+}
+
+/// Records the run must not go on without, on disk: an undo entry before its fault takes
+/// effect, what was undone, and how the run ended.
+fn must_be_durable(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::UndoPending { .. }
+            | Event::UndoSettled { .. }
+            | Event::Undo { .. }
+            | Event::HarnessError { .. }
+            | Event::Interrupted { .. }
+            | Event::CleanupAbandoned { .. }
+            | Event::RunFinished { .. }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use testrunner_reports::Verdict;
+
+    fn log(msg: &str) -> Event {
+        Event::Log { step: None, t_ms: 1, message: msg.into() }
+    }
+
+    fn pending(key: &str) -> Event {
+        Event::UndoPending {
+            key: key.into(),
+            description: "start it again".into(),
+            action: "docker.start".into(),
+            params: serde_json::json!({"name": key}),
+            t_ms: 2,
+        }
+    }
+
+    #[test]
+    fn undo_records_are_on_disk_when_emit_returns_and_the_rest_is_batched() {
+        let dir = tempfile::tempdir().unwrap();
+        let j =
+            Journal::create(&dir.path().join("journal.jsonl"), Arc::new(Masker::default()), Box::new(|_| {}))
+                .unwrap();
+        for i in 0..500 {
+            j.emit(log(&format!("line {i}")));
+        }
+        let before = j.sync_stats();
+        assert!(before.syncs < 50, "{before:?}: every line synced");
+        j.emit(pending("db"));
+        let s = j.sync_stats();
+        assert_eq!((s.written, s.synced), (501, 501), "the undo record and all before it are durable");
+        j.emit_durable(log("a step that changed the world"));
+        assert_eq!(j.sync_stats().synced, 502);
+        // Negative control: an ordinary line is not waited for.
+        j.emit(log("later"));
+        assert_eq!(j.sync_stats().written, 503);
+        let text = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
+        assert_eq!(text.lines().count(), 503, "every line reached the file before emit returned");
+    }
+
+    #[test]
+    fn secrets_are_masked_in_the_line_and_the_report_and_json_stays_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        // A secret that is also a number in the line (t_ms 2) and one with a quote.
+        let masker = Arc::new(Masker::new(vec!["hunter2\"x".to_string(), "123".to_string()]));
+        let j = Journal::create(&path, masker, Box::new(|_| {})).unwrap();
+        j.emit(Event::Log { step: None, t_ms: 1234, message: "pw hunter2\"x and 123".into() });
+        j.emit(log("nothing secret"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let events = RunReport::parse_journal(&text).unwrap();
+        assert_eq!(events.len(), 2, "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        match &events[0] {
+            Event::Log { message, t_ms, .. } => {
+                assert_eq!(message, "pw **** and ****");
+                assert_eq!(*t_ms, 1234, "a number is not a string to mask");
+            }
+            e => panic!("{e:?}"),
+        }
+        assert_eq!(j.report().logs[0].message, "pw **** and ****");
+    }
+
+    #[test]
+    fn the_report_is_folded_without_keeping_events() {
+        let j = Journal::in_memory(Arc::new(Masker::default()));
+        j.emit(pending("db"));
+        j.emit(Event::RunFinished { verdict: Verdict::Pass, exit_code: 0, at: "t".into(), duration_ms: 9 });
+        let r = j.report();
+        assert_eq!(r.pending_undo.len(), 1);
+        assert_eq!(r.duration_ms, 9);
+        assert_eq!(j.sync_stats(), SyncStats::default());
     }
 }

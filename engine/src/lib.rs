@@ -4,6 +4,7 @@
 
 pub mod baseline;
 mod exit;
+mod group_commit;
 mod journal;
 mod run;
 mod step;
@@ -12,6 +13,7 @@ mod verdict;
 
 pub use baseline::Baseline;
 pub use exit::{ExitCode, EXIT_CODE_TABLE};
+pub use group_commit::{SyncStats, SYNC_EVERY};
 pub use journal::Journal;
 pub use run::{run, Interrupt, RunOptions, RunOutcome};
 /// The loader's catalog of actions, re-exported for the runner and tests.

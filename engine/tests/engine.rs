@@ -186,9 +186,10 @@ async fn run_full(yaml: &str, overrides: &Overrides, interrupt: Interrupt) -> (R
     let out = run(&sc, &opts, masker, journal.clone(), UndoStack::default(), interrupt).await;
     // The journal on disk folds to the same report as the live one.
     let disk = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
-    let rebuilt = RunReport::from_events(&RunReport::parse_journal(&disk).unwrap());
+    let events = RunReport::parse_journal(&disk).unwrap();
+    let rebuilt = RunReport::from_events(&events);
     assert_eq!(rebuilt, out.report);
-    (out.report, out.exit.code(), journal.events())
+    (out.report, out.exit.code(), events)
 }
 
 fn check(r: &RunReport, id: &str) -> CheckStatus {

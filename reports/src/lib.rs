@@ -14,4 +14,6 @@ pub mod summary;
 pub mod text;
 
 pub use event::{CheckDecl, CheckStatus, Event, Verdict};
-pub use model::{CheckResult, MetricResult, PendingUndo, PhaseResult, RunReport, StepRecord, UndoRecord};
+pub use model::{
+    CheckResult, MetricResult, PendingUndo, PhaseResult, ReportFold, RunReport, StepRecord, UndoRecord,
+};

@@ -45,6 +45,32 @@ pub struct RunReport {
     pub step_errors: Vec<StepError>,
 }
 
+/// A report folded one event at a time: the live run keeps this instead of its events, so
+/// its memory is what the report holds, not the journal's size.
+#[derive(Debug, Clone, Default)]
+pub struct ReportFold {
+    report: RunReport,
+    last_t: u64,
+}
+
+impl ReportFold {
+    pub fn push(&mut self, ev: &Event) {
+        self.report.apply(ev, &mut self.last_t);
+    }
+
+    /// The report as folded so far (not finalized: no step errors yet).
+    pub fn partial(&self) -> &RunReport {
+        &self.report
+    }
+
+    /// The report of the events so far, finalized as [`RunReport::from_events`] does.
+    pub fn finish(&self) -> RunReport {
+        let mut r = self.report.clone();
+        r.finalize(self.last_t);
+        r
+    }
+}
+
 /// A failed step not covered by a check: one that no check reported as ERROR naming it
 /// (`… failed at step `<id>` …`). Setup and teardown failures are harness errors, an
 /// interrupted step is the interruption, and `allow_failure` steps are not failures.
@@ -182,21 +208,26 @@ pub struct LogLine {
 impl RunReport {
     /// Folds a run's events, in journal order, into its report.
     pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> RunReport {
-        let mut r = RunReport::default();
-        let mut last_t = 0u64;
+        let mut fold = ReportFold::default();
         for ev in events {
-            r.apply(ev, &mut last_t);
+            fold.push(ev);
         }
-        r.step_errors = r.uncovered_step_failures();
-        if r.verdict.is_none() {
+        fold.finish()
+    }
+
+    /// What only the whole run can say: uncovered step failures, and a run that never
+    /// finished (`last_t`: the latest time any event carried).
+    fn finalize(&mut self, last_t: u64) {
+        self.step_errors = self.uncovered_step_failures();
+        if self.verdict.is_none() {
             // The runner died before it could finish: keep what was recorded, say so.
-            r.verdict = Some(Verdict::Incomplete);
-            r.duration_ms = last_t;
-            for c in r.checks.iter_mut().filter(|c| c.status == CheckStatus::Error && c.message.is_empty()) {
+            self.verdict = Some(Verdict::Incomplete);
+            self.duration_ms = last_t;
+            for c in self.checks.iter_mut().filter(|c| c.status == CheckStatus::Error && c.message.is_empty())
+            {
                 c.message = "not evaluated: the run ended before this check (runner killed?)".into();
             }
         }
-        r
     }
 
     fn apply(&mut self, ev: &Event, last_t: &mut u64) {

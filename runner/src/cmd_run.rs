@@ -135,7 +135,7 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
         _ = abandon.token.cancelled() => {
             let signal = abandon.signal.lock().unwrap().clone().unwrap_or_default();
             let code = abandon_cleanup(&signal, &undo, &journal, t0).await;
-            let report = testrunner_reports::RunReport::from_events(&journal.events());
+            let report = journal.report();
             if let Err(e) = rundir::write_reports(&dir, &report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref()) {
                 print_error(&format!("cannot write reports in {}: {e}", dir.display()), None);
             }

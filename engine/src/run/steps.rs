@@ -1,0 +1,355 @@
+//! One step of the run: evaluate, dispatch (engine steps, actions inline or in the
+//! background), and record what it did: journal, scope, undo stack, evidence.
+use super::{Background, Runner};
+use crate::step::{ms_since, now_rfc3339, save_content, Attempts, StepRun};
+use serde_json::{json, Value};
+use std::time::Instant;
+use testrunner_actions::{find, ActionCtx};
+use testrunner_reports::Event;
+use testrunner_scenario::{Scope, Step, StepKind};
+use tokio_util::sync::CancellationToken;
+
+impl Runner<'_> {
+    /// Runs steps in order; returns the failing step and its error.
+    pub(super) async fn steps(&mut self, steps: &[Step], phase: &str) -> Option<(String, String)> {
+        for s in steps {
+            if self.interrupted() {
+                return Some((s.id.clone(), "interrupted".into()));
+            }
+            let run = self.step(s, phase, self.interrupt.token.clone(), self.deadline).await;
+            if let Some(run) = run {
+                if !run.ok && !s.allow_failure {
+                    return Some((s.id.clone(), run.error.unwrap_or_default()));
+                }
+            }
+        }
+        None
+    }
+
+    pub(super) fn step_scope(&self, s: &Step) -> Result<Scope, String> {
+        let mut scope = self.scope.clone();
+        if let Some(fs) = &s.scope {
+            fs.bind(&mut scope)?;
+        }
+        Ok(scope)
+    }
+
+    /// Runs one step. Returns None for a background step (it finishes at `stop`).
+    pub(super) async fn step(
+        &mut self,
+        s: &Step,
+        phase: &str,
+        interrupt: CancellationToken,
+        outer: Instant,
+    ) -> Option<StepRun> {
+        let t = ms_since(self.t0);
+        let scope = match self.step_scope(s) {
+            Ok(sc) => sc,
+            Err(e) => {
+                let e = format!("{e} (at {})", s.span);
+                return Some(self.finish_inline(s, phase, StepRun::failed(t, t, now_rfc3339(), e)));
+            }
+        };
+        if let Some(w) = &s.when {
+            match w.eval_bool(&scope) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let mut run = StepRun::failed(t, t, now_rfc3339(), String::new());
+                    run.ok = true;
+                    run.error = None;
+                    self.scope.set(s.id.clone(), json!({"ok": true, "skipped": true}));
+                    self.journal.emit(Event::StepFinished {
+                        step: s.id.clone(),
+                        phase: phase.into(),
+                        action: s.action.clone(),
+                        ok: true,
+                        error: None,
+                        hint: None,
+                        allowed_failure: false,
+                        skipped: true,
+                        started_ms: t,
+                        finished_ms: t,
+                        attempts: 0,
+                        last_miss_ms: None,
+                        first_match_ms: None,
+                        result: json!({"skipped": true}),
+                    });
+                    return Some(run);
+                }
+                Err(e) => {
+                    return Some(self.finish_inline(
+                        s,
+                        phase,
+                        StepRun::failed(t, t, now_rfc3339(), format!("when: {e}")),
+                    ))
+                }
+            }
+        }
+        self.journal.emit(Event::StepStarted {
+            step: s.id.clone(),
+            phase: phase.into(),
+            action: s.action.clone(),
+            t_ms: t,
+            at: now_rfc3339(),
+            background: s.background,
+            // What the action declares (a fault, a chart): reports read it from the journal.
+            traits: testrunner_actions::spec(&s.action).map(|a| a.traits).unwrap_or_default(),
+        });
+        let params = match s.params.eval(&scope) {
+            Ok(p) => p,
+            Err(e) => {
+                let run = StepRun::failed(
+                    t,
+                    ms_since(self.t0),
+                    now_rfc3339(),
+                    format!("cannot evaluate parameters: {e} (at {})", s.span),
+                );
+                return Some(self.finish_inline(s, phase, run));
+            }
+        };
+        match s.kind {
+            StepKind::Assert => {
+                let run = self.assert(s, &scope, &params, t);
+                return Some(self.finish_inline(s, phase, run));
+            }
+            StepKind::Stop => {
+                let run = self.stop_step(s, &params, t).await;
+                return Some(self.finish_inline(s, phase, run));
+            }
+            StepKind::Wait => {
+                let run = self.wait_step(s, &params, t).await;
+                return Some(self.finish_inline(s, phase, run));
+            }
+            StepKind::Action | StepKind::Set | StepKind::Log => {}
+        }
+        let Some(action) = find(&s.action) else {
+            let run =
+                StepRun::failed(t, t, now_rfc3339(), format!("action `{}` is not registered", s.action));
+            return Some(self.finish_inline(s, phase, run));
+        };
+        // A `${…}` value is converted to the type its slot takes, or refused here with
+        // where it is written (not by the action's decoder, which knows no place).
+        let params = match testrunner_scenario::conform_params(
+            &s.action,
+            &s.params,
+            params,
+            action_params_schema(&s.action),
+            &self.sc.sources,
+        ) {
+            Ok(p) => p,
+            Err(e) => {
+                let run =
+                    StepRun::failed(t, ms_since(self.t0), now_rfc3339(), format!("invalid parameters: {e}"));
+                return Some(self.finish_inline(s, phase, run));
+            }
+        };
+        let timeout = match (s.timeout, s.background) {
+            (Some(t), _) => t,
+            // A background step lives until it is stopped; the run's deadline bounds it.
+            (None, true) => outer.saturating_duration_since(Instant::now()),
+            (None, false) => self.sc.defaults.step_timeout,
+        };
+        let deadline = (Instant::now() + timeout).min(outer);
+        let mut self_names = vec![s.id.clone()];
+        if let Some(fs) = &s.scope {
+            self_names
+                .extend(fs.aliases.iter().filter(|(_, full)| *full == s.id).map(|(short, _)| short.clone()));
+        }
+        let stop = if s.background { CancellationToken::new() } else { interrupt.child_token() };
+        let attempts = Attempts {
+            action,
+            step_id: s.id.clone(),
+            self_names,
+            params,
+            until: s.until.clone(),
+            interval: s.interval.unwrap_or(self.sc.defaults.interval),
+            retries: s.retries,
+            timeout,
+            deadline,
+            scope,
+            state: self.state.clone(),
+            journal: self.journal.clone(),
+            t0: self.t0,
+            stop: stop.clone(),
+            interrupt: if s.background { CancellationToken::new() } else { interrupt },
+        };
+        if s.background {
+            let (started_ms, started_at) = (ms_since(self.t0), now_rfc3339());
+            let handle = tokio::spawn(attempts.run());
+            self.background.insert(
+                s.id.clone(),
+                Background { step: s.clone(), phase: phase.into(), started_ms, started_at, stop, handle },
+            );
+            return None;
+        }
+        let run = attempts.run().await;
+        Some(self.finish_inline(s, phase, run))
+    }
+
+    pub(super) fn assert(&self, s: &Step, scope: &Scope, params: &Value, t: u64) -> StepRun {
+        let mut failures = vec![];
+        for e in &s.assertions {
+            match e.eval_bool(scope) {
+                Ok(true) => {}
+                Ok(false) => {
+                    failures.push(format!("`{}` is false ({})", e.source, e.explain(scope).join(", ")))
+                }
+                Err(err) => failures.push(err),
+            }
+        }
+        let mut run = StepRun::failed(t, ms_since(self.t0), now_rfc3339(), String::new());
+        run.attempts = 1;
+        if failures.is_empty() {
+            run.ok = true;
+            run.error = None;
+        } else {
+            let msg =
+                params.get("message").and_then(Value::as_str).map(|m| format!("{m}: ")).unwrap_or_default();
+            run.error = Some(format!("{msg}{}", failures.join("; ")));
+        }
+        run
+    }
+
+    /// Records a finished step: journal, scope, undo stack, evidence.
+    pub(super) fn finish_inline(&mut self, s: &Step, phase: &str, mut run: StepRun) -> StepRun {
+        let mut announced = self.undo.take_intents(&s.id);
+        // A step that changed the world (or restored it) is journalled durably.
+        let mut changed = !announced.is_empty();
+        if let Some(outcome) = run.outcome.take() {
+            changed |= !outcome.undo.is_empty() || !outcome.resolves.is_empty();
+            if run.ok {
+                for key in &outcome.resolves {
+                    if self.undo.resolve(key) {
+                        self.journal.emit(Event::UndoSettled {
+                            key: key.clone(),
+                            reason: format!("restored by step `{}`", s.id),
+                            t_ms: ms_since(self.t0),
+                        });
+                    }
+                }
+                for u in outcome.undo.clone() {
+                    // Not announced before the change: recorded now, as early as it can be.
+                    if !announced.iter().any(|a| a.key == u.key) {
+                        self.journal.emit(Event::UndoPending {
+                            key: u.key.clone(),
+                            description: u.description.clone(),
+                            action: u.action.to_string(),
+                            params: u.params.clone(),
+                            t_ms: ms_since(self.t0),
+                        });
+                    }
+                    announced.retain(|a| a.key != u.key);
+                    self.undo.push(u);
+                }
+            }
+            run.outcome = Some(outcome);
+        }
+        // Announced but not confirmed: the step failed before the change, or its program ended.
+        for a in announced {
+            let reason = if run.ok { "ended with its step" } else { "not applied: the step failed" };
+            self.journal.emit(Event::UndoSettled {
+                key: a.key,
+                reason: reason.into(),
+                t_ms: ms_since(self.t0),
+            });
+        }
+        if s.kind == StepKind::Set && run.ok {
+            for (k, v) in &run.output {
+                self.scope.set(k.clone(), v.clone());
+            }
+        }
+        if s.kind == StepKind::Log && run.ok {
+            let msg = run.output.get("message").and_then(Value::as_str).unwrap_or_default().to_string();
+            self.journal.emit(Event::Log { step: Some(s.id.clone()), t_ms: run.finished_ms, message: msg });
+        }
+        let mut result = run.result();
+        // Before the save: its file name may read the step's own result.
+        self.scope.set(s.id.clone(), result.clone());
+        if let Some(save) = &s.save {
+            // Evidence the scenario promised is part of the step: a save that cannot be
+            // written fails a step that had succeeded (a failed one keeps its own error).
+            if let Err(e) = self.save(s, save, &result) {
+                if run.ok {
+                    run.ok = false;
+                    run.error = Some(e);
+                    run.hint =
+                        Some("`save:` names a file inside evidence/ (no `..`, no absolute path)".into());
+                    result = run.result();
+                    self.scope.set(s.id.clone(), result.clone());
+                }
+            }
+        }
+        let finished = Event::StepFinished {
+            step: s.id.clone(),
+            phase: phase.into(),
+            action: s.action.clone(),
+            ok: run.ok,
+            error: run.error.clone(),
+            hint: run.hint.clone(),
+            allowed_failure: !run.ok && s.allow_failure,
+            skipped: false,
+            started_ms: run.started_ms,
+            finished_ms: run.finished_ms,
+            attempts: run.attempts,
+            last_miss_ms: run.last_miss_ms,
+            first_match_ms: run.first_match_ms,
+            result: trim(result),
+        };
+        if changed {
+            self.journal.emit_durable(finished);
+        } else {
+            self.journal.emit(finished);
+        }
+        run
+    }
+
+    pub(super) fn save(
+        &mut self,
+        s: &Step,
+        save: &testrunner_scenario::Template,
+        result: &Value,
+    ) -> Result<(), String> {
+        let scope = self.step_scope(s).unwrap_or_else(|_| self.scope.clone());
+        let name = match save.eval(&scope) {
+            Ok(Value::String(n)) => n,
+            Ok(other) => other.to_string(),
+            Err(e) => return Err(format!("save: {e}")),
+        };
+        let ctx = ActionCtx {
+            step_id: s.id.clone(),
+            state: self.state.clone(),
+            deadline: Instant::now(),
+            stop: CancellationToken::new(),
+        };
+        let path = ctx
+            .write_evidence(&name, &save_content(result))
+            .map_err(|e| format!("save `{name}` failed: {}", e.message))?;
+        self.journal.emit(Event::Evidence { path, step: Some(s.id.clone()) });
+        Ok(())
+    }
+}
+
+/// The parameter schema of a registered action (cached by the registry).
+fn action_params_schema(name: &str) -> &'static Value {
+    static NONE: Value = Value::Null;
+    testrunner_actions::spec(name).map(|s| &s.params).unwrap_or(&NONE)
+}
+
+/// Keeps the journal readable: very long strings in results are cut (evidence has them whole).
+fn trim(v: Value) -> Value {
+    match v {
+        Value::String(s) if s.len() > 16_384 => {
+            let cut: String = s.chars().take(16_384).collect();
+            Value::String(format!("{cut}… [{} bytes total]", s.len()))
+        }
+        Value::Array(a) if a.len() > 2000 => {
+            let n = a.len();
+            let mut kept: Vec<Value> = a.into_iter().take(2000).map(trim).collect();
+            kept.push(Value::String(format!("… [{n} items total]")));
+            Value::Array(kept)
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(trim).collect()),
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, trim(v))).collect()),
+        other => other,
+    }
+}
