@@ -6,6 +6,8 @@ use crate::model::{display_value, secs, RunReport, StepRecord};
 use askama::Template;
 use serde_json::Value;
 
+mod availability;
+
 pub fn render(report: &RunReport, resolved_scenario_yaml: &str) -> String {
     let page = Page::new(report, resolved_scenario_yaml);
     let html = page.render().unwrap_or_else(|e| {
@@ -51,6 +53,8 @@ struct Page<'a> {
     steps_have_error: bool,
     timeline: Timeline,
     write_rates: Vec<WriteRate>,
+    /// The `http.sample` charts, rendered by their own template (html/availability.rs).
+    availability: String,
     undo: Vec<UndoRow>,
     unrestored: usize,
     harness: Vec<HarnessRow>,
@@ -239,6 +243,7 @@ impl<'a> Page<'a> {
             steps_have_error: r.steps.iter().any(|s| s.error.is_some() || s.hint.is_some()),
             timeline: Timeline::new(r),
             write_rates: WriteRate::all(r),
+            availability: availability::render(r),
             undo: r
                 .undo
                 .iter()

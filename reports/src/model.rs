@@ -531,6 +531,9 @@ const FAULT_ACTIONS: &[&str] = &[
     "kube.patch",
     "kube.scale",
     "kube.delete",
+    "docker.network_disconnect",
+    "net.partition",
+    "net.netem",
 ];
 
 impl StepRecord {
