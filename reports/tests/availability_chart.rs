@@ -54,7 +54,7 @@ fn sampled_run(label: &str) -> Vec<Event> {
         common::step_finished("heal", "fault", "net.heal", (5800, 5840), 1),
         with_result(
             common::step_finished("availability", "fault", "http.sample", (500, 9500), 1),
-            json!({"samples": 90, "failed": 20, "availability": 77.78, "latency_p50_ms": 3.5,
+            json!({"samples": 90, "down": 20, "availability": 77.78, "latency_p50_ms": 3.5,
                    "latency_p95_ms": 3.5, "latency_p99_ms": 3.5, "latency_max_ms": 3.5,
                    "outages": 1, "outage_ms": 2000, "outage_lo_ms": 1900, "outage_hi_ms": 2100,
                    "outage_start_ms": 4000, "outage_start_lo_ms": 3900, "outage_end_lo_ms": 5900,
@@ -79,7 +79,7 @@ fn the_chart_draws_probes_on_the_run_clock_with_the_outage_and_the_marks() {
     assert!(svg.contains("<line class=\"m-fault\" x1=\"478.2\""), "partition at 3.9 s: {svg}");
     assert!(svg.contains("<line class=\"m-heal\" x1=\"680.0\""), "heal at 5.8 s: {svg}");
     assert!(svg.contains(">partition_pg</text>") && svg.contains(">heal</text>"), "{svg}");
-    assert!(chart.contains("availability 77.78% · probes 90 · failed 20 · p50 3.5 ms"), "{chart}");
+    assert!(chart.contains("availability 77.78% · probes 90 · down 20 · p50 3.5 ms"), "{chart}");
     assert!(
         chart.contains(
             "Longest outage 2 s (at least 1.9 s, at most 2.1 s): it began between 3.900 s and \

@@ -106,8 +106,8 @@ pub fn summarize(probes: &[Probe], start_ms: u64, end_ms: u64, cap: usize) -> Ma
     let (count, longest) = outages(probes, start_ms, end_ms);
     let mut m = Map::new();
     m.insert("samples".into(), json!(probes.len()));
-    m.insert("ok".into(), json!(ok.len()));
-    m.insert("failed".into(), json!(probes.len() - ok.len()));
+    m.insert("up".into(), json!(ok.len()));
+    m.insert("down".into(), json!(probes.len() - ok.len()));
     m.insert("availability".into(), availability.map(|a| json!(a)).unwrap_or(Value::Null));
     for (k, p) in [("latency_p50_ms", 50.0), ("latency_p95_ms", 95.0), ("latency_p99_ms", 99.0)] {
         m.insert(k.into(), num(pct(&sorted, p)));

@@ -61,9 +61,9 @@ impl Action for Sample {
             params: schema::<SampleParams>(),
             outputs: &[
                 OutputField { name: "samples", ty: "int", doc: "probes made" },
-                OutputField { name: "ok", ty: "int", doc: "probes answered with an accepted status within the timeout" },
-                OutputField { name: "failed", ty: "int", doc: "the others (other status, connection error, timeout)" },
-                OutputField { name: "availability", ty: "float", doc: "ok / samples × 100 (null when nothing was sampled)" },
+                OutputField { name: "up", ty: "int", doc: "probes answered with an accepted status within the timeout" },
+                OutputField { name: "down", ty: "int", doc: "the others (other status, connection error, timeout)" },
+                OutputField { name: "availability", ty: "float", doc: "up / samples × 100 (null when nothing was sampled)" },
                 OutputField { name: "latency_p50_ms", ty: "float", doc: "median latency of accepted probes (also _p95_, _p99_, _max_)" },
                 OutputField { name: "latency_p95_ms", ty: "float", doc: "95th percentile latency of accepted probes" },
                 OutputField { name: "latency_p99_ms", ty: "float", doc: "99th percentile latency of accepted probes" },

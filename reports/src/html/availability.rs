@@ -183,7 +183,7 @@ impl Chart {
         let stats = [
             ("availability", "availability", "%"),
             ("samples", "probes", ""),
-            ("failed", "failed", ""),
+            ("down", "down", ""),
             ("latency_p50_ms", "p50", " ms"),
             ("latency_p95_ms", "p95", " ms"),
             ("latency_p99_ms", "p99", " ms"),
