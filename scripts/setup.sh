@@ -2,7 +2,8 @@
 # Installs and starts what testrunner's tests and shipped scenarios need on a fresh
 # Debian bookworm machine, idempotently:
 #   - Debian packages: postgresql-15 (server binaries only; no cluster is started),
-#     libxml2-utils (xmllint, to validate junit.xml), python3 (the kubectl stub)
+#     libxml2-utils (xmllint, to validate junit.xml), python3 (the kubectl stub),
+#     nftables, iproute2 and util-linux (nft, tc, nsenter: the network-fault actions)
 #   - PyYAML and jsonschema for that python3 (pip; the test that checks `testrunner schema`)
 #   - the Docker daemon, started if it is installed but not running
 #   - the local image testrunner-hostfs:latest (scripts/build-image.sh; no registry needed)
@@ -14,6 +15,10 @@ need=()
 command -v xmllint >/dev/null || need+=(libxml2-utils)
 command -v python3 >/dev/null || need+=(python3)
 command -v docker >/dev/null || need+=(docker.io)
+# Network faults: net.partition (nft), net.netem (tc), both entered through nsenter.
+command -v nft >/dev/null || need+=(nftables)
+command -v tc >/dev/null || need+=(iproute2)
+command -v nsenter >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -18,6 +18,7 @@ pub mod files;
 pub mod http;
 pub mod kube;
 pub mod metrics;
+pub mod net;
 pub mod process;
 pub mod sql;
 

@@ -51,6 +51,9 @@ pub struct ActionTraits {
     /// Triggers a failover (promotes a standby): marked as a promotion on charts.
     #[serde(default, skip_serializing_if = "is_false")]
     pub failover: bool,
+    /// Ends a fault (heals a partition, reconnects, starts or unpauses): marked green on charts.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub heal: bool,
     /// Its result carries a time series the HTML report draws.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chart: Option<Chart>,
@@ -63,6 +66,9 @@ pub enum Chart {
     /// `series: [[second, rows/s], ...]` plus `acknowledged`, `failed`, `unknown`, `errors`:
     /// a writer pool's acknowledged rows per second.
     WriteRate,
+    /// `series: [[t_ms, latency_ms, up], ...]` plus availability figures: an HTTP sampler's
+    /// probes on the run clock.
+    Availability,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -71,11 +77,13 @@ fn is_false(b: &bool) -> bool {
 
 impl ActionTraits {
     /// An action that only observes or sets up.
-    pub const NONE: ActionTraits = ActionTraits { fault: false, failover: false, chart: None };
+    pub const NONE: ActionTraits = ActionTraits { fault: false, failover: false, heal: false, chart: None };
     /// An action that injects a fault.
-    pub const FAULT: ActionTraits = ActionTraits { fault: true, failover: false, chart: None };
+    pub const FAULT: ActionTraits = ActionTraits { fault: true, failover: false, heal: false, chart: None };
     /// An action that triggers a failover.
-    pub const FAILOVER: ActionTraits = ActionTraits { fault: false, failover: true, chart: None };
+    pub const FAILOVER: ActionTraits = ActionTraits { fault: false, failover: true, heal: false, chart: None };
+    /// An action that ends a fault.
+    pub const HEAL: ActionTraits = ActionTraits { fault: false, failover: false, heal: true, chart: None };
 
     /// True when nothing is declared (the journal then records nothing).
     pub fn is_none(&self) -> bool {

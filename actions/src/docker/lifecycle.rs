@@ -28,7 +28,7 @@ impl Action for Start {
             outputs: &[OutputField { name: "state", ty: "string", doc: "state after the start" }],
             example: "- id: start_pg\n  docker.start: { container: val17-pg }\n",
             background: false,
-            traits: ActionTraits::NONE,
+            traits: ActionTraits::HEAL,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {
@@ -237,7 +237,7 @@ impl Action for Unpause {
             outputs: &[OutputField { name: "state", ty: "string", doc: "state after the unpause" }],
             example: "- docker.unpause: { container: d31-standby }\n",
             background: false,
-            traits: ActionTraits::NONE,
+            traits: ActionTraits::HEAL,
         }
     }
     async fn run(&self, params: Value, ctx: &ActionCtx) -> Result<Outcome, ActionError> {

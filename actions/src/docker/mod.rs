@@ -3,9 +3,10 @@
 //! undo stack unless the scenario restored them itself.
 //!
 //! Undo keys: `docker.container:<name>` (run → rm), `docker.stopped:<name>` (stop / kill →
-//! start), `docker.paused:<name>` (pause → unpause).
+//! start), `docker.paused:<name>` (pause → unpause); networks: see network.rs.
 mod exec;
 mod lifecycle;
+mod network;
 mod observe;
 mod run;
 
@@ -42,7 +43,7 @@ fn docker_err(container: &str, e: bollard::errors::Error) -> ActionError {
     }
 }
 
-async fn inspect(ctx: &ActionCtx, c: &str) -> Result<Value, ActionError> {
+pub(crate) async fn inspect(ctx: &ActionCtx, c: &str) -> Result<Value, ActionError> {
     let d = ctx.docker().await?;
     let i = d.inspect_container(c, None::<InspectContainerOptions>).await.map_err(|e| docker_err(c, e))?;
     Ok(serde_json::to_value(&i).unwrap_or(Value::Null))

@@ -1,6 +1,7 @@
 //! `report.html`: one self-contained page for people (inline CSS, no network, no JS).
 //! Rust computes a plain view (strings and numbers); the askama template lays it out and
 //! escapes every value, SVG text included, because `.html` templates auto-escape.
+mod availability;
 mod axis;
 mod chart;
 mod page;

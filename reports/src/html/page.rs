@@ -38,6 +38,8 @@ pub(super) struct Page<'a> {
     steps_have_error: bool,
     timeline: Timeline,
     write_rates: Vec<WriteRate>,
+    /// The availability charts, rendered by their own template (html/availability.rs).
+    availability: String,
     undo: Vec<UndoRow>,
     unrestored: usize,
     harness: Vec<HarnessRow>,
@@ -203,6 +205,7 @@ impl<'a> Page<'a> {
             steps_have_error: r.steps.iter().any(|s| s.error.is_some() || s.hint.is_some()),
             timeline: Timeline::new(r),
             write_rates: WriteRate::all(r),
+            availability: super::availability::render(r),
             undo: r
                 .undo
                 .iter()

@@ -89,7 +89,9 @@ pub fn step_started(step: &str, phase: &str, action: &str, t_ms: u64) -> Event {
 /// What the engine records for the fixtures' actions (their specs declare it).
 pub fn traits_of(action: &str) -> ActionTraits {
     match action {
-        "docker.stop" | "docker.kill" => ActionTraits::FAULT,
+        "docker.stop" | "docker.kill" | "net.partition" => ActionTraits::FAULT,
+        "net.heal" => ActionTraits::HEAL,
+        "http.sample" => ActionTraits { chart: Some(Chart::Availability), ..ActionTraits::NONE },
         "sql.promote" => ActionTraits::FAILOVER,
         "sql.writers" => ActionTraits { chart: Some(Chart::WriteRate), ..ActionTraits::NONE },
         _ => ActionTraits::NONE,
