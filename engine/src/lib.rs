@@ -13,7 +13,7 @@ mod verdict;
 
 pub use baseline::Baseline;
 pub use catalog::RegistryCatalog;
-pub use exit::{ExitCode, EXIT_CODE_TABLE};
+pub use exit::{suite_exit, ExitCode, EXIT_CODE_TABLE, SUITE_EXIT_RULE};
 pub use journal::Journal;
 pub use run::{run, Interrupt, RunOptions, RunOutcome};
 pub use undo::UndoStack;
