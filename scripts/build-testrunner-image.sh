@@ -51,7 +51,7 @@ cp -r scenarios/. "$root/scenarios/"
 cp -r readiness/. "$root/readiness/"
 # Every shared library the binaries link (with the paths the loader looks them up by).
 for b in "$root"/usr/local/bin/* "$root"/bin/*; do
-  ldd "$b" 2>/dev/null | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}'
+  { ldd "$b" 2>/dev/null || true; } | awk '/=> \//{print $3} /^\t\/[^ ]+ \(/{print $1}'
 done | sort -u | while read -r lib; do
   mkdir -p "$root$(dirname "$lib")"
   cp -L "$lib" "$root$lib"

@@ -30,7 +30,10 @@ fn serve() -> u16 {
 }
 
 fn docker_run(image: &str, out: &Path, args: &[&str]) -> std::process::Output {
-    let user = format!("{}:{}", nix::unistd::getuid(), nix::unistd::getgid());
+    // As the owner of the output directory, so the run can write there and we can read it.
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(out).unwrap();
+    let user = format!("{}:{}", meta.uid(), meta.gid());
     Command::new("docker")
         .args(["run", "--rm", "--network", "host", "--user", &user, "-v"])
         .arg(format!("{}:/out", out.display()))
