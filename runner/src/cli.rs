@@ -130,7 +130,7 @@ fn readiness_help() -> String {
 pub enum Command {
     /// Run a scenario and write its run directory (reports + evidence).
     #[command(after_help = run_help())]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Validate scenario files without running anything (exit 3 if any is invalid).
     #[command(after_help = check_help())]
     Check(CheckArgs),

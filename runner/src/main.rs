@@ -75,7 +75,7 @@ fn main() -> ExitCode {
         quiet_broken_pipe();
     }
     let code = match cli.command {
-        cli::Command::Run(args) => cmd_run::run(args),
+        cli::Command::Run(args) => cmd_run::run(*args),
         cli::Command::Check(args) => cmd_check::run(args),
         cli::Command::Actions => cmd_actions::list(),
         cli::Command::Explain(args) => cmd_actions::explain(args),
