@@ -95,3 +95,33 @@ fn runs_lists_every_run_and_diff_shows_what_changed() {
     assert!(std::fs::read_to_string(tmp.path().join("diff.html")).unwrap().contains("<tr class=\"worse\">"));
     assert_eq!(tr(tmp.path(), &["diff", "runs/s/flaky.1", "runs/nope"]).status.code(), Some(3));
 }
+
+/// scripts/check-toolchain.sh (run first by scripts/setup.sh) refuses a rustc older than
+/// Cargo.toml's rust-version with what to do, and accepts one as new or newer.
+#[test]
+fn the_toolchain_check_refuses_an_old_rustc() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/check-toolchain.sh");
+    // Written once, before anything runs it: the version comes from the environment.
+    let fake = tempfile::tempdir().unwrap();
+    for (f, body) in [("rustc", "#!/bin/sh\necho \"rustc $FAKE_RUSTC (fake)\"\n"), ("cargo", "#!/bin/sh\n")] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(fake.path().join(f), body).unwrap();
+        std::fs::set_permissions(fake.path().join(f), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let check = |version: &str| {
+        Command::new("bash")
+            .arg(&script)
+            .env("PATH", format!("{}:/usr/bin:/bin", fake.path().display()))
+            .env("FAKE_RUSTC", version)
+            .output()
+            .unwrap()
+    };
+    let old = check("1.63.0");
+    assert_eq!(old.status.code(), Some(1));
+    let msg = String::from_utf8_lossy(&old.stderr);
+    assert!(msg.contains("Rust 1.89 or newer") && msg.contains("found rustc 1.63.0") && msg.contains("rustup"), "{msg}");
+    for ok in ["1.89.0", "1.95.0", "1.100.1"] {
+        assert_eq!(check(ok).status.code(), Some(0), "{ok}");
+    }
+    assert_eq!(check("1.9.0").status.code(), Some(1), "1.9 is older than 1.89");
+}
