@@ -256,3 +256,46 @@ fn programs_next_to_testrunner_are_found_without_path() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+/// Ctrl-C to a suite reaches every running run once: each cleans up and reports
+/// INTERRUPTED, the suite starts nothing more and exits 130.
+#[test]
+fn sigint_is_passed_on_once_to_every_running_run() {
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("s");
+    let hold = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios/suite-hold.yaml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_testrunner"))
+        .args(["run", s(&hold), "--repeat", "3", "--jobs", "2", "--no-baseline", "--out", s(&out)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Bounded wait until both running runs have started holding.
+    let t = Instant::now();
+    let started = |name: &str| {
+        std::fs::read_to_string(out.join(name).join("journal.jsonl"))
+            .is_ok_and(|j| j.lines().any(|l| l.contains("\"step_finished\"") && l.contains("\"started\"")))
+    };
+    while !(started("hold.1") && started("hold.2")) {
+        assert!(t.elapsed() < Duration::from_secs(30), "the runs did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "the suite did not end after SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    let r = runs(&out);
+    assert_eq!(r[0], ("hold.1".into(), "INTERRUPTED".into(), Some(130)), "{r:?}");
+    assert_eq!(r[1], ("hold.2".into(), "INTERRUPTED".into(), Some(130)), "{r:?}");
+    assert_eq!(r[2], ("hold.3".into(), "NOT RUN".into(), None), "{r:?}");
+    assert_eq!(suite_json(&out)["interrupted"], "SIGINT");
+    xmllint(&out.join("junit.xml"));
+}

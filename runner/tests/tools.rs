@@ -119,7 +119,10 @@ fn the_toolchain_check_refuses_an_old_rustc() {
     let old = check("1.63.0");
     assert_eq!(old.status.code(), Some(1));
     let msg = String::from_utf8_lossy(&old.stderr);
-    assert!(msg.contains("Rust 1.89 or newer") && msg.contains("found rustc 1.63.0") && msg.contains("rustup"), "{msg}");
+    assert!(
+        msg.contains("Rust 1.89 or newer") && msg.contains("found rustc 1.63.0") && msg.contains("rustup"),
+        "{msg}"
+    );
     for ok in ["1.89.0", "1.95.0", "1.100.1"] {
         assert_eq!(check(ok).status.code(), Some(0), "{ok}");
     }
