@@ -4,11 +4,17 @@
 #   - Debian packages: postgresql-15 (server binaries only; no cluster is started),
 #     libxml2-utils (xmllint, to validate junit.xml), python3 (the kubectl stub),
 #     nftables, iproute2 and util-linux (nft, tc, nsenter: the network-fault actions)
-#   - PyYAML and jsonschema for that python3 (pip; the test that checks `testrunner schema`)
+#   - PyYAML and jsonschema for that python3 (pip; the test that checks `testrunner schema`),
+#     and kubernetes-validate, check-jsonschema and yamllint (pip; the test of deploy/)
+#   - a check that the Rust toolchain is at least Cargo.toml's rust-version
+#     (scripts/check-toolchain.sh; Debian bookworm's own rustc is too old)
 #   - the Docker daemon, started if it is installed but not running
 #   - the local image testrunner-hostfs:latest (scripts/build-image.sh; no registry needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# First: without a new enough Rust nothing else is worth installing.
+scripts/check-toolchain.sh
 
 need=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15 postgresql-client-15)
@@ -38,6 +44,12 @@ if ! python3 -c 'import yaml, jsonschema' 2>/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-yaml python3-jsonschema >/dev/null
   }
   python3 -c 'import yaml, jsonschema' || { echo "setup: PyYAML / jsonschema still missing for python3" >&2; exit 1; }
+fi
+
+# The offline validators of deploy/ (no cluster and no CI service exist here).
+if ! { command -v kubernetes-validate && command -v check-jsonschema && command -v yamllint; } >/dev/null 2>&1; then
+  echo "setup: installing kubernetes-validate, check-jsonschema and yamllint for $(command -v python3)"
+  python3 -m pip install -q kubernetes-validate check-jsonschema yamllint
 fi
 
 if ! docker info >/dev/null 2>&1; then

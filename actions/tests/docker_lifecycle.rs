@@ -266,8 +266,10 @@ async fn a_name_in_use_is_refused_unless_remove_existing() {
     assert_eq!(lab.engine_state(&c).await, "running");
 }
 
+/// scripts/build-image.sh builds testrunner-hostfs only: any other missing image is to be
+/// pulled or loaded (testrunner never pulls), and the hint says so.
 #[tokio::test]
-async fn a_missing_image_says_to_build_it() {
+async fn a_missing_image_hint_names_the_right_remedy() {
     let lab = Lab::new("img");
     let c = lab.name();
     let e = lab
@@ -276,7 +278,11 @@ async fn a_missing_image_says_to_build_it() {
             json!({"image": "testrunner-no-such-image:never", "name": c, "command": ["/bin/true"]}),
         )
         .await;
-    assert!(e.hint.unwrap().contains("scripts/build-image.sh"));
+    let hint = e.hint.unwrap();
+    assert!(
+        hint.contains("docker pull testrunner-no-such-image:never") && !hint.contains("build-image"),
+        "{hint}"
+    );
     assert!(lab.engine_inspect(&c).await.is_none());
 }
 

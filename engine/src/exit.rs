@@ -43,8 +43,63 @@ pub const EXIT_CODE_TABLE: &[(&str, &str)] = &[
     ("143", "terminated by SIGTERM (cleanup ran, reports marked interrupted)"),
 ];
 
+/// The exit code of a suite (several runs of one `testrunner run`), as the README states it.
+pub const SUITE_EXIT_RULE: &[&str] = &[
+    "130 / 143 when the suite was interrupted (SIGINT / SIGTERM), or a run was",
+    "3 when a run was a harness error or left no report (nothing hides a broken run)",
+    "0 when every run passed",
+    "otherwise the code the failed runs share (e.g. 2 when each exceeded its RTO), 1 when they differ",
+];
+
+/// Applies [`SUITE_EXIT_RULE`] to the runs' exit codes (None: a run that never started,
+/// e.g. after `--fail-fast`; it changes nothing) and says which line applied.
+pub fn suite_exit(codes: &[Option<i32>], interrupted: Option<&str>) -> (i32, &'static str) {
+    let ran: Vec<i32> = codes.iter().flatten().copied().collect();
+    let signalled = |c: i32| c == ExitCode::Interrupted.code() || c == ExitCode::Terminated.code();
+    match interrupted {
+        Some("SIGTERM") => return (ExitCode::Terminated.code(), "interrupted by SIGTERM"),
+        Some(_) => return (ExitCode::Interrupted.code(), "interrupted by SIGINT"),
+        None => {}
+    }
+    if let Some(c) = ran.iter().copied().find(|c| signalled(*c)) {
+        return (c, "a run was interrupted");
+    }
+    if ran.is_empty() || ran.iter().any(|c| *c == ExitCode::HarnessError.code() || *c < 0) {
+        return (ExitCode::HarnessError.code(), "a run was a harness error");
+    }
+    let failed: Vec<i32> = ran.into_iter().filter(|c| *c != 0).collect();
+    match failed.first() {
+        None => (0, "every run passed"),
+        Some(first) if failed.iter().all(|c| c == first) => (*first, "the code every failed run exited with"),
+        Some(_) => (ExitCode::CheckFailed.code(), "failed runs exited with different codes"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::suite_exit;
+
+    #[test]
+    fn suite_exit_rule() {
+        assert_eq!(suite_exit(&[Some(0), Some(0), None], None).0, 0);
+        assert_eq!(suite_exit(&[Some(0), Some(2), Some(2)], None).0, 2);
+        assert_eq!(suite_exit(&[Some(1), Some(2)], None).0, 1);
+        assert_eq!(suite_exit(&[Some(2), Some(3)], None).0, 3);
+        assert_eq!(suite_exit(&[Some(-1), Some(0)], None).0, 3, "a run killed by a signal left no code");
+        assert_eq!(suite_exit(&[None], None).0, 3, "nothing ran");
+        assert_eq!(suite_exit(&[Some(0), Some(143)], None).0, 143);
+        assert_eq!(suite_exit(&[Some(1)], Some("SIGINT")).0, 130);
+    }
+
+    /// The README states the same rule, line for line.
+    #[test]
+    fn readme_states_the_suite_exit_rule() {
+        let readme = include_str!("../../README.md");
+        for line in super::SUITE_EXIT_RULE {
+            assert!(readme.contains(line), "README.md lacks the suite exit rule line `{line}`");
+        }
+    }
+
     /// The README documents the same table, row for row.
     #[test]
     fn readme_lists_the_same_exit_codes() {

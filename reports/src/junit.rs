@@ -11,6 +11,14 @@ use std::time::Duration;
 
 pub fn render(report: &RunReport) -> String {
     let suite_name = if report.scenario.is_empty() { "unnamed" } else { report.scenario.as_str() };
+    let mut out = Report::new(suite_name);
+    out.set_time(Duration::from_millis(report.duration_ms));
+    out.add_test_suite(test_suite(report, suite_name));
+    finish(out, suite_name)
+}
+
+/// One run as a `<testsuite>` named `suite_name` (a suite of runs names each run).
+pub fn test_suite(report: &RunReport, suite_name: &str) -> TestSuite {
     let mut suite = TestSuite::new(suite_name);
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&report.started_at) {
         suite.set_timestamp(t);
@@ -34,11 +42,12 @@ pub fn render(report: &RunReport) -> String {
         case.name = name.into();
         suite.add_test_case(case);
     }
+    suite
+}
 
-    let mut out = Report::new(suite_name);
-    out.set_time(Duration::from_millis(report.duration_ms));
-    out.add_test_suite(suite);
-    let xml = out.to_string().unwrap_or_else(|e| fallback(suite_name, &e.to_string()));
+/// The document as text, valid against junit-10.xsd whatever the texts hold.
+pub fn finish(report: Report, name: &str) -> String {
+    let xml = report.to_string().unwrap_or_else(|e| fallback(name, &e.to_string()));
     // Any text may hold characters XML 1.0 forbids (a title, a program's stderr).
     crate::text::xml_chars(&strip_unschematic_attrs(xml)).into_owned()
 }
@@ -247,11 +256,15 @@ impl UniqueNames {
 }
 
 /// quick-junit writes `skipped` on `<testsuites>`, which junit-10.xsd does not allow there
-/// (we never report skipped test cases, so nothing is lost).
+/// (each `<testsuite>` keeps its own count, so nothing is lost).
 fn strip_unschematic_attrs(xml: String) -> String {
     let Some(start) = xml.find("<testsuites") else { return xml };
     let end = start + xml[start..].find('>').unwrap_or(0);
-    let tag = xml[start..end].replace(" skipped=\"0\"", "");
+    let mut tag = xml[start..end].to_string();
+    if let Some(at) = tag.find(" skipped=\"") {
+        let close = tag[at + 10..].find('"').map_or(tag.len(), |i| at + 11 + i);
+        tag.replace_range(at..close, "");
+    }
     format!("{}{}{}", &xml[..start], tag, &xml[end..])
 }
 

@@ -5,11 +5,14 @@
 mod event;
 mod model;
 
+pub mod diff;
 pub mod evidence;
 pub mod html;
 pub mod json;
 pub mod junit;
 pub mod readiness;
+pub mod runs;
+pub mod suite;
 pub mod summary;
 pub mod text;
 

@@ -516,3 +516,38 @@ fn spec_errors_point_at_file_line_col() {
     let ok = SMALL.replace("\"val13.metrics.nope > 1\"", "\"[1, 2].all(x, x > 0)\"");
     assert!(readiness::load_spec("ok.yaml", &ok).is_ok());
 }
+
+/// Runs written with `--out runs/val13` or by a suite (`runs/suite/<stamp>/val14`) are
+/// found at any depth and grouped by the scenario their report names.
+#[test]
+fn runs_at_any_depth_are_found_by_their_scenario() {
+    let d = tempfile::tempdir().unwrap();
+    let put = |dir: &Path, r: &RunReport| {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("journal.jsonl"), "").unwrap();
+        std::fs::write(dir.join("report.json"), json_report::render(r)).unwrap();
+    };
+    for (i, s) in SLICES.iter().enumerate() {
+        let r = report(s, t0() + Duration::minutes(10 * i as i64), &[], 0.0);
+        match *s {
+            "val13" => put(&d.path().join("val13"), &r),
+            "val14" => put(&d.path().join("suite/20260323T090000Z").join(s), &r),
+            _ => write_run(d.path(), &r),
+        }
+    }
+    let r = eval(d.path());
+    for id in ["VAL13", "VAL14"] {
+        assert_eq!(r.slice(id).unwrap().status, SliceStatus::Pass, "{id}: {}", r.slice(id).unwrap().detail);
+    }
+    assert!(r.ready);
+    // A later failing run elsewhere is the one that counts (negative control).
+    put(
+        &d.path().join("manual/val13-rerun"),
+        &report("val13", t0() + Duration::minutes(45), &["VAL13-04"], 0.0),
+    );
+    let r = eval(d.path());
+    assert_eq!(r.slice("VAL13").unwrap().status, SliceStatus::Fail);
+    // And a classic run newer than it wins again.
+    write_run(d.path(), &report("val13", t0() + Duration::minutes(50), &[], 0.0));
+    assert_eq!(eval(d.path()).slice("VAL13").unwrap().status, SliceStatus::Pass);
+}

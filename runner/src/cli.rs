@@ -38,11 +38,26 @@ fn top_help() -> String {
     help(
         &[
             "testrunner run scenarios/val17.yaml",
-            "testrunner check scenarios/*.yaml",
+            "testrunner run scenarios/ --tags val --jobs 2 --out runs/nightly",
+            "testrunner check scenarios/",
             "testrunner explain docker.stop",
             "testrunner report runs/val17/20261122T101500Z",
+            "testrunner runs",
         ],
         &exit_codes(),
+    )
+}
+
+fn suite_rule() -> String {
+    let rule: String = testrunner_engine::SUITE_EXIT_RULE
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("  {}. {l}\n", i + 1))
+        .collect();
+    format!(
+        "Suites (several files, a directory, a glob, or a suite flag):\n  one run directory per run under --out, \
+         plus junit.xml, index.html and report.json at its top.\n  Exit code, the first rule that applies:\n{}",
+        rule.trim_end()
     )
 }
 
@@ -58,8 +73,10 @@ Deadlines:
             "testrunner run scenarios/val13.yaml --var failover_threshold_ms=3000 --junit target/junit.xml",
             "testrunner run scenarios/val17.yaml --vars-file lab.yaml --out runs/val17/manual -q",
             "testrunner run scenarios/d31.yaml --preflight --expect-fingerprint 3a727b931ebe174e   # as reviewed with `plan`",
+            "testrunner run scenarios/ --tags val --exclude-tags kubernetes --shard 2/3 --junit junit/shard-2.xml",
+            "testrunner run scenarios/val13.yaml --repeat 10   # pass rate per check, metric spread",
         ],
-        &format!("{deadlines}\n\n{}", exit_codes()),
+        &format!("{deadlines}\n\n{}\n\n{}", suite_rule(), exit_codes()),
     )
 }
 
@@ -113,7 +130,7 @@ fn readiness_help() -> String {
 pub enum Command {
     /// Run a scenario and write its run directory (reports + evidence).
     #[command(after_help = run_help())]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Validate scenario files without running anything (exit 3 if any is invalid).
     #[command(after_help = check_help())]
     Check(CheckArgs),
@@ -141,6 +158,22 @@ pub enum Command {
     /// Record baselines that later runs are compared with.
     #[command(after_help = baseline_help())]
     Baseline(BaselineArgs),
+    /// List the runs below a directory (any depth): verdict, duration, checks, key metrics.
+    #[command(after_help = help(&["testrunner runs", "testrunner runs runs/suite --scenario val17", "testrunner runs --json"], ""))]
+    Runs(RunsArgs),
+    /// Show what changed between two runs: each check's status and each metric's delta.
+    #[command(after_help = help(&["testrunner diff runs/val17/20261122T101500Z runs/val17/20261123T101500Z --html diff.html"], ""))]
+    Diff(DiffArgs),
+    /// Write a commented starter scenario (NAME.yaml) that passes `check`.
+    #[command(after_help = help(&["testrunner init failover", "testrunner init failover --dir scenarios"], ""))]
+    Init(InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = help(&[
+        "testrunner completions bash > ~/.local/share/bash-completion/completions/testrunner",
+        "testrunner completions zsh > ~/.zfunc/_testrunner",
+        "testrunner completions fish > ~/.config/fish/completions/testrunner.fish",
+    ], ""))]
+    Completions(CompletionsArgs),
     /// Build a readiness (proof) report from the latest runs of several scenarios
     /// (exit 0 when the first readiness level is reached, 1 otherwise).
     #[command(after_help = readiness_help())]
@@ -151,12 +184,55 @@ pub enum Command {
 pub struct ReadinessArgs {
     /// The readiness spec, e.g. readiness/ha.yaml.
     pub spec: PathBuf,
-    /// The runs directory (holding <scenario>/<timestamp>/report.json).
+    /// The runs directory: every run below it, at any depth (runs/<scenario>/<timestamp>,
+    /// a run written with --out, a suite's runs); per scenario the one that started last.
     #[arg(long, default_value = "runs")]
     pub runs: PathBuf,
     /// Where to write readiness.txt/.json/.html (default: <runs>/readiness-<id>/<timestamp>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// The scenario id and file name (default: my-scenario).
+    pub name: Option<String>,
+    /// The directory to write NAME.yaml in.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args, Debug)]
+pub struct RunsArgs {
+    /// Where to look (every run directory below it, at any depth).
+    #[arg(default_value = "runs")]
+    pub dir: PathBuf,
+    /// Only runs of this scenario id.
+    #[arg(long, value_name = "ID")]
+    pub scenario: Option<String>,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The earlier run directory.
+    pub run_a: PathBuf,
+    /// The later run directory.
+    pub run_b: PathBuf,
+    /// Also write the comparison as one HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -183,12 +259,20 @@ pub struct VarArgs {
     /// include must lie in the scenario file's own directory tree.
     #[arg(long = "include-root", value_name = "DIR")]
     pub include_roots: Vec<PathBuf>,
+    /// Set by a suite for its runs: a `--var` / `--vars-file` entry this scenario does not
+    /// declare is a warning, not an error (another scenario of the suite declares it).
+    #[arg(long = "suite-vars", hide = true)]
+    pub suite_vars: bool,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// The scenario file.
-    pub scenario: PathBuf,
+    /// Scenario files, directories (every `*.yaml` / `*.yml` with a top-level `phases:`,
+    /// recursively) or quoted globs (`'scenarios/**/*.yaml'`). More than one scenario, or
+    /// any suite flag, runs a suite: one run directory per run under `--out`, plus a
+    /// combined junit.xml, index.html and report.json at its top.
+    #[arg(required = true, value_name = "SCENARIO")]
+    pub scenarios: Vec<PathBuf>,
     #[command(flatten)]
     pub vars: VarArgs,
     /// The run directory (default: runs/<scenario>/<UTC timestamp>).
@@ -214,6 +298,50 @@ pub struct RunArgs {
     /// reviewed `plan` printed (a prefix of at least 8 hex digits); otherwise exit 3.
     #[arg(long, value_name = "HEX")]
     pub expect_fingerprint: Option<String>,
+    #[command(flatten)]
+    pub suite: SuiteArgs,
+    /// The run id (`run.id`) instead of the run directory's name: set by a suite for each
+    /// of its runs, so that parallel runs never share container names.
+    #[arg(long, value_name = "ID", hide = true)]
+    pub run_id: Option<String>,
+}
+
+/// Selecting and scheduling the runs of a suite.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SuiteArgs {
+    /// Run only scenarios with at least one of these `tags:` (comma-separated, repeatable).
+    #[arg(long, value_name = "TAG,...", value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Skip scenarios with any of these `tags:` (comma-separated, repeatable; wins over --tags).
+    #[arg(long, value_name = "TAG,...", value_delimiter = ',')]
+    pub exclude_tags: Vec<String>,
+    /// Run up to N scenarios at once, each in its own process with its own run id.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: u32,
+    /// Run only slice K of N (1-based): the selected scenarios, sorted by path, dealt
+    /// round-robin, so N CI jobs with K = 1..N run each scenario exactly once.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Start no further run after the first one that does not pass (the running ones finish;
+    /// the rest are reported as skipped). Default: keep going.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Run each scenario N times and report flakiness: pass rate per check and
+    /// min / median / p95 / max of every metric, against the baseline's spread.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: u32,
+}
+
+impl SuiteArgs {
+    /// Any flag that only makes sense for a suite.
+    pub fn any(&self) -> bool {
+        !self.tags.is_empty()
+            || !self.exclude_tags.is_empty()
+            || self.jobs > 1
+            || self.shard.is_some()
+            || self.fail_fast
+            || self.repeat > 1
+    }
 }
 
 #[derive(Args, Debug)]
@@ -241,11 +369,22 @@ pub enum BaselineCommand {
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Scenario files to validate.
+    /// Scenario files, directories (their scenarios, recursively) or quoted globs.
     #[arg(required = true)]
     pub scenarios: Vec<PathBuf>,
     #[command(flatten)]
     pub vars: VarArgs,
+    /// `text` (source lines and carets), `json` (one object per file with its
+    /// diagnostics) or `github` (`::error file=…,line=…` annotations for GitHub Actions).
+    #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckFormat {
+    Text,
+    Json,
+    Github,
 }
 
 #[derive(Args, Debug)]

@@ -103,6 +103,13 @@ pub fn explain(args: ExplainArgs) -> i32 {
         }
         return ExitCode::Pass.code();
     }
+    // `name` and `when` are step keys first; the scenario keys come after them.
+    if !ENGINE_KEYS.iter().any(|(k, _)| *k == args.action) {
+        if let Some(text) = crate::scenario_keys::explain(&args.action) {
+            print!("{text}");
+            return ExitCode::Pass.code();
+        }
+    }
     if let Some((key, doc)) = ENGINE_KEYS.iter().find(|(k, _)| *k == args.action) {
         println!("`{key}` is an engine key, not an action: {doc}.\n");
         println!("Engine keys (allowed on every step besides its one action):");
@@ -116,8 +123,12 @@ pub fn explain(args: ExplainArgs) -> i32 {
     let Some(action) = testrunner_actions::find(&args.action) else {
         let names: Vec<&str> = testrunner_actions::all().iter().map(|a| a.spec().name).collect();
         let keys = engine_key_names();
-        let hint = did_you_mean(&args.action, names.iter().copied().chain(keys.iter().copied()))
-            .unwrap_or_else(|| "`testrunner actions` lists them".into());
+        let scenario_keys = crate::scenario_keys::names();
+        let hint = did_you_mean(
+            &args.action,
+            names.iter().copied().chain(keys.iter().copied()).chain(scenario_keys.iter().copied()),
+        )
+        .unwrap_or_else(|| "`testrunner actions` lists them".into());
         print_error(&format!("unknown action `{}`", args.action), Some(&hint));
         return ExitCode::HarnessError.code();
     };

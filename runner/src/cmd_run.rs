@@ -9,7 +9,10 @@ use testrunner_engine::{ExitCode, Interrupt, Journal, RunOptions, UndoStack};
 use testrunner_scenario::Masker;
 
 pub fn run(args: RunArgs) -> i32 {
-    let sc = match load_scenario(&args.scenario, &args.vars) {
+    if crate::suite::is_suite(&args) {
+        return crate::suite::run(args);
+    }
+    let sc = match load_scenario(&args.scenarios[0], &args.vars) {
         Ok(sc) => sc,
         Err(f) => {
             eprint!("{}", f.render(color_stderr()));
@@ -37,6 +40,16 @@ pub fn run(args: RunArgs) -> i32 {
                 Some(
                     "the file, an include or a --var changed since `testrunner plan`: review the plan again",
                 ),
+            );
+            return ExitCode::HarnessError.code();
+        }
+    }
+    if let Some(id) = &args.run_id {
+        // It names containers: a plain name, as a scenario id.
+        if !testrunner_scenario::valid_scenario_id(id) {
+            print_error(
+                &format!("--run-id `{id}` is not a plain name"),
+                Some("letters, digits, `-`, `_`, `.`"),
             );
             return ExitCode::HarnessError.code();
         }
@@ -121,7 +134,10 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
     let t0 = std::time::Instant::now();
     let opts = RunOptions {
         run_dir: std::fs::canonicalize(&dir).unwrap_or(dir.clone()),
-        run_id: dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+        run_id: args
+            .run_id
+            .clone()
+            .unwrap_or_else(|| dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()),
         command: std::env::args().map(|a| masker.mask(&a).into_owned()).collect(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         git_revision: git_revision(),
@@ -218,7 +234,7 @@ fn load_baseline(
     Ok(Some(b))
 }
 
-fn secret_values(sc: &testrunner_scenario::Scenario) -> Vec<String> {
+pub(crate) fn secret_values(sc: &testrunner_scenario::Scenario) -> Vec<String> {
     let mut scope = testrunner_scenario::Scope::new();
     let mut out = vec![];
     for v in &sc.vars {

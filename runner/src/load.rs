@@ -68,6 +68,9 @@ pub fn overrides(args: &VarArgs) -> Result<Overrides, Box<Diagnostic>> {
                 serde_json::Value::String(s) => s,
                 other => other.to_string(),
             };
+            if args.suite_vars {
+                o.lenient.push(k.value.clone());
+            }
             o.values.push((k.value, raw, format!("vars file {}", f.display())));
         }
     }
@@ -83,6 +86,9 @@ pub fn overrides(args: &VarArgs) -> Result<Overrides, Box<Diagnostic>> {
                 ),
             ));
         };
+        if args.suite_vars {
+            o.lenient.push(k.trim().to_string());
+        }
         o.values.push((k.trim().to_string(), v.to_string(), "--var".into()));
     }
     Ok(o)

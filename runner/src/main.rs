@@ -5,13 +5,18 @@ mod cmd_actions;
 mod cmd_baseline;
 mod cmd_check;
 mod cmd_cleanup;
+mod cmd_init;
 mod cmd_plan;
 mod cmd_readiness;
 mod cmd_report;
 mod cmd_run;
+mod cmd_runs;
+mod lab_path;
 mod load;
 mod progress;
 mod rundir;
+mod scenario_keys;
+mod suite;
 
 // The registry only sees actions whose crate is linked: name it.
 use testrunner_actions as _;
@@ -53,6 +58,7 @@ fn quiet_broken_pipe() {
 }
 
 fn main() -> ExitCode {
+    lab_path::install();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -69,7 +75,7 @@ fn main() -> ExitCode {
         quiet_broken_pipe();
     }
     let code = match cli.command {
-        cli::Command::Run(args) => cmd_run::run(args),
+        cli::Command::Run(args) => cmd_run::run(*args),
         cli::Command::Check(args) => cmd_check::run(args),
         cli::Command::Actions => cmd_actions::list(),
         cli::Command::Explain(args) => cmd_actions::explain(args),
@@ -79,6 +85,10 @@ fn main() -> ExitCode {
         cli::Command::Plan(args) => cmd_plan::run(args),
         cli::Command::Baseline(args) => cmd_baseline::run(args),
         cli::Command::Readiness(args) => cmd_readiness::run(args),
+        cli::Command::Runs(args) => cmd_runs::list(args),
+        cli::Command::Init(args) => cmd_init::init(args),
+        cli::Command::Completions(args) => cmd_init::completions(args),
+        cli::Command::Diff(args) => cmd_runs::diff(args),
     };
     ExitCode::from(code as u8)
 }

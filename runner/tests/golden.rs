@@ -10,6 +10,8 @@ fn normalise(text: &str, run_dir: &Path) -> String {
     let mut t = text.replace(&run_dir.to_string_lossy().to_string(), "<RUN>");
     let rules: &[(&str, &str)] = &[
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "<TIME>"),
+        // A suite's run ids end in its compact UTC timestamp (`twice.2-20261203T170055226Z`).
+        (r"\d{8}T\d{6,9}Z", "<STAMP>"),
         (r"\b[0-9a-f]{64}\b", "<SHA256>"),
         (r"\b[0-9a-f]{12,16}\b", "<HASH>"),
         (r"\b\d+(\.\d+)?(ms|s)\b", "<DUR>"),
@@ -80,7 +82,12 @@ fn run_case(dir: &Path) -> Result<(), String> {
 }
 
 pub fn validate_junit(path: &Path) -> Result<(), String> {
-    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/junit-10.xsd");
+    // ../shared next to the repository (a git worktree sits deeper: the nearest ancestor's).
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("shared/schemas/junit-10.xsd"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/junit-10.xsd"));
     let out =
         Command::new("xmllint").args(["--noout", "--schema"]).arg(&xsd).arg(path).output().map_err(|e| {
             format!("xmllint not runnable ({e}): install libxml2-utils (scripts/setup.sh does)")

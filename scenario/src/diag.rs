@@ -179,3 +179,65 @@ mod tests {
         assert_eq!(did_you_mean("zzz", ["container", "grace"]), None);
     }
 }
+
+/// The same diagnostic for machines: `check --format json` and GitHub Actions annotations.
+impl Diagnostic {
+    pub fn to_json(&self) -> serde_json::Value {
+        let known = self.span.is_known();
+        serde_json::json!({
+            "severity": match self.severity { Severity::Error => "error", Severity::Warning => "warning" },
+            "title": self.title,
+            "file": known.then(|| self.span.file.to_string()),
+            "line": known.then_some(self.span.line),
+            "col": known.then_some(self.span.col),
+            "len": known.then_some(self.span.len),
+            "label": self.label,
+            "hint": self.hint,
+            "notes": self.notes,
+        })
+    }
+
+    /// `::error file=…,line=…,col=…,endColumn=…,title=…::message` (workflow command syntax:
+    /// `%`, CR, LF escaped everywhere, `:` and `,` in properties too).
+    pub fn github(&self) -> String {
+        let data = |s: &str| s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+        let prop = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
+        let word = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut props = vec![];
+        if self.span.is_known() {
+            props.push(format!("file={}", prop(&self.span.file)));
+            props.push(format!("line={}", self.span.line));
+            props.push(format!("col={}", self.span.col));
+            props.push(format!("endColumn={}", self.span.col + self.span.len.max(1)));
+        }
+        props.push(format!("title={}", prop(&self.title)));
+        let mut msg = self.title.clone();
+        if let Some(h) = &self.hint {
+            msg.push_str(&format!("\nhint: {h}"));
+        }
+        format!("::{word} {}::{}", props.join(","), data(&msg))
+    }
+}
+
+#[cfg(test)]
+mod machine_tests {
+    use super::*;
+
+    #[test]
+    fn github_annotations_escape_their_syntax() {
+        let d = Diagnostic::error("unknown parameter `a,b:c`", Span::new("s.yaml".into(), 12, 24, 8))
+            .hint("did you mean `container`?\n100%");
+        assert_eq!(
+            d.github(),
+            "::error file=s.yaml,line=12,col=24,endColumn=32,title=unknown parameter `a%2Cb%3Ac`::unknown parameter `a,b:c`%0Ahint: did you mean `container`?%0A100%25"
+        );
+        let j = d.to_json();
+        assert_eq!((j["line"].as_u64(), j["col"].as_u64()), (Some(12), Some(24)));
+        let none = Diagnostic::error("bad flag", Span::none());
+        assert_eq!(none.github(), "::error title=bad flag::bad flag");
+        assert!(none.to_json()["file"].is_null());
+    }
+}

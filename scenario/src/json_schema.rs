@@ -37,11 +37,21 @@ pub fn scenario_schema(actions: &[(String, String, Value)]) -> Value {
     );
     defs.insert("steps".into(), json!({ "type": "array", "items": { "$ref": "#/definitions/step" } }));
 
-    let mut step_kinds = vec![
-        json!({ "$ref": "#/definitions/use_step" }),
-        json!({ "$ref": "#/definitions/stop_step" }),
-        json!({ "$ref": "#/definitions/wait_step" }),
-    ];
+    // A step is discriminated by its action key (`if` it has `docker.stop`, `then` it is a
+    // docker.stop step), so a validator reports the misspelt parameter itself rather than
+    // "not valid under any of the given schemas"; `properties` lists every key with its own
+    // description, for completion and hover.
+    let mut kinds: Vec<(String, String)> =
+        ["use", "stop", "wait"].iter().map(|k| (k.to_string(), format!("{k}_step"))).collect();
+    let mut keys = engine_keys();
+    for (k, d) in [
+        ("use", "expand a fragment: `- { use: <fragment>, id: <prefix>, with: {…} }`"),
+        ("with", "the parameters of a `use` step's fragment"),
+        ("stop", "end a background step: `- stop: <id>`"),
+        ("wait", "wait for background polls: `- { id: w, wait: { any: [a, b] } }`"),
+    ] {
+        keys.insert(k.into(), json!({ "description": d }));
+    }
     for (name, summary, params) in actions {
         let (params, action_defs) = templatable_params(name, params);
         defs.extend(action_defs);
@@ -52,9 +62,25 @@ pub fn scenario_schema(actions: &[(String, String, Value)]) -> Value {
             key.clone(),
             json!({ "type": "object", "required": [name], "properties": props, "additionalProperties": false }),
         );
-        step_kinds.push(json!({ "$ref": format!("#/definitions/{key}") }));
+        keys.insert(name.clone(), json!({ "description": summary }));
+        kinds.push((name.clone(), key));
     }
-    defs.insert("step".into(), json!({ "type": "object", "anyOf": step_kinds }));
+    let discriminate: Vec<Value> = kinds
+        .iter()
+        .map(|(k, d)| json!({ "if": { "required": [k] }, "then": { "$ref": format!("#/definitions/{d}") } }))
+        .collect();
+    let one_key: Vec<Value> = kinds.iter().map(|(k, _)| json!({ "required": [k] })).collect();
+    defs.insert(
+        "step".into(),
+        json!({
+            "type": "object",
+            "description": "one action key (`testrunner actions`), `use:`, `stop:` or `wait:`, plus the engine's keys",
+            "properties": keys,
+            "additionalProperties": false,
+            "allOf": discriminate,
+            "anyOf": one_key
+        }),
+    );
     defs.insert(
         "use_step".into(),
         strict(

@@ -117,13 +117,25 @@ impl Drop for RemoveOnDrop {
     }
 }
 
+/// Only the project's own image is built by scripts/build-image.sh; any other must be
+/// pulled or loaded by hand (testrunner never pulls).
+fn missing_image_hint(image: &str) -> String {
+    let repo = image.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')).map_or(image, |(r, _)| r);
+    if repo == "testrunner-hostfs" {
+        format!("image `{image}` not found locally: run scripts/build-image.sh (no registry is used)")
+    } else {
+        format!(
+            "image `{image}` not found locally, and testrunner never pulls: `docker pull {image}`, \
+             `docker load -i <file>.tar` or build it first"
+        )
+    }
+}
+
 fn create_err(image: &str, name: &str, e: bollard::errors::Error) -> ActionError {
     let code = status(&e);
     let err = ActionError::from(e);
     match code {
-        Some(404) => err.hint(format!(
-            "image `{image}` not found locally: run scripts/build-image.sh (no registry is used)"
-        )),
+        Some(404) => err.hint(missing_image_hint(image)),
         Some(409) => err.hint(format!(
             "a container named `{name}` exists already: remove it, or set `remove_existing: true`"
         )),
@@ -255,9 +267,7 @@ impl Action for Run {
         let mut out = vec![];
         if let Some(img) = params.get("image").and_then(Value::as_str).filter(|i| !i.contains("${")) {
             if d.inspect_image(img).await.is_err() {
-                out.push(Precondition::blocker(format!(
-                    "image `{img}` is not present locally (run scripts/build-image.sh)"
-                )));
+                out.push(Precondition::blocker(missing_image_hint(img)));
             }
         }
         if let Some(name) =
@@ -269,7 +279,7 @@ impl Action for Run {
                 out.push(if replace {
                     Precondition::warning(format!("{msg}; it will be replaced"))
                 } else {
-                    Precondition::blocker(msg)
+                    Precondition::blocker(format!("{msg} (set `remove_existing: true` to replace it)"))
                 });
             }
         }
@@ -371,7 +381,13 @@ mod tests {
             status_code: code,
             message: "x".into(),
         };
-        assert!(create_err("img", "c", err(404)).hint.unwrap().contains("scripts/build-image.sh"));
+        let hostfs = create_err("testrunner-hostfs:latest", "c", err(404)).hint.unwrap();
+        assert!(hostfs.contains("scripts/build-image.sh"), "{hostfs}");
+        // Negative control: any other image is not built by that script.
+        for other in ["postgres:15", "img", "registry.local:5000/testrunner-hostfs-x:1"] {
+            let hint = create_err(other, "c", err(404)).hint.unwrap();
+            assert!(!hint.contains("build-image") && hint.contains("docker pull"), "{other}: {hint}");
+        }
         assert!(create_err("img", "c", err(409)).hint.unwrap().contains("remove_existing"));
         assert!(create_err("img", "c", err(500)).hint.is_none());
     }

@@ -70,9 +70,34 @@ impl SliceResult {
     }
 }
 
-/// The latest run of `scenario`: the greatest directory name under `<runs>/<scenario>/`
-/// that holds a `report.json` (run directories are named by UTC timestamp).
+/// The latest run of `scenario`: in the classic layout (`<runs>/<scenario>/<timestamp>/`)
+/// the greatest directory name holding a `report.json`, and anywhere below `runs` (a run
+/// written with `--out runs/val13`, a suite's `runs/suite/<stamp>/val13`) a run whose
+/// report names the scenario; the one that started last wins. A newest classic run that
+/// cannot be read is returned as it is, so it shows as MISSING with its reason.
 pub fn latest_run(runs: &Path, scenario: &str) -> Option<PathBuf> {
+    let classic = classic_latest(runs, scenario);
+    let classic_start = match &classic {
+        Some(dir) => match read_report(dir) {
+            Ok(r) => Some(r.started_at),
+            Err(_) => return classic,
+        },
+        None => None,
+    };
+    let found = crate::runs::find(runs);
+    match crate::runs::latest_of(&found, scenario) {
+        Some(i)
+            if classic_start
+                .as_ref()
+                .is_none_or(|c| found[i].report.as_ref().is_ok_and(|r| r.started_at > *c)) =>
+        {
+            Some(found[i].dir.clone())
+        }
+        _ => classic,
+    }
+}
+
+fn classic_latest(runs: &Path, scenario: &str) -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(runs.join(scenario))
         .ok()?
         .filter_map(|e| e.ok())
