@@ -58,6 +58,19 @@ fn wait_exit(child: &mut Child, limit: Duration) -> i32 {
     }
 }
 
+/// The process's state letter once it is `want`, or the last one seen when `limit` passes.
+fn state_within(pid: i64, want: &str, limit: Duration) -> Option<String> {
+    let t = Instant::now();
+    loop {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let state = s.split_whitespace().nth(2).map(str::to_string);
+        if state.as_deref() == Some(want) || t.elapsed() >= limit {
+            return state;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn process_gone(pid: i64, limit: Duration) -> bool {
     let t = Instant::now();
     while t.elapsed() < limit {
@@ -78,8 +91,12 @@ fn sigint_mid_run_cleans_up_and_exits_130() {
     let mut child = start("interrupt.yaml", &out);
     let pid = wait_for_step(&out, "sleeper", Duration::from_secs(20))["pid"].as_i64().unwrap();
     wait_for_step(&out, "freeze", Duration::from_secs(20));
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    assert_eq!(stat.split_whitespace().nth(2), Some("T"), "the sleeper is stopped before the interrupt");
+    // kill(SIGSTOP) returns before the kernel has stopped the target: wait (bounded) for it.
+    assert_eq!(
+        state_within(pid, "T", Duration::from_secs(10)).as_deref(),
+        Some("T"),
+        "the sleeper is stopped before the interrupt"
+    );
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT)
         .unwrap();
     let code = wait_exit(&mut child, Duration::from_secs(30));

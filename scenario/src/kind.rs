@@ -81,7 +81,8 @@ impl ActionTraits {
     /// An action that injects a fault.
     pub const FAULT: ActionTraits = ActionTraits { fault: true, failover: false, heal: false, chart: None };
     /// An action that triggers a failover.
-    pub const FAILOVER: ActionTraits = ActionTraits { fault: false, failover: true, heal: false, chart: None };
+    pub const FAILOVER: ActionTraits =
+        ActionTraits { fault: false, failover: true, heal: false, chart: None };
     /// An action that ends a fault.
     pub const HEAL: ActionTraits = ActionTraits { fault: false, failover: false, heal: true, chart: None };
 

@@ -6,8 +6,9 @@
 //! (disconnect → connect).
 use super::{docker_err, inspect, status};
 use crate::params::{decode, schema};
-use crate::{ActionTraits, 
-    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField, Precondition, Undo,
+use crate::{
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Outcome, OutputField,
+    Precondition, Undo,
 };
 use async_trait::async_trait;
 use bollard::models::{

@@ -5,8 +5,9 @@
 use super::availability::{summarize, Probe};
 use super::{probe_url, Statuses};
 use crate::params::{decode, schema};
-use crate::{Chart, ActionTraits, 
-    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField, Precondition,
+use crate::{
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Chart, Dur, Outcome, OutputField,
+    Precondition,
 };
 use async_trait::async_trait;
 use schemars::JsonSchema;

@@ -5,8 +5,9 @@
 use super::netns::{run_in, Target};
 use super::partition::probe_target;
 use crate::params::{decode, schema};
-use crate::{ActionTraits, 
-    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Dur, Outcome, OutputField, Precondition, Undo,
+use crate::{
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Dur, Outcome, OutputField,
+    Precondition, Undo,
 };
 use async_trait::async_trait;
 use schemars::JsonSchema;

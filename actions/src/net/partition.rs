@@ -5,8 +5,9 @@
 //! after a SIGKILL all know which table to remove.
 use super::netns::{run_in, tool_works, Target};
 use crate::params::{decode, schema};
-use crate::{ActionTraits, 
-    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, OutputField, Precondition, Undo,
+use crate::{
+    Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Outcome, OutputField,
+    Precondition, Undo,
 };
 use async_trait::async_trait;
 use schemars::JsonSchema;

@@ -11,8 +11,12 @@ use serde_json::Value;
 
 /// The HTML of every availability chart of the run (empty when it sampled nothing).
 pub(super) fn render(r: &RunReport) -> String {
-    let charts: Vec<Chart> =
-        r.steps.iter().filter(|s| s.traits.chart == Some(testrunner_scenario::Chart::Availability)).filter_map(|s| Chart::new(r, s)).collect();
+    let charts: Vec<Chart> = r
+        .steps
+        .iter()
+        .filter(|s| s.traits.chart == Some(testrunner_scenario::Chart::Availability))
+        .filter_map(|s| Chart::new(r, s))
+        .collect();
     if charts.is_empty() {
         return String::new();
     }
