@@ -65,7 +65,7 @@ fn every_action_example_loads_with_the_real_registry() {
 fn a_broken_example_is_refused() {
     // The negative control: a wrong parameter type and an unknown key are not forgiven.
     let bad = "- id: s\n  sleep: { duration: [1] }\n";
-    let f = try_load(scenario(bad, &BTreeSet::new())).err().expect("a list is not a duration");
+    let f = try_load(scenario(bad, &BTreeSet::new())).expect_err("a list is not a duration");
     assert!(unknown_names(&f).is_none(), "{}", f.render(false));
     let bad = "- docker.stop: { container: c, grace_period: 1s }\n";
     assert!(try_load(scenario(bad, &BTreeSet::new())).is_err(), "an unknown parameter is refused");
