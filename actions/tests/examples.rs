@@ -65,8 +65,26 @@ fn every_action_example_loads_with_the_real_registry() {
 fn a_broken_example_is_refused() {
     // The negative control: a wrong parameter type and an unknown key are not forgiven.
     let bad = "- id: s\n  sleep: { duration: [1] }\n";
-    let f = try_load(scenario(bad, &BTreeSet::new())).err().expect("a list is not a duration");
+    let f = try_load(scenario(bad, &BTreeSet::new())).expect_err("a list is not a duration");
     assert!(unknown_names(&f).is_none(), "{}", f.render(false));
     let bad = "- docker.stop: { container: c, grace_period: 1s }\n";
     assert!(try_load(scenario(bad, &BTreeSet::new())).is_err(), "an unknown parameter is refused");
+}
+
+#[test]
+fn faults_failovers_and_charts_are_declared_in_the_specs() {
+    use testrunner_actions::{ActionTraits, Chart};
+    let traits = |name: &str| testrunner_actions::find(name).map(|a| a.spec().traits);
+    for fault in ["docker.stop", "docker.kill", "docker.restart", "docker.pause", "process.signal"] {
+        assert_eq!(traits(fault), Some(ActionTraits::FAULT), "{fault}");
+    }
+    for fault in ["kube.patch", "kube.scale", "kube.delete"] {
+        assert_eq!(traits(fault), Some(ActionTraits::FAULT), "{fault}");
+    }
+    assert_eq!(traits("sql.promote"), Some(ActionTraits::FAILOVER));
+    assert_eq!(traits("sql.writers").and_then(|t| t.chart), Some(Chart::WriteRate));
+    // Observers and setup declare nothing.
+    for plain in ["http.get", "docker.start", "docker.unpause", "sql.query", "sleep", "exec"] {
+        assert_eq!(traits(plain), Some(ActionTraits::NONE), "{plain}");
+    }
 }

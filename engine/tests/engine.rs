@@ -23,7 +23,12 @@ fn spec(name: &'static str) -> ActionSpec {
         outputs: &[testrunner_actions::OutputField { name: "<any>", ty: "any", doc: "test action" }],
         example: "",
         background: name == "t.bg",
-        traits: testrunner_actions::ActionTraits::NONE,
+        // `t.break` changes something an undo restores: a fault, as far as reports go.
+        traits: if name == "t.break" {
+            testrunner_actions::ActionTraits::FAULT
+        } else {
+            testrunner_actions::ActionTraits::NONE
+        },
     }
 }
 
@@ -266,6 +271,25 @@ async fn undo_runs_lifo_unless_already_restored_and_after_failure() {
     let undone: Vec<String> =
         UNDONE.lock().unwrap().iter().filter(|w| ["a", "b", "c"].contains(&w.as_str())).cloned().collect();
     assert_eq!(undone, vec!["b", "c", "a"]);
+}
+
+#[tokio::test]
+async fn the_journal_records_what_each_action_declares_about_itself() {
+    let (r, _, events) = run_yaml(
+        "phases:\n  - name: p\n    steps:\n      - { id: brk, t.break: { what: traits } }\n      - { id: cnt, t.count: {} }\n      - { id: nap, sleep: { duration: 1ms } }\n",
+    )
+    .await;
+    let traits = |id: &str| {
+        events.iter().find_map(|e| match e {
+            Event::StepStarted { step, traits, .. } if step == id => Some(*traits),
+            _ => None,
+        })
+    };
+    assert_eq!(traits("brk"), Some(testrunner_actions::ActionTraits::FAULT));
+    // Negative controls: an action that declares nothing is no fault, test action or built-in.
+    assert_eq!(traits("cnt"), Some(testrunner_actions::ActionTraits::NONE));
+    assert_eq!(traits("nap"), Some(testrunner_actions::ActionTraits::NONE));
+    assert!(r.step("brk").unwrap().is_fault() && !r.step("cnt").unwrap().is_fault());
 }
 
 #[tokio::test]

@@ -280,6 +280,36 @@ fn writers_run() -> Vec<Event> {
 }
 
 #[test]
+fn charts_and_fault_marks_follow_the_declared_traits_not_the_action_names() {
+    use testrunner_scenario::ActionTraits;
+    assert!(html::render(&RunReport::from_events(&writers_run()), "").contains("⚡"), "the kill is marked");
+    // The same run, but the journal says no action declared anything: no chart, no marks.
+    let events: Vec<Event> = writers_run()
+        .into_iter()
+        .map(|e| match e {
+            Event::StepStarted { step, phase, action, t_ms, at, background, .. } => {
+                Event::StepStarted { step, phase, action, t_ms, at, background, traits: ActionTraits::NONE }
+            }
+            other => other,
+        })
+        .collect();
+    let page = html::render(&RunReport::from_events(&events), "");
+    assert!(!page.contains("Write rate —"), "no step declares a chart");
+    assert!(!page.contains("⚡"), "no step declares a fault");
+    // And the other way: a step of any name whose action declares the chart gets one.
+    let mut events = writers_run();
+    for e in &mut events {
+        if let Event::StepStarted { action, .. } | Event::StepFinished { action, .. } = e {
+            if action == "sql.writers" {
+                *action = "pg.writers".into();
+            }
+        }
+    }
+    let page = html::render(&RunReport::from_events(&events), "");
+    assert!(page.contains("<h2>Write rate — writers_pool</h2>"), "the chart follows the trait");
+}
+
+#[test]
 fn the_write_rate_chart_has_axes_and_marks_where_the_kill_and_promotion_happened() {
     let page = html::render(&RunReport::from_events(&writers_run()), "");
     let start = page.find("<h2>Write rate — writers_pool</h2>").expect("a chart for the writer step");
