@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use testrunner_actions::{find, UndoNote};
 
-/// Removes the networks it names when dropped (after the Lab removed the containers).
+/// Removes the networks it names when dropped: declare it before the Lab, so the Lab's
+/// containers are gone first (a network with containers cannot be removed).
 struct Nets(Vec<String>);
 
 impl Drop for Nets {
@@ -55,9 +56,10 @@ fn net_name(lab: &Lab) -> String {
 
 #[tokio::test]
 async fn a_partition_drops_exactly_its_peers_and_its_heal_removes_exactly_its_table() {
+    let mut nets = Nets(vec![]);
     let lab = Lab::new("cut");
     let net = net_name(&lab);
-    let _nets = Nets(vec![net.clone()]);
+    nets.0.push(net.clone());
     let created = lab.ok("docker.network_create", json!({"name": net})).await;
     let gateway = created.output["gateway"].as_str().unwrap().to_string();
     assert!(!gateway.is_empty(), "{:?}", created.output);
@@ -157,9 +159,10 @@ fn nft_tables(container: &str) -> String {
 
 #[tokio::test]
 async fn a_disconnected_container_is_reconnected_at_its_address() {
+    let mut nets = Nets(vec![]);
     let lab = Lab::new("disconnect");
     let net = net_name(&lab);
-    let _nets = Nets(vec![net.clone()]);
+    nets.0.push(net.clone());
     // A subnet of our own, so the Engine lets the container keep its address.
     let subnet = format!("10.{}.{}.0/24", 200 + std::process::id() % 50, std::process::id() % 250);
     lab.ok("docker.network_create", json!({"name": net, "subnet": subnet})).await;
