@@ -78,13 +78,20 @@ fn faults_failovers_and_charts_are_declared_in_the_specs() {
     for fault in ["docker.stop", "docker.kill", "docker.restart", "docker.pause", "process.signal"] {
         assert_eq!(traits(fault), Some(ActionTraits::FAULT), "{fault}");
     }
-    for fault in ["kube.patch", "kube.scale", "kube.delete"] {
+    for fault in
+        ["kube.patch", "kube.scale", "kube.delete", "net.partition", "net.netem", "docker.network_disconnect"]
+    {
         assert_eq!(traits(fault), Some(ActionTraits::FAULT), "{fault}");
     }
+    // What ends a fault is marked as a heal on the charts.
+    for heal in ["docker.start", "docker.unpause", "net.heal", "net.netem_clear", "docker.network_connect"] {
+        assert_eq!(traits(heal), Some(ActionTraits::HEAL), "{heal}");
+    }
+    assert_eq!(traits("http.sample").and_then(|t| t.chart), Some(Chart::Availability));
     assert_eq!(traits("sql.promote"), Some(ActionTraits::FAILOVER));
     assert_eq!(traits("sql.writers").and_then(|t| t.chart), Some(Chart::WriteRate));
     // Observers and setup declare nothing.
-    for plain in ["http.get", "docker.start", "docker.unpause", "sql.query", "sleep", "exec"] {
+    for plain in ["http.get", "sql.query", "sleep", "exec", "docker.network_create"] {
         assert_eq!(traits(plain), Some(ActionTraits::NONE), "{plain}");
     }
 }
