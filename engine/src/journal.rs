@@ -70,6 +70,7 @@ impl Journal {
     fn write(&self, event: Event, durable: bool) {
         let (event, mut line) = self.masked(event);
         line.push('\n');
+        (self.inner.observer)(&event);
         let seq = {
             let mut st = self.inner.state.lock().unwrap();
             if let Some(f) = &st.file {
@@ -77,7 +78,7 @@ impl Journal {
                 let _ = (&**f).write_all(line.as_bytes());
             }
             st.seq += 1;
-            st.fold.push(&event);
+            st.fold.push_owned(event);
             st.seq
         };
         if let Some(c) = &self.inner.commit {
@@ -87,12 +88,12 @@ impl Journal {
                 c.written(seq);
             }
         }
-        (self.inner.observer)(&event);
     }
 
-    /// The run's report from the events so far.
+    /// The run's report from the events so far. It is handed over, not copied: the journal
+    /// folds later events (if any) into a new, empty report.
     pub fn report(&self) -> RunReport {
-        self.inner.state.lock().unwrap().fold.finish()
+        std::mem::take(&mut self.inner.state.lock().unwrap().fold).finish()
     }
 
     /// The metrics recorded so far (the latest of each name).

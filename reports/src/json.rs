@@ -1,25 +1,23 @@
 //! `report.json`: the run report for machines, tagged with a schema version so that a
 //! reader (the readiness report) can tell a report it understands from one it does not.
 use crate::model::RunReport;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// The schema tag every `report.json` carries; bump it on an incompatible change.
 pub const SCHEMA: &str = "testrunner.report/v1";
 
+/// `schema` first, then the report's fields: serialized straight to text (no JSON value tree
+/// of the whole run in memory).
+#[derive(serde::Serialize)]
+struct Doc<'a> {
+    schema: &'static str,
+    #[serde(flatten)]
+    report: &'a RunReport,
+}
+
 pub fn render(report: &RunReport) -> String {
-    let mut doc = Map::new();
-    doc.insert("schema".into(), Value::String(SCHEMA.into()));
-    match serde_json::to_value(report) {
-        Ok(Value::Object(fields)) => doc.extend(fields),
-        // A RunReport is always an object; keep the failure visible rather than panic.
-        Ok(other) => {
-            doc.insert("report".into(), other);
-        }
-        Err(e) => {
-            doc.insert("error".into(), Value::String(format!("cannot serialize report: {e}")));
-        }
-    }
-    let mut text = serde_json::to_string_pretty(&Value::Object(doc)).unwrap_or_default();
+    let mut text = serde_json::to_string_pretty(&Doc { schema: SCHEMA, report })
+        .unwrap_or_else(|e| format!("{{\n  \"schema\": \"{SCHEMA}\",\n  \"error\": {:?}\n}}", e.to_string()));
     text.push('\n');
     text
 }

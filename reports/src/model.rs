@@ -58,14 +58,30 @@ impl ReportFold {
         self.report.apply(ev, &mut self.last_t);
     }
 
+    /// Folds an event it may keep parts of: a finished step's result is moved into the
+    /// report, not copied.
+    pub fn push_owned(&mut self, mut ev: Event) {
+        let result = match &mut ev {
+            Event::StepFinished { result, .. } => Some(std::mem::take(result)),
+            _ => None,
+        };
+        self.push(&ev);
+        if let (Some(result), Event::StepFinished { step, .. }) = (result, &ev) {
+            // The record just finished is the latest of that id.
+            if let Some(s) = self.report.steps.iter_mut().rev().find(|s| s.step == *step) {
+                s.result = result;
+            }
+        }
+    }
+
     /// The report as folded so far (not finalized: no step errors yet).
     pub fn partial(&self) -> &RunReport {
         &self.report
     }
 
     /// The report of the events so far, finalized as [`RunReport::from_events`] does.
-    pub fn finish(&self) -> RunReport {
-        let mut r = self.report.clone();
+    pub fn finish(self) -> RunReport {
+        let mut r = self.report;
         r.finalize(self.last_t);
         r
     }

@@ -90,7 +90,15 @@ pub fn run(args: RunArgs) -> i32 {
         print_error(&e, Some("give --out a new directory; a run never shares its directory with another"));
         return ExitCode::HarnessError.code();
     }
-    runtime.block_on(run_async(args, sc, dir))
+    // On a worker, not the main thread: the engine then runs beside the tasks it waits on
+    // (an HTTP connection's), instead of being woken across threads at every request.
+    runtime.block_on(async {
+        match tokio::spawn(run_async(args, sc, dir)).await {
+            Ok(code) => code,
+            // A panic was printed by the panic hook; the run is a harness error.
+            Err(_) => ExitCode::HarnessError.code(),
+        }
+    })
 }
 
 async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::path::PathBuf) -> i32 {

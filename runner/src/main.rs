@@ -57,7 +57,21 @@ fn quiet_broken_pipe() {
     }));
 }
 
+/// glibc gives threads that allocate their own arenas (up to 8 per core): with the run on
+/// the runtime's workers, a 10,000-step run held ~20 % more RSS for the same heap
+/// (measured: 158 MB, 132 MB with two arenas, no slower). `MALLOC_ARENA_MAX` still wins.
+fn fewer_malloc_arenas() {
+    #[cfg(target_env = "gnu")]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: a malloc tuning call, made before any other thread exists.
+        unsafe {
+            nix::libc::mallopt(nix::libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    fewer_malloc_arenas();
     lab_path::install();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,

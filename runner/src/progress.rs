@@ -31,9 +31,19 @@ impl Progress {
     /// The line for `event`, its untrusted text (titles, errors, stderr) with control
     /// characters escaped, so only our own colour codes reach the terminal.
     pub fn line(&self, event: &Event) -> Option<String> {
-        if self.quiet {
+        if self.quiet || matches!(event, Event::StepStarted { background: false, .. }) {
             return None;
         }
+        // A step's result is never shown: it stays out of the escaping round trip (a big
+        // HTTP body would be converted twice per step).
+        let slim;
+        let event = match event {
+            Event::StepFinished { result, .. } if !result.is_null() => {
+                slim = without_result(event);
+                &slim
+            }
+            _ => event,
+        };
         let mut v = serde_json::to_value(event).ok()?;
         testrunner_reports::text::escape_controls_json(&mut v);
         match serde_json::from_value::<Event>(v) {
@@ -141,6 +151,44 @@ impl Progress {
     }
 }
 
+/// A StepFinished event with its result left out.
+fn without_result(event: &Event) -> Event {
+    match event {
+        Event::StepFinished {
+            step,
+            phase,
+            action,
+            ok,
+            error,
+            hint,
+            allowed_failure,
+            skipped,
+            started_ms,
+            finished_ms,
+            attempts,
+            last_miss_ms,
+            first_match_ms,
+            result: _,
+        } => Event::StepFinished {
+            step: step.clone(),
+            phase: phase.clone(),
+            action: action.clone(),
+            ok: *ok,
+            error: error.clone(),
+            hint: hint.clone(),
+            allowed_failure: *allowed_failure,
+            skipped: *skipped,
+            started_ms: *started_ms,
+            finished_ms: *finished_ms,
+            attempts: *attempts,
+            last_miss_ms: *last_miss_ms,
+            first_match_ms: *first_match_ms,
+            result: serde_json::Value::Null,
+        },
+        other => other.clone(),
+    }
+}
+
 pub fn fmt_ms(ms: u64) -> String {
     if ms < 1000 {
         format!("{ms}ms")
@@ -163,5 +211,29 @@ mod tests {
         };
         let line = p.line(&ev).unwrap();
         assert_eq!(line, "\u{1b}[1;31mharness error:\u{1b}[0m run\\x1b[2J: x\\x1b]0;t\\x07\\ry");
+    }
+
+    #[test]
+    fn a_finished_step_is_shown_without_its_result_and_still_escaped() {
+        let p = Progress::new(false, false);
+        let ev = Event::StepFinished {
+            step: "s".into(),
+            phase: "p".into(),
+            action: "http.get".into(),
+            ok: false,
+            error: Some("bad\u{1b}[2J".into()),
+            hint: None,
+            allowed_failure: false,
+            skipped: false,
+            started_ms: 0,
+            finished_ms: 5,
+            attempts: 1,
+            last_miss_ms: None,
+            first_match_ms: None,
+            result: serde_json::json!({"text": "x".repeat(100_000)}),
+        };
+        let line = p.line(&ev).unwrap();
+        assert!(line.ends_with("bad\\x1b[2J"), "{line}");
+        assert!(!line.contains("xxx"));
     }
 }
