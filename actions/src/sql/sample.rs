@@ -74,11 +74,15 @@ impl Action for Sample {
         let (mut empty, mut errors) = (0u64, 0u64);
         let mut last_error: Option<String> = None;
         let mut conn: Option<Conn> = None;
-        while !ctx.stop.is_cancelled() && Instant::now() < end {
+        // A sampler stopped before its first sample still takes that one (connecting can
+        // take longer than a short phase): a stopped sampler always has a result to show.
+        let taken = |v: &Vec<f64>, empty: u64, errors: u64| !v.is_empty() || empty + errors > 0;
+        while (!ctx.stop.is_cancelled() || !taken(&values, empty, errors)) && Instant::now() < end {
             let tick = Instant::now();
+            let first = !taken(&values, empty, errors);
             let sample = tokio::select! {
                 s = one_sample(&p, ctx, &mut conn) => s,
-                _ = ctx.stop.cancelled() => break,
+                _ = ctx.stop.cancelled(), if !first => break,
                 _ = tokio::time::sleep_until(end.into()) => break,
             };
             match sample {
