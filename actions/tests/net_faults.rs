@@ -163,9 +163,22 @@ async fn a_disconnected_container_is_reconnected_at_its_address() {
     let lab = Lab::new("disconnect");
     let net = net_name(&lab);
     nets.0.push(net.clone());
-    // A subnet of our own, so the Engine lets the container keep its address.
-    let subnet = format!("10.{}.{}.0/24", 200 + std::process::id() % 50, std::process::id() % 250);
-    lab.ok("docker.network_create", json!({"name": net, "subnet": subnet})).await;
+    // A subnet of our own, so the Engine lets the container keep its address. Another
+    // network may hold the first candidate: the next one is tried (bounded).
+    let pid = std::process::id();
+    let mut created = None;
+    for k in 0..32u32 {
+        let subnet = format!("10.{}.{}.0/24", 200 + (pid / 250 + k) % 50, (pid + 7 * k) % 250);
+        match lab.run("docker.network_create", json!({"name": net, "subnet": subnet})).await {
+            Ok(o) => {
+                created = Some(o);
+                break;
+            }
+            Err(e) if e.message.contains("overlaps") => continue,
+            Err(e) => panic!("docker.network_create: {}", e.message),
+        }
+    }
+    assert!(created.is_some(), "no free subnet among 32 candidates");
     let again = lab.err("docker.network_create", json!({"name": net})).await;
     assert!(again.message.contains("exists already"), "{}", again.message);
     let (server, ip) = web(&lab, &net).await;

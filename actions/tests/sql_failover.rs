@@ -138,7 +138,8 @@ async fn sample_reports_replication_lag_percentiles() {
     assert_eq!(w["acknowledged"], 3000);
     wait_for(
         Duration::from_secs(10),
-        || standby.psql("SELECT count(*) FROM tr_writes") == "3000",
+        // Asynchronous: until the CREATE TABLE has replayed, the table does not exist there.
+        || standby.try_psql("SELECT count(*) FROM tr_writes").as_deref() == Some("3000"),
         "replicated",
     );
     ctx.stop.cancel();
