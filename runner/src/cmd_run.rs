@@ -273,11 +273,13 @@ struct Abandon {
 /// Second: abandon cleanup (`run_async` kills what runs, reports, exits).
 fn spawn_signal_handler(interrupt: Interrupt, abandon: Abandon) {
     use tokio::signal::unix::{signal, SignalKind};
+    // Registered here, before the run starts: inside the spawned task they would only be
+    // once a worker polls it, and a signal before that would kill the run uncleaned.
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        return;
+    };
     tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-        else {
-            return;
-        };
         let mut count = 0;
         loop {
             let name = tokio::select! {
