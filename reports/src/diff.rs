@@ -180,38 +180,9 @@ struct DiffPage<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CheckDecl, CheckResult, CheckStatus, MetricResult};
 
     fn run(pass: bool, loss: f64) -> RunReport {
-        RunReport {
-            scenario: "val17".into(),
-            checks: vec![CheckResult {
-                decl: CheckDecl {
-                    id: "VAL17-03".into(),
-                    name: "timing <bound>".into(),
-                    phase: "p".into(),
-                    expect: vec![],
-                    metric: None,
-                    unit: None,
-                    threshold: None,
-                },
-                status: if pass { CheckStatus::Pass } else { CheckStatus::Fail },
-                message: String::new(),
-                details: vec![],
-                value: None,
-                failed_iterations: vec![],
-            }],
-            metrics: vec![MetricResult {
-                name: "loss_ms".into(),
-                phase: "p".into(),
-                value: serde_json::json!(loss),
-                unit: Some("ms".into()),
-                series: None,
-                interval: None,
-                error: None,
-            }],
-            ..Default::default()
-        }
+        crate::fixtures::one_check_run("val17", "VAL17-03", "timing <bound>", pass, loss)
     }
 
     #[test]

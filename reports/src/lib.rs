@@ -3,6 +3,8 @@
 //! HTML, JSON, terminal text) reads that result. No renderer derives a verdict of its own.
 
 mod event;
+#[cfg(test)]
+mod fixtures;
 mod model;
 
 pub mod diff;

@@ -189,39 +189,9 @@ impl Flakiness {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CheckDecl, CheckResult, MetricResult};
 
     fn run(pass: bool, ms: f64) -> RunReport {
-        let decl = CheckDecl {
-            id: "C-1".into(),
-            name: "fast".into(),
-            phase: "p".into(),
-            expect: vec![],
-            metric: None,
-            unit: None,
-            threshold: None,
-        };
-        RunReport {
-            scenario: "s".into(),
-            checks: vec![CheckResult {
-                decl,
-                status: if pass { CheckStatus::Pass } else { CheckStatus::Fail },
-                message: String::new(),
-                details: vec![],
-                value: None,
-                failed_iterations: vec![],
-            }],
-            metrics: vec![MetricResult {
-                name: "loss_ms".into(),
-                phase: "p".into(),
-                value: serde_json::json!(ms),
-                unit: Some("ms".into()),
-                series: None,
-                interval: None,
-                error: None,
-            }],
-            ..Default::default()
-        }
+        crate::fixtures::one_check_run("s", "C-1", "fast", pass, ms)
     }
 
     #[test]
