@@ -116,18 +116,24 @@ impl Runner<'_> {
     pub(super) fn eval_checks(&mut self, checks: &[Check], failed: Option<&str>) {
         for c in checks {
             let (status, message, details) = self.judge(c, failed);
-            let value = c.metric.as_ref().and_then(|m| self.scope.get(m).cloned());
-            self.checks.push((c.id.clone(), status));
-            self.journal.emit(Event::Check {
-                id: c.id.clone(),
-                status,
-                message,
-                details,
-                value,
-                failed_iterations: vec![],
-                t_ms: ms_since(self.t0),
-            });
+            self.record_check(c, (status, message, details), vec![]);
         }
+    }
+
+    /// Records a check's verdict: counted for the run, journalled with its metric's value.
+    pub(super) fn record_check(&mut self, c: &Check, judged: Judged, failed_iterations: Vec<u32>) {
+        let (status, message, details) = judged;
+        let value = c.metric.as_ref().and_then(|m| self.scope.get(m).cloned());
+        self.checks.push((c.id.clone(), status));
+        self.journal.emit(Event::Check {
+            id: c.id.clone(),
+            status,
+            message,
+            details,
+            value,
+            failed_iterations,
+            t_ms: ms_since(self.t0),
+        });
     }
 
     /// Judges one check against the current scope.

@@ -219,17 +219,7 @@ impl Runner<'_> {
             }
         };
         let failed_iterations = bad.iter().map(|(i, _)| *i as u32).collect();
-        let value = c.metric.as_ref().and_then(|m| self.scope.get(m).cloned());
-        self.checks.push((c.id.clone(), status));
-        self.journal.emit(Event::Check {
-            id: c.id.clone(),
-            status,
-            message,
-            details,
-            value,
-            failed_iterations,
-            t_ms: ms_since(self.t0),
-        });
+        self.record_check(c, (status, message, details), failed_iterations);
     }
 }
 
