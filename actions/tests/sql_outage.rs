@@ -39,11 +39,33 @@ fn signal_all(pids: &[Pid], sig: Signal) {
     }
 }
 
+/// Freezes the whole server for `pause` (the outage itself, not a synchronisation).
+fn freeze(postmaster: u32, pause: Duration) -> (Instant, Instant) {
+    let pids = server_pids(postmaster);
+    assert!(pids.len() > 2, "backends found: {pids:?}");
+    let stop = Instant::now();
+    signal_all(&pids, Signal::SIGSTOP);
+    std::thread::sleep(pause);
+    let cont = Instant::now();
+    signal_all(&pids, Signal::SIGCONT);
+    (stop, cont)
+}
+
 /// Runs a rate-limited pool in the background; `during` runs while it writes; then stops it.
 async fn pool_around(pg: &PgServer, table: &str, during: impl FnOnce(&ActionCtx)) -> Map<String, Value> {
     let dir = tempfile::tempdir().unwrap();
-    let c = ctx(&dir, "pool");
     let params = json!({"url": pg.url(), "table": table, "workers": 4, "batch_rows": 20, "row_bytes": 16, "rate": 2000});
+    pool_with(&dir, params, pg, table, during).await
+}
+
+async fn pool_with(
+    dir: &tempfile::TempDir,
+    params: Value,
+    pg: &PgServer,
+    table: &str,
+    during: impl FnOnce(&ActionCtx),
+) -> Map<String, Value> {
+    let c = ctx(dir, "pool");
     let c2 = c.clone();
     let h = tokio::spawn(async move { find("sql.writers").unwrap().run(params, &c2).await });
     pg::wait_for(
@@ -72,13 +94,7 @@ async fn a_frozen_server_is_the_outage_and_a_healthy_run_has_none() {
     let mut at = (0u64, 0u64);
     let o = pool_around(&pg, "ol", |c| {
         let run_ms = |t: Instant| t.duration_since(c.state.t0).as_millis() as u64;
-        let pids = server_pids(postmaster);
-        assert!(pids.len() > 4, "backends found: {pids:?}");
-        let stop = Instant::now();
-        signal_all(&pids, Signal::SIGSTOP);
-        std::thread::sleep(Duration::from_millis(1500)); // the outage itself, not a synchronisation
-        let cont = Instant::now();
-        signal_all(&pids, Signal::SIGCONT);
+        let (stop, cont) = freeze(postmaster, Duration::from_millis(1500));
         at = (run_ms(stop), run_ms(cont));
     })
     .await;
@@ -109,4 +125,36 @@ async fn a_frozen_server_is_the_outage_and_a_healthy_run_has_none() {
     let o = pool_around(&pg, "ol2", |_| {}).await;
     assert!(ms(&o, "outage_ms") < 700, "a healthy run reports an outage: {o:?}");
     assert!(o["outage_end_ms"].is_u64(), "{o:?}");
+}
+
+/// Unlimited, the pool sends each batch's BEGIN and INSERT behind the previous COMMIT. A
+/// COMMIT that does not return in `commit_timeout` (server frozen) is unknown and the batch
+/// queued behind it is abandoned with the connection: counted blind, and it must have
+/// written nothing (its COMMIT was never sent), while every acknowledged row is present.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_batch_behind_a_commit_that_did_not_return_writes_nothing() {
+    let pg = PgServer::start(PgOpts::default());
+    let postmaster = pg.pid().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let params = json!({"url": pg.url(), "table": "pl", "workers": 2, "batch_rows": 20, "row_bytes": 16, "commit_timeout": "300ms"});
+    let o = pool_with(&dir, params, &pg, "pl", |_| {
+        freeze(postmaster, Duration::from_millis(1200));
+    })
+    .await;
+    let (acked, unknown) = (ms(&o, "acknowledged"), ms(&o, "unknown"));
+    assert!(unknown >= 20, "a frozen COMMIT must be unknown: {o:?}");
+    assert!(ms(&o, "blind_failures") >= 1, "{o:?}");
+    let errors = o["errors"].to_string();
+    assert!(errors.contains("abandoned behind a COMMIT that did not return"), "{errors}");
+    let rows: u64 = pg.psql("SELECT count(*) FROM pl").parse().unwrap();
+    assert!(rows >= acked, "{rows} rows, {acked} acknowledged");
+    // More rows than acknowledged + unknown would mean an abandoned batch committed.
+    assert!(rows <= acked + unknown, "{rows} rows > {acked} acknowledged + {unknown} unknown: {o:?}");
+    let v = find("sql.verify_no_loss")
+        .unwrap()
+        .run(json!({"url": pg.url(), "table": "pl", "writers": "pool"}), &ctx(&dir, "v"))
+        .await
+        .unwrap()
+        .output;
+    assert_eq!((v["lost"].clone(), v["failed_present"].clone()), (json!(0), json!(0)), "{v:?}");
 }

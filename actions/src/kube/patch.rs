@@ -1,6 +1,9 @@
 //! The kube actions that change an object in place and can register their own inverse:
 //! `kube.patch` (with `undo_patch`) and `kube.scale` (with `undo_replicas`).
-use super::{cli::kubectl, parsed, probe};
+use super::{
+    cli::{kubectl, Target},
+    parsed, probe,
+};
 use crate::params::{decode, schema};
 use crate::{
     Action, ActionCtx, ActionEntry, ActionError, ActionSpec, ActionTraits, Outcome, OutputField,
@@ -108,15 +111,7 @@ impl Action for Patch {
                 params,
             }
         });
-        // Write-ahead: recorded before the patch, so `testrunner cleanup` knows it after a SIGKILL.
-        if let Some(u) = &undo {
-            ctx.intend(u);
-        }
-        let mut o = parsed(&kubectl(&t, ctx, verb, None).await?);
-        if let Some(u) = undo {
-            o = o.undo(u);
-        }
-        Ok(o)
+        change(&t, ctx, verb, undo).await
     }
 
     async fn probe(&self, params: Value, ctx: &ActionCtx) -> Vec<Precondition> {
@@ -170,20 +165,30 @@ impl Action for Scale {
                 params,
             }
         });
-        // Write-ahead, as for kube.patch.
-        if let Some(u) = &undo {
-            ctx.intend(u);
-        }
-        let mut o = parsed(&kubectl(&t, ctx, verb, None).await?);
-        if let Some(u) = undo {
-            o = o.undo(u);
-        }
-        Ok(o)
+        change(&t, ctx, verb, undo).await
     }
 
     async fn probe(&self, params: Value, ctx: &ActionCtx) -> Vec<Precondition> {
         probe(params, ctx).await
     }
+}
+
+/// Runs a changing kubectl verb with its inverse, if any, as the step's undo.
+async fn change(
+    t: &Target,
+    ctx: &ActionCtx,
+    verb: Vec<String>,
+    undo: Option<Undo>,
+) -> Result<Outcome, ActionError> {
+    // Write-ahead: recorded before the change, so `testrunner cleanup` knows it after a SIGKILL.
+    if let Some(u) = &undo {
+        ctx.intend(u);
+    }
+    let mut o = parsed(&kubectl(t, ctx, verb, None).await?);
+    if let Some(u) = undo {
+        o = o.undo(u);
+    }
+    Ok(o)
 }
 
 inventory::submit!(ActionEntry(&Patch));

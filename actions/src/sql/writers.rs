@@ -347,88 +347,177 @@ async fn worker(w: i32, cfg: &Cfg, sh: &Shared, ctx: &ActionCtx) {
     let mut had_conn = false;
     let mut backoff = Duration::from_millis(50);
     let payload = "x".repeat(cfg.row_bytes.max(0) as usize);
-    while !ctx.stop.is_cancelled() && Instant::now() < cfg.write_end {
-        if conn.as_ref().is_none_or(|(c, _)| c.client.is_closed()) {
-            if had_conn && !cfg.reconnect {
-                return;
-            }
-            let attempt = tokio::select! {
-                c = connect_prepared(cfg, ctx) => c,
-                _ = halted(ctx, cfg) => return,
-            };
-            match attempt {
-                Ok(c) => {
-                    conn = Some(c);
-                    had_conn = true;
-                    backoff = Duration::from_millis(50);
+    // A batch written inside its open transaction on `conn`, its COMMIT not yet sent.
+    let mut ready: Option<(u64, Vec<i64>)> = None;
+    loop {
+        let (batch, ids) = match ready.take() {
+            Some(r) => r,
+            None => {
+                if ctx.stop.is_cancelled() || Instant::now() >= cfg.write_end {
+                    return;
                 }
-                Err(e) => {
-                    sh.error(e.message);
-                    if !cfg.reconnect {
+                if conn.as_ref().is_none_or(|(c, _)| c.client.is_closed()) {
+                    if had_conn && !cfg.reconnect {
                         return;
                     }
+                    let attempt = tokio::select! {
+                        c = connect_prepared(cfg, ctx) => c,
+                        _ = halted(ctx, cfg) => return,
+                    };
+                    match attempt {
+                        Ok(c) => {
+                            conn = Some(c);
+                            had_conn = true;
+                            backoff = Duration::from_millis(50);
+                        }
+                        Err(e) => {
+                            sh.error(e.message);
+                            if !cfg.reconnect {
+                                return;
+                            }
+                            tokio::select! {
+                                _ = tokio::time::sleep(backoff) => {}
+                                _ = halted(ctx, cfg) => return,
+                            }
+                            backoff = (backoff * 2).min(Duration::from_secs(1));
+                            continue;
+                        }
+                    }
+                }
+                let Some((batch, n)) = claim(cfg, sh) else { return };
+                if let Some(rate) = cfg.rate {
+                    // The pool may not run ahead of `rate` rows per second.
+                    let due = sh.t0 + Duration::from_secs_f64((batch * cfg.batch_rows) as f64 / rate as f64);
                     tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep_until(due.into()) => {}
                         _ = halted(ctx, cfg) => return,
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    continue;
+                }
+                let Some((c, st)) = conn.as_ref() else { continue };
+                match write_batch(c, st, cfg, ctx, w, batch as i64, n as i64, &payload).await {
+                    Before::Ready(ids) => (batch, ids),
+                    other => {
+                        if !settle(other, batch, Some(c), cfg, ctx, sh).await {
+                            conn = None;
+                        }
+                        continue;
+                    }
                 }
             }
-        }
-        let batch = sh.next_batch.fetch_add(1, Ordering::SeqCst);
-        let n = match cfg.rows {
-            Some(total) if batch * cfg.batch_rows >= total => return,
-            Some(total) => cfg.batch_rows.min(total - batch * cfg.batch_rows),
-            None => cfg.batch_rows,
         };
-        if let Some(rate) = cfg.rate {
-            // The pool may not run ahead of `rate` rows per second.
-            let due = sh.t0 + Duration::from_secs_f64((batch * cfg.batch_rows) as f64 / rate as f64);
-            tokio::select! {
-                _ = tokio::time::sleep_until(due.into()) => {}
-                _ = halted(ctx, cfg) => return,
-            }
-        }
-        let (c, st) = conn.as_ref().expect("connected");
-        sh.attempted_rows.fetch_add(n, Ordering::Relaxed);
-        let ids = match write_batch(c, st, cfg, ctx, w, batch as i64, n as i64, &payload).await {
-            Before::Ready(ids) => ids,
-            Before::Blind(e) => {
-                sh.blind.fetch_add(1, Ordering::Relaxed);
-                sh.error(e);
-                if !rolled_back(c, cfg, ctx).await {
-                    conn = None;
-                }
-                continue;
-            }
-            Before::Failed(ids, e) => {
-                sh.record(Class::Failed, batch, &ids);
-                sh.error(e);
-                if !rolled_back(c, cfg, ctx).await {
-                    conn = None;
-                }
-                continue;
-            }
-            Before::Unknown(ids, e) => {
-                sh.record(Class::Unknown, batch, &ids);
-                sh.error(e);
-                conn = None;
-                continue;
-            }
+        let Some((c, st)) = conn.as_ref() else {
+            // Unreachable: a ready batch is only kept with its connection. Its transaction
+            // died with the connection, so it is certainly not committed.
+            sh.record(Class::Failed, batch, &ids);
+            continue;
+        };
+        // The next batch's BEGIN and write travel behind this COMMIT in one pipeline, so a
+        // batch costs one round trip and one wake-up of this worker, as pgbench's
+        // single-statement transaction does. A rate-limited pool has time to spare.
+        let next = if cfg.rate.is_none() && !ctx.stop.is_cancelled() && Instant::now() < cfg.write_end {
+            claim(cfg, sh)
+        } else {
+            None
         };
         let sent = Instant::now();
-        let (class, why, reusable) = commit(c, cfg, ctx).await;
+        let ((class, why, reusable), returned, after) = {
+            // Polled first, so COMMIT is sent before the next batch's requests.
+            let committing = async { (commit(c, cfg, ctx).await, Instant::now()) };
+            let writing = async {
+                match next {
+                    Some((b, n)) => {
+                        Some((b, write_batch(c, st, cfg, ctx, w, b as i64, n as i64, &payload).await))
+                    }
+                    None => None,
+                }
+            };
+            futures::pin_mut!(committing, writing);
+            let mut after = None;
+            let (committed, returned) = loop {
+                tokio::select! {
+                    biased;
+                    r = &mut committing => break r,
+                    a = &mut writing, if after.is_none() => after = Some(a),
+                }
+            };
+            // The next batch is waited for only on a connection this COMMIT left usable;
+            // behind one that did not return it is abandoned with the connection (its
+            // COMMIT was never sent, so nothing of it committed).
+            let after = match after {
+                Some(a) => a,
+                None if committed.2 => writing.await,
+                None => next
+                    .map(|(b, _)| (b, Before::Blind("abandoned behind a COMMIT that did not return".into()))),
+            };
+            (committed, returned, after)
+        };
         if class == Class::Acked {
-            lock(&sh.acks).push((sent, Instant::now()));
+            lock(&sh.acks).push((sent, returned));
         }
         sh.record(class, batch, &ids);
         if let Some(why) = why {
             sh.error(why);
         }
-        if !reusable {
+        let keep = match after {
+            None => reusable,
+            Some((b, Before::Ready(ids))) if reusable => {
+                ready = Some((b, ids));
+                true
+            }
+            Some((b, before)) => settle(before, b, reusable.then_some(c), cfg, ctx, sh).await && reusable,
+        };
+        if !keep {
             conn = None;
         }
+    }
+}
+
+/// Takes the pool's next batch number and its row count; None once `rows` are all taken.
+fn claim(cfg: &Cfg, sh: &Shared) -> Option<(u64, u64)> {
+    let batch = sh.next_batch.fetch_add(1, Ordering::SeqCst);
+    let n = match cfg.rows {
+        Some(total) if batch * cfg.batch_rows >= total => return None,
+        Some(total) => cfg.batch_rows.min(total - batch * cfg.batch_rows),
+        None => cfg.batch_rows,
+    };
+    sh.attempted_rows.fetch_add(n, Ordering::Relaxed);
+    Some((batch, n))
+}
+
+/// Records a batch that did not reach its COMMIT. `conn` is its connection when still
+/// usable: a batch rolled back there lets it be reused. Returns whether it can be.
+async fn settle(
+    before: Before,
+    batch: u64,
+    conn: Option<&Conn>,
+    cfg: &Cfg,
+    ctx: &ActionCtx,
+    sh: &Shared,
+) -> bool {
+    let e = match before {
+        // Its connection is gone: the open transaction died with it, never committed.
+        Before::Ready(ids) => {
+            sh.record(Class::Failed, batch, &ids);
+            return false;
+        }
+        Before::Blind(e) => {
+            sh.blind.fetch_add(1, Ordering::Relaxed);
+            e
+        }
+        Before::Failed(ids, e) => {
+            sh.record(Class::Failed, batch, &ids);
+            e
+        }
+        Before::Unknown(ids, e) => {
+            sh.record(Class::Unknown, batch, &ids);
+            sh.error(e);
+            return false;
+        }
+    };
+    sh.error(e);
+    match conn {
+        Some(c) => rolled_back(c, cfg, ctx).await,
+        None => false,
     }
 }
 
@@ -523,11 +612,11 @@ enum Before {
 /// Opens the batch's transaction and writes it, learning its ids before COMMIT.
 ///
 /// INSERT mode takes the ids inside the INSERT itself (the column default, as pgbench's
-/// INSERT does) and returns them as one array: BEGIN and the INSERT are pipelined, so a
-/// batch costs two round trips (this one and COMMIT), each one wake-up of the client.
-/// On a machine whose cores the server saturates, every wake-up waits for a core
-/// (docs/performance.md). COPY mode must know the ids before sending rows: BEGIN and the
-/// allocation are pipelined, then COPY.
+/// INSERT does) and returns them as one array: BEGIN and the INSERT are pipelined, and the
+/// worker sends both behind the previous batch's COMMIT, so a batch costs one round trip,
+/// one wake-up of the client. On a machine whose cores the server saturates, every
+/// wake-up waits for a core (docs/performance.md). COPY mode must know the ids before
+/// sending rows: BEGIN and the allocation are pipelined, then COPY.
 /// tokio-postgres sends requests in the order their futures are first polled; `join!`
 /// polls BEGIN first.
 #[allow(clippy::too_many_arguments)]

@@ -2,7 +2,7 @@
 //! (latency of the accepted ones, red bands where probes failed), faults and heals marked,
 //! and the sampler's figures (availability, percentiles, the longest outage with bounds).
 //! Rendered by its own template; the page includes the result as one block.
-use super::axis::{clock_ticks, compact, coord as f, lanes, nice_step, CHAR_W};
+use super::axis::{clock_ticks, compact, coord as f, nice_step, place_marks, CHAR_W};
 use super::chart::YTick;
 use super::timeline::Tick;
 use crate::model::{display_value, secs, RunReport, StepRecord};
@@ -151,23 +151,19 @@ impl Chart {
             })
             .collect();
         let word = |heal: bool| if heal { "heal" } else { "fault" };
-        let label_lanes = lanes(
+        let placed = place_marks(
             &marked
                 .iter()
-                .map(|(o, _)| {
-                    let w = o.step.chars().count() as f64 * CHAR_W;
-                    (sx(o.started_ms as f64) - w / 2.0, w)
-                })
+                .map(|(o, _)| (sx(o.started_ms as f64), o.step.chars().count() as f64 * CHAR_W))
                 .collect::<Vec<_>>(),
-            2,
         );
         let marks = marked
             .iter()
-            .zip(label_lanes)
-            .map(|((o, heal), lane)| Mark {
-                x: f(sx(o.started_ms as f64)),
-                label_y: f(12.0 + 13.0 * lane as f64),
-                line_y: f(15.0 + 13.0 * lane as f64),
+            .zip(placed)
+            .map(|((o, heal), at)| Mark {
+                x: at.x,
+                label_y: at.label_y,
+                line_y: at.line_y,
                 label: o.step.clone(),
                 title: format!("{} {} ({}) at {}", word(*heal), o.step, o.action, secs(o.started_ms)),
                 class: word(*heal),

@@ -67,6 +67,28 @@ pub(super) fn lanes(items: &[(f64, f64)], max_lanes: usize) -> Vec<usize> {
         .collect()
 }
 
+/// Where a step's mark stands on a time axis: its x, and the y of its label and of the top
+/// of its line, on the first of two label lanes where the label does not overlap another.
+pub(super) struct Placed {
+    pub x: String,
+    pub label_y: String,
+    pub line_y: String,
+}
+
+/// Places marks at `x` with labels `width` wide, centred on their x.
+pub(super) fn place_marks(marks: &[(f64, f64)]) -> Vec<Placed> {
+    let edges: Vec<(f64, f64)> = marks.iter().map(|(x, w)| (x - w / 2.0, *w)).collect();
+    marks
+        .iter()
+        .zip(lanes(&edges, 2))
+        .map(|((x, _), lane)| Placed {
+            x: coord(*x),
+            label_y: coord(12.0 + 13.0 * lane as f64),
+            line_y: coord(15.0 + 13.0 * lane as f64),
+        })
+        .collect()
+}
+
 /// `110000` → `110k`, `2500000` → `2.5M`.
 pub(super) fn compact(v: f64) -> String {
     let trim = |s: String| {

@@ -1,5 +1,5 @@
 //! The write-rate chart: a writer pool's acknowledged rows per second, faults and promotions marked.
-use super::axis::{clock_ticks, compact, coord, lanes, nice_step, CHAR_W};
+use super::axis::{clock_ticks, compact, coord, nice_step, place_marks, CHAR_W};
 use super::timeline::Tick;
 use crate::model::{display_value, secs, RunReport, StepRecord};
 use serde_json::Value;
@@ -127,23 +127,19 @@ impl WriteRate {
             })
             .collect();
         let word = |promote: bool| if promote { "promote" } else { "kill" };
-        let label_lanes = lanes(
+        let placed = place_marks(
             &marked
                 .iter()
-                .map(|(o, p)| {
-                    let w = word(*p).len() as f64 * CHAR_W;
-                    (sx(o.started_ms as f64) - w / 2.0, w)
-                })
+                .map(|(o, p)| (sx(o.started_ms as f64), word(*p).len() as f64 * CHAR_W))
                 .collect::<Vec<_>>(),
-            2,
         );
         let marks = marked
             .iter()
-            .zip(label_lanes)
-            .map(|((o, promote), lane)| RateMark {
-                x: coord(sx(o.started_ms as f64)),
-                label_y: coord(12.0 + 13.0 * lane as f64),
-                line_y: coord(15.0 + 13.0 * lane as f64),
+            .zip(placed)
+            .map(|((o, promote), at)| RateMark {
+                x: at.x,
+                label_y: at.label_y,
+                line_y: at.line_y,
                 label: format!("{} ({}) at {}", o.step, o.action, secs(o.started_ms)),
                 class: word(*promote),
             })
