@@ -12,7 +12,7 @@ mod undo;
 mod verdict;
 
 pub use baseline::Baseline;
-pub use exit::{suite_exit, ExitCode, EXIT_CODE_TABLE, SUITE_EXIT_RULE};
+pub use exit::{exit_code_table, suite_exit, ExitCode, SUITE_EXIT_RULE};
 pub use group_commit::{SyncStats, SYNC_EVERY};
 pub use journal::Journal;
 pub use run::{run, Interrupt, RunOptions, RunOutcome};

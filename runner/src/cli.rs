@@ -30,7 +30,7 @@ fn help(examples: &[&str], extra: &str) -> String {
 
 fn exit_codes() -> String {
     let table: String =
-        testrunner_engine::EXIT_CODE_TABLE.iter().map(|(c, m)| format!("  {c:<9} {m}\n")).collect();
+        testrunner_engine::exit_code_table().iter().map(|(c, m)| format!("  {c:<9} {m}\n")).collect();
     format!("Exit codes:\n{table}")
 }
 
