@@ -336,7 +336,7 @@ async fn abandon_cleanup(
         };
         let result = tokio::task::spawn_blocking(move || g.kill_blocking(std::time::Duration::ZERO))
             .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+            .unwrap_or_else(|e| Err(testrunner_actions::ActionError::new(e.to_string())));
         if result.is_err() {
             left.push(u.description.clone());
         }
@@ -344,7 +344,7 @@ async fn abandon_cleanup(
             key: u.key.clone(),
             description: format!("{} (cleanup abandoned: killed at once)", u.description),
             ok: result.is_ok(),
-            error: result.err(),
+            error: result.err().map(|e| e.message),
             t_ms: t_ms(),
         });
     }

@@ -2,6 +2,7 @@
 //! background), and record what it did: journal, scope, undo stack, evidence.
 use super::{Background, Runner};
 use crate::step::{ms_since, now_rfc3339, save_content, Attempts, StepRun};
+use crate::EngineError;
 use serde_json::{json, Value};
 use std::time::Instant;
 use testrunner_actions::{find, ActionCtx};
@@ -10,26 +11,27 @@ use testrunner_scenario::{Scope, Step, StepKind};
 use tokio_util::sync::CancellationToken;
 
 impl Runner<'_> {
-    /// Runs steps in order; returns the failing step and its error.
-    pub(super) async fn steps(&mut self, steps: &[Step], phase: &str) -> Option<(String, String)> {
+    /// Runs steps in order; returns the first failure (of a step not allowed to fail).
+    pub(super) async fn steps(&mut self, steps: &[Step], phase: &str) -> Option<EngineError> {
         for s in steps {
             if self.interrupted() {
-                return Some((s.id.clone(), "interrupted".into()));
+                return Some(step_error(s, "interrupted".into(), None));
             }
             let run = self.step(s, phase, self.interrupt.token.clone(), self.deadline).await;
             if let Some(run) = run {
                 if !run.ok && !s.allow_failure {
-                    return Some((s.id.clone(), run.error.unwrap_or_default()));
+                    return Some(step_error(s, run.error.unwrap_or_default(), run.hint));
                 }
             }
         }
         None
     }
 
-    pub(super) fn step_scope(&self, s: &Step) -> Result<Scope, String> {
+    /// The scope a step sees: the run's, with its fragment's `with:` values bound.
+    pub(super) fn step_scope(&self, s: &Step) -> Result<Scope, EngineError> {
         let mut scope = self.scope.clone();
         if let Some(fs) = &s.scope {
-            fs.bind(&mut scope)?;
+            fs.bind(&mut scope).map_err(|e| step_error(s, e, None))?;
         }
         Ok(scope)
     }
@@ -46,7 +48,7 @@ impl Runner<'_> {
         let scope = match self.step_scope(s) {
             Ok(sc) => sc,
             Err(e) => {
-                let e = format!("{e} (at {})", s.span);
+                let e = format!("{} (at {})", e.message(), s.span);
                 return Some(self.finish_inline(s, phase, StepRun::failed(t, t, now_rfc3339(), e)));
             }
         };
@@ -271,7 +273,7 @@ impl Runner<'_> {
             if let Err(e) = self.save(s, save, &result) {
                 if run.ok {
                     run.ok = false;
-                    run.error = Some(e);
+                    run.error = Some(e.message());
                     run.hint =
                         Some("`save:` names a file inside evidence/ (no `..`, no absolute path)".into());
                     result = run.result();
@@ -308,12 +310,12 @@ impl Runner<'_> {
         s: &Step,
         save: &testrunner_scenario::Template,
         result: &Value,
-    ) -> Result<(), String> {
+    ) -> Result<(), EngineError> {
         let scope = self.step_scope(s).unwrap_or_else(|_| self.scope.clone());
         let name = match save.eval(&scope) {
             Ok(Value::String(n)) => n,
             Ok(other) => other.to_string(),
-            Err(e) => return Err(format!("save: {e}")),
+            Err(e) => return Err(step_error(s, format!("save: {e}"), None)),
         };
         let ctx = ActionCtx {
             step_id: s.id.clone(),
@@ -323,10 +325,15 @@ impl Runner<'_> {
         };
         let path = ctx
             .write_evidence(&name, &save_content(result))
-            .map_err(|e| format!("save `{name}` failed: {}", e.message))?;
+            .map_err(|e| step_error(s, format!("save `{name}` failed: {}", e.message), None))?;
         self.journal.emit(Event::Evidence { path, step: Some(s.id.clone()) });
         Ok(())
     }
+}
+
+/// A failure of step `s`, at its place in the scenario.
+fn step_error(s: &Step, message: String, hint: Option<String>) -> EngineError {
+    EngineError::Step { step: s.id.clone(), message, hint, span: s.span.clone() }
 }
 
 /// The parameter schema of a registered action (cached by the registry).
