@@ -51,6 +51,11 @@ impl EngineError {
     }
 }
 
+/// `file:line:col` for an event, when the place is known.
+pub(crate) fn location(span: &Span) -> Option<String> {
+    span.is_known().then(|| span.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

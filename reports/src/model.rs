@@ -367,6 +367,7 @@ impl RunReport {
                 last_miss_ms,
                 first_match_ms,
                 result,
+                ..
             } => {
                 *last_t = (*last_t).max(*finished_ms);
                 if self.open_step_mut(step).is_none() {
@@ -441,7 +442,7 @@ impl RunReport {
                     error: error.clone(),
                 });
             }
-            Event::Check { id, status, message, details, value, failed_iterations, t_ms } => {
+            Event::Check { id, status, message, details, value, failed_iterations, t_ms, .. } => {
                 *last_t = (*last_t).max(*t_ms);
                 if let Some(c) = self.checks.iter_mut().find(|c| c.decl.id == *id) {
                     c.status = *status;

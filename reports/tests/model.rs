@@ -86,6 +86,7 @@ fn repeated_steps_and_skipped_steps() {
         last_miss_ms: None,
         first_match_ms: None,
         result: json!(null),
+        at: None,
     });
     let r = RunReport::from_events(&events);
     assert_eq!(r.phases[0].iterations, 2);

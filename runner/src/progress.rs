@@ -169,6 +169,7 @@ fn without_result(event: &Event) -> Event {
             last_miss_ms,
             first_match_ms,
             result: _,
+            at,
         } => Event::StepFinished {
             step: step.clone(),
             phase: phase.clone(),
@@ -184,6 +185,7 @@ fn without_result(event: &Event) -> Event {
             last_miss_ms: *last_miss_ms,
             first_match_ms: *first_match_ms,
             result: serde_json::Value::Null,
+            at: at.clone(),
         },
         other => other.clone(),
     }
@@ -231,6 +233,7 @@ mod tests {
             last_miss_ms: None,
             first_match_ms: None,
             result: serde_json::json!({"text": "x".repeat(100_000)}),
+            at: None,
         };
         let line = p.line(&ev).unwrap();
         assert!(line.ends_with("bad\\x1b[2J"), "{line}");

@@ -1,6 +1,7 @@
 //! Metrics and checks: computing metrics (with the bounds a poll's transition gives),
 //! judging expectations, hard-fail invariants and baseline regressions.
 use super::Runner;
+use crate::error::location;
 use crate::step::ms_since;
 use serde_json::{json, Value};
 use testrunner_reports::{CheckStatus, Event};
@@ -133,6 +134,7 @@ impl Runner<'_> {
             value,
             failed_iterations,
             t_ms: ms_since(self.t0),
+            at: location(&c.span),
         });
     }
 
@@ -203,6 +205,7 @@ impl Runner<'_> {
                 value: None,
                 failed_iterations: vec![],
                 t_ms: ms_since(self.t0),
+                at: location(&c.span),
             });
         }
     }
@@ -227,6 +230,7 @@ impl Runner<'_> {
                 value: None,
                 failed_iterations: vec![],
                 t_ms: ms_since(self.t0),
+                at: location(&h.expr.span),
             });
         }
     }
@@ -245,6 +249,8 @@ impl Runner<'_> {
                     format!("{name} could not be computed ({why}): nothing to compare with the baseline");
             }
             let value = values.get(name).map(|v| json!(v));
+            let rule = self.sc.phases.iter().flat_map(|p| &p.metrics).chain(&self.sc.final_metrics);
+            let at = rule.filter(|m| m.name == name).find_map(|m| location(&m.span));
             self.checks.push((id.clone(), status));
             self.journal.emit(Event::Check {
                 id,
@@ -254,6 +260,7 @@ impl Runner<'_> {
                 value,
                 failed_iterations: vec![],
                 t_ms: ms_since(self.t0),
+                at,
             });
         }
     }

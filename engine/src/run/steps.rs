@@ -1,6 +1,7 @@
 //! One step of the run: evaluate, dispatch (engine steps, actions inline or in the
 //! background), and record what it did: journal, scope, undo stack, evidence.
 use super::{Background, Runner};
+use crate::error::location;
 use crate::step::{ms_since, now_rfc3339, save_content, Attempts, StepRun};
 use crate::EngineError;
 use serde_json::{json, Value};
@@ -75,6 +76,7 @@ impl Runner<'_> {
                         last_miss_ms: None,
                         first_match_ms: None,
                         result: json!({"skipped": true}),
+                        at: location(&s.span),
                     });
                     return Some(run);
                 }
@@ -296,6 +298,7 @@ impl Runner<'_> {
             last_miss_ms: run.last_miss_ms,
             first_match_ms: run.first_match_ms,
             result: trim(result),
+            at: location(&s.span),
         };
         if changed {
             self.journal.emit_durable(finished);
