@@ -118,7 +118,7 @@ async fn run_async(
             None,
         ));
     }
-    let progress = Arc::new(Progress::new(color_stderr(), args.quiet));
+    let progress = Arc::new(Progress::new(color_stderr(), args.quiet).with_scenario(&sc));
     let transcript = Arc::new(std::sync::Mutex::new(String::new()));
     let (p, t) = (progress.clone(), transcript.clone());
     let observer = Box::new(move |ev: &testrunner_reports::Event| {

@@ -49,8 +49,7 @@ impl Runner<'_> {
         let scope = match self.step_scope(s) {
             Ok(sc) => sc,
             Err(e) => {
-                let e = format!("{} (at {})", e.message(), s.span);
-                return Some(self.finish_inline(s, phase, StepRun::failed(t, t, now_rfc3339(), e)));
+                return Some(self.finish_inline(s, phase, StepRun::failed(t, t, now_rfc3339(), e.message())));
             }
         };
         if let Some(w) = &s.when {
@@ -106,7 +105,7 @@ impl Runner<'_> {
                     t,
                     ms_since(self.t0),
                     now_rfc3339(),
-                    format!("cannot evaluate parameters: {e} (at {})", s.span),
+                    format!("cannot evaluate parameters: {e}"),
                 );
                 return Some(self.finish_inline(s, phase, run));
             }
