@@ -300,6 +300,7 @@ pub fn schema(args: SchemaArgs) -> CliResult {
             (spec.name.to_string(), spec.summary.to_string(), spec.params)
         })
         .collect();
+    // Kept: a `Value` (string keys, finite numbers) always serializes.
     let text = serde_json::to_string_pretty(&testrunner_scenario::scenario_schema(&actions))
         .expect("a JSON value serializes")
         + "\n";

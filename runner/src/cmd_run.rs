@@ -5,7 +5,7 @@ use crate::load::{color_stderr, load_scenario, print_error};
 use crate::progress::Progress;
 use crate::rundir;
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use testrunner_engine::{ExitCode, Interrupt, Journal, RunOptions, UndoStack};
 use testrunner_scenario::Masker;
 
@@ -118,14 +118,10 @@ async fn run_async(
             None,
         ));
     }
-    let progress = Arc::new(Progress::new(color_stderr(), args.quiet).with_scenario(&sc));
-    let transcript = Arc::new(std::sync::Mutex::new(String::new()));
-    let (p, t) = (progress.clone(), transcript.clone());
+    let progress = Progress::new(color_stderr(), args.quiet).with_scenario(&sc);
     let observer = Box::new(move |ev: &testrunner_reports::Event| {
-        if let Some(line) = p.line(ev) {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "{line}");
-            t.lock().unwrap().push_str(&line);
+        if let Some(line) = progress.line(ev) {
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
         }
     });
     let journal = match Journal::create(&dir.join("journal.jsonl"), masker.clone(), observer) {
@@ -165,7 +161,7 @@ async fn run_async(
         o = engine => o,
         // Dropping the engine drops its running steps: their process groups are killed.
         _ = abandon.token.cancelled() => {
-            let signal = abandon.signal.lock().unwrap().clone().unwrap_or_default();
+            let signal = abandon.signal.lock().unwrap_or_else(PoisonError::into_inner).clone().unwrap_or_default();
             let code = abandon_cleanup(&signal, &undo, &journal, t0).await;
             let report = journal.report();
             if let Err(e) = rundir::write_reports(&dir, &report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref()) {
@@ -268,7 +264,8 @@ pub(crate) fn secret_values(sc: &testrunner_scenario::Scenario) -> Vec<String> {
     out
 }
 
-/// The second signal: which one, and the token that abandons cleanup.
+/// The second signal: which one, and the token that abandons cleanup. The name is whole
+/// after any panic: a poisoned lock is read as it is, never a reason to lose the run's end.
 #[derive(Clone, Default)]
 struct Abandon {
     token: tokio_util::sync::CancellationToken,
@@ -302,7 +299,11 @@ fn spawn_signal_handler(interrupt: Interrupt, abandon: Abandon) {
                 continue;
             }
             if count == 2 {
-                abandon.signal.lock().unwrap().get_or_insert_with(|| name.to_string());
+                abandon
+                    .signal
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get_or_insert_with(|| name.to_string());
                 abandon.token.cancel();
                 let _ = writeln!(err, "\n{name} again: abandoning cleanup.");
             }

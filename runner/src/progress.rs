@@ -2,7 +2,7 @@
 //! as they go so a long wait is never silent. A failed step or a check that could not be
 //! judged is rendered as a diagnostic, with its source line. Colours only on a terminal.
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use testrunner_reports::{CheckStatus, Event};
 use testrunner_scenario::{Diagnostic, Scenario, Sources, Span};
 
@@ -13,7 +13,9 @@ pub struct Progress {
     /// of their events), for rendering a failure with its source line.
     sources: Sources,
     places: HashMap<String, Span>,
-    /// Per polled step: when we last printed a "still waiting" line (run-relative ms).
+    /// Per polled step: when we last printed a "still waiting" line (run-relative ms). This
+    /// state and the check names only shape lines: after a panic elsewhere held a lock,
+    /// they are used as they are.
     last_poll_line: Mutex<HashMap<String, u64>>,
     /// Check names by id, from the run's declaration, so check lines read like the report.
     check_names: Mutex<HashMap<String, String>>,
@@ -102,7 +104,7 @@ impl Progress {
     fn render(&self, event: &Event) -> Option<String> {
         Some(match event {
             Event::RunStarted { scenario, title, run_id, checks, .. } => {
-                let mut names = self.check_names.lock().unwrap();
+                let mut names = self.check_names.lock().unwrap_or_else(PoisonError::into_inner);
                 names.extend(checks.iter().map(|c| (c.id.clone(), c.name.clone())));
                 format!("{} {title} ({scenario}) · run {run_id}", self.paint("1", "testrunner"))
             }
@@ -115,7 +117,7 @@ impl Progress {
             }
             Event::StepStarted { .. } => return None,
             Event::Poll { step, attempt, started_ms, finished_ms, matched, error } => {
-                let mut last = self.last_poll_line.lock().unwrap();
+                let mut last = self.last_poll_line.lock().unwrap_or_else(PoisonError::into_inner);
                 let first = *last.entry(step.clone()).or_insert(*started_ms);
                 let prev = last.get(&format!("{step}#printed")).copied().unwrap_or(first);
                 if *matched || finished_ms.saturating_sub(prev) < POLL_EVERY_MS {
@@ -176,7 +178,13 @@ impl Progress {
                     CheckStatus::Fail => ("31", "FAIL"),
                     CheckStatus::Error => ("33", "ERROR"),
                 };
-                let name = self.check_names.lock().unwrap().get(id).cloned().unwrap_or_default();
+                let name = self
+                    .check_names
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_default();
                 let head = format!("  {} {id} {name}", self.paint(code, word));
                 match status {
                     CheckStatus::Pass => head,

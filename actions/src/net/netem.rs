@@ -253,7 +253,7 @@ mod tests {
                 let ctx = ActionCtx::standalone(d.path().into(), "slow", Duration::from_secs(5));
                 // The target does not even exist: the module check comes first.
                 let e = Netem
-                    .run(json!({"container": "no-such-container-h15", "delay": "100ms"}), &ctx)
+                    .run(json!({"container": "no-such-container", "delay": "100ms"}), &ctx)
                     .await
                     .unwrap_err();
                 assert!(e.message.contains("sch_netem"), "{}", e.message);

@@ -40,7 +40,7 @@ impl Runner<'_> {
         let (mut lo, mut hi) = (x, x);
         for mask in 1u32..(1 << polled.len()) {
             let mut scope = self.scope.clone();
-            for (k, root) in polled.iter().enumerate().filter(|(k, _)| mask & (1 << k) != 0) {
+            for (_, root) in polled.iter().enumerate().filter(|(k, _)| mask & (1 << k) != 0) {
                 let Some(mut r) = scope.get(root).cloned() else { continue };
                 let other = [r.get("last_miss_ms"), r.get("started_ms")]
                     .into_iter()
@@ -50,7 +50,6 @@ impl Runner<'_> {
                     .unwrap_or(Value::Null);
                 r["first_match_ms"] = other.clone();
                 r["first_match_started_ms"] = other;
-                let _ = k;
                 scope.set(root.clone(), r);
             }
             if let Some(y) = m.value.eval(&scope).ok().and_then(|y| y.as_f64()) {

@@ -56,9 +56,7 @@ impl Runner<'_> {
             match w.eval_bool(&scope) {
                 Ok(true) => {}
                 Ok(false) => {
-                    let mut run = StepRun::failed(t, t, now_rfc3339(), String::new());
-                    run.ok = true;
-                    run.error = None;
+                    let run = StepRun::passed(t, t, now_rfc3339());
                     self.scope.set(s.id.clone(), json!({"ok": true, "skipped": true}));
                     self.journal.emit(Event::StepFinished {
                         step: s.id.clone(),
@@ -200,17 +198,15 @@ impl Runner<'_> {
                 Err(err) => failures.push(err),
             }
         }
-        let mut run = StepRun::failed(t, ms_since(self.t0), now_rfc3339(), String::new());
-        run.attempts = 1;
-        if failures.is_empty() {
-            run.ok = true;
-            run.error = None;
+        let (finished, at) = (ms_since(self.t0), now_rfc3339());
+        let run = if failures.is_empty() {
+            StepRun::passed(t, finished, at)
         } else {
             let msg =
                 params.get("message").and_then(Value::as_str).map(|m| format!("{m}: ")).unwrap_or_default();
-            run.error = Some(format!("{msg}{}", failures.join("; ")));
-        }
-        run
+            StepRun::failed(t, finished, at, format!("{msg}{}", failures.join("; ")))
+        };
+        StepRun { attempts: 1, ..run }
     }
 
     /// Records a finished step: journal, scope, undo stack, evidence.
