@@ -80,6 +80,7 @@ fn report(scenario: &str, start: DateTime<Utc>, failing: &[&str], light_p95: f64
                 details: vec![],
                 value: None,
                 failed_iterations: vec![],
+                at: None,
             }
         })
         .collect();
