@@ -5,7 +5,7 @@ use crate::error::{CliError, CliResult};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use testrunner_actions::{find, ActionCtx};
+use testrunner_actions::{find, ActionCtx, ActionError};
 use testrunner_engine::{ExitCode, Journal};
 use testrunner_reports::{Event, PendingUndo, RunReport};
 use testrunner_scenario::Masker;
@@ -62,7 +62,7 @@ pub fn run(args: CleanupArgs) -> CliResult {
             key: p.key.clone(),
             description: format!("{} (testrunner cleanup)", p.description),
             ok: result.is_ok(),
-            error: result.err(),
+            error: result.err().map(|e| e.message),
             t_ms,
         });
     }
@@ -75,8 +75,9 @@ pub fn run(args: CleanupArgs) -> CliResult {
     Ok(ExitCode::Pass)
 }
 
-async fn replay(p: &PendingUndo, run_dir: &std::path::Path) -> Result<(), String> {
-    let action = find(&p.action).ok_or_else(|| format!("undo action `{}` is not registered", p.action))?;
+async fn replay(p: &PendingUndo, run_dir: &std::path::Path) -> Result<(), ActionError> {
+    let action = find(&p.action)
+        .ok_or_else(|| ActionError::new(format!("undo action `{}` is not registered", p.action)))?;
     let ctx =
         ActionCtx::standalone(run_dir.to_path_buf(), &format!("cleanup:{}", p.key), Duration::from_secs(60));
     if p.action == "docker.rm" {
@@ -86,9 +87,9 @@ async fn replay(p: &PendingUndo, run_dir: &std::path::Path) -> Result<(), String
             if let Ok(o) = inspect.run(json!({ "container": container }), &ctx).await {
                 let label = &o.output["json"]["Config"]["Labels"]["testrunner.managed"];
                 if label != "true" {
-                    return Err(format!(
+                    return Err(ActionError::new(format!(
                         "container {container} has no label testrunner.managed=true: not one testrunner started, left alone"
-                    ));
+                    )));
                 }
             }
         }
@@ -96,7 +97,7 @@ async fn replay(p: &PendingUndo, run_dir: &std::path::Path) -> Result<(), String
     let deadline = Instant::now() + Duration::from_secs(60);
     match tokio::time::timeout_at(deadline.into(), action.run(p.params.clone(), &ctx)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.message),
-        Err(_) => Err("did not finish within 60s".into()),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(ActionError::new("did not finish within 60s")),
     }
 }

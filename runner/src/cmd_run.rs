@@ -73,12 +73,7 @@ pub fn run(args: RunArgs) -> CliResult {
             ));
         }
     }
-    if let Err(e) = claim_run_dir(&dir) {
-        return Err(CliError::msg(
-            e,
-            Some("give --out a new directory; a run never shares its directory with another"),
-        ));
-    }
+    claim_run_dir(&dir)?;
     // On a worker, not the main thread: the engine then runs beside the tasks it waits on
     // (an HTTP connection's), instead of being woken across threads at every request.
     let ended = runtime.block_on(async {
@@ -130,15 +125,7 @@ async fn run_async(
             return Err(CliError::msg(format!("cannot create the journal in {}: {e}", dir.display()), None));
         }
     };
-    let baseline = match load_baseline(&args, &sc) {
-        Ok(b) => b,
-        Err(e) => {
-            return Err(CliError::msg(
-                e,
-                Some("record one with `testrunner baseline record <run-dir>...`, or pass --no-baseline"),
-            ));
-        }
-    };
+    let baseline = load_baseline(&args, &sc)?;
     let undo = UndoStack::default();
     let interrupt = Interrupt::default();
     let abandon = Abandon::default();
@@ -186,14 +173,18 @@ async fn run_async(
 
 /// Creates the run directory and claims it: `evidence/` is made with `create_dir`, which
 /// exactly one of two runs racing for the same `--out` can do.
-fn claim_run_dir(dir: &std::path::Path) -> Result<(), String> {
-    let fail = |e: std::io::Error| format!("cannot create run directory {}: {e}", dir.display());
+fn claim_run_dir(dir: &std::path::Path) -> Result<(), CliError> {
+    let hint = Some("give --out a new directory; a run never shares its directory with another");
+    let fail = |e: std::io::Error| {
+        CliError::msg(format!("cannot create run directory {}: {e}", dir.display()), hint)
+    };
     std::fs::create_dir_all(dir).map_err(fail)?;
     match std::fs::create_dir(dir.join("evidence")) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Err(format!("run directory {} is already in use by another run", dir.display()))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(CliError::msg(
+            format!("run directory {} is already in use by another run", dir.display()),
+            hint,
+        )),
         Err(e) => Err(fail(e)),
     }
 }
@@ -201,7 +192,7 @@ fn claim_run_dir(dir: &std::path::Path) -> Result<(), String> {
 fn load_baseline(
     args: &RunArgs,
     sc: &testrunner_scenario::Scenario,
-) -> Result<Option<testrunner_engine::Baseline>, String> {
+) -> Result<Option<testrunner_engine::Baseline>, CliError> {
     let scenario = sc.id.as_str();
     let has_regression_rules =
         sc.phases.iter().flat_map(|p| &p.metrics).chain(&sc.final_metrics).any(|m| m.regression.is_some());
@@ -222,16 +213,22 @@ fn load_baseline(
         }
         return Ok(None);
     }
+    let fail = |title: String| {
+        CliError::msg(
+            title,
+            Some("record one with `testrunner baseline record <run-dir>...`, or pass --no-baseline"),
+        )
+    };
     let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read baseline {}: {e}", path.display()))?;
+        .map_err(|e| fail(format!("cannot read baseline {}: {e}", path.display())))?;
     let b = testrunner_engine::Baseline::from_yaml(&text)
-        .map_err(|e| format!("baseline {}: {e}", path.display()))?;
+        .map_err(|e| fail(format!("baseline {}: {e}", path.display())))?;
     if b.scenario != scenario {
-        return Err(format!(
+        return Err(fail(format!(
             "baseline {} is for scenario `{}`, not `{scenario}`",
             path.display(),
             b.scenario
-        ));
+        )));
     }
     if !args.quiet {
         eprintln!(

@@ -98,9 +98,7 @@ pub fn run(args: RunArgs) -> CliResult {
     }
     let stamp = started.format("%Y%m%dT%H%M%S%3fZ").to_string();
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join("suite").join(&stamp));
-    if let Err(e) = claim(&out) {
-        return Err(CliError::msg(e, Some("give --out a new or empty directory")));
-    }
+    claim(&out)?;
     let parallel = s.jobs as usize;
     let mut runs: Vec<SuiteRun> = vec![];
     let mut jobs = vec![];
@@ -193,11 +191,13 @@ pub fn run(args: RunArgs) -> CliResult {
 }
 
 /// The suite directory must be new or empty: a suite never mixes its runs with others'.
-fn claim(out: &Path) -> Result<(), String> {
+fn claim(out: &Path) -> Result<(), CliError> {
+    let hint = Some("give --out a new or empty directory");
     if std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
-        return Err(format!("suite directory {} is not empty", out.display()));
+        return Err(CliError::msg(format!("suite directory {} is not empty", out.display()), hint));
     }
-    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))
+    std::fs::create_dir_all(out)
+        .map_err(|e| CliError::msg(format!("cannot create {}: {e}", out.display()), hint))
 }
 
 /// The child's command line: the same vars, baseline and gates, its own directory and id.
