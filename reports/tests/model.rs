@@ -166,3 +166,18 @@ fn where_a_failed_check_and_step_are_written_reaches_json_junit_and_summary() {
     let plain = testrunner_reports::summary::render(&RunReport::from_events(&common::failing()));
     assert!(!plain.contains(" at val17.yaml"), "{plain}");
 }
+
+/// The HTML report names where a check that did not pass is written.
+#[test]
+fn the_html_report_names_where_a_failed_check_is_written() {
+    let mut events = common::failing();
+    for e in &mut events {
+        if let Event::Check { id, at, .. } = e {
+            *at = Some(format!("val17.yaml:{}:11", if id == "VAL17-02" { 40 } else { 50 }));
+        }
+    }
+    let page = testrunner_reports::html::render(&RunReport::from_events(&events), "");
+    assert!(page.contains("at <code>val17.yaml:40:11</code>"), "the failed check's place");
+    let plain = testrunner_reports::html::render(&RunReport::from_events(&common::failing()), "");
+    assert!(!plain.contains("at <code>val17.yaml"), "no place, no line");
+}
