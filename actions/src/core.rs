@@ -367,7 +367,7 @@ impl Action for Exec {
             _ = ctx.stop.cancelled() => {
                 // `stop:` or the end of its phase: the program is done, not failed.
                 stopped = true;
-                group.kill(KILL_GRACE).await.map_err(ActionError::new)?;
+                group.kill(KILL_GRACE).await?;
                 match tokio::time::timeout(Duration::from_secs(1), &mut work).await {
                     Ok(r) => r,
                     Err(_) => return Err(ActionError::new(format!(

@@ -111,7 +111,7 @@ impl ProcGroup {
 
     /// SIGTERM (and SIGCONT, so a stopped member can act on it) to the whole group, up to
     /// `grace` for it to exit, then SIGKILL; Ok only once no member is left (bounded wait).
-    pub fn kill_blocking(&self, grace: Duration) -> Result<(), String> {
+    pub fn kill_blocking(&self, grace: Duration) -> Result<(), ActionError> {
         let pg = Pid::from_raw(self.pgid);
         if !self.alive() {
             return Ok(());
@@ -131,11 +131,11 @@ impl ProcGroup {
                 return Ok(());
             }
             if t.elapsed() > Duration::from_secs(5) {
-                return Err(format!(
+                return Err(ActionError::new(format!(
                     "process group {} still has {} process(es) 5s after SIGKILL (pids {left:?})",
                     self.pgid,
                     left.len()
-                ));
+                )));
             }
             let _ = signal::killpg(pg, Signal::SIGKILL);
             std::thread::sleep(Duration::from_millis(10));
@@ -143,10 +143,10 @@ impl ProcGroup {
     }
 
     /// [`kill_blocking`](Self::kill_blocking) off the async runtime's threads.
-    pub async fn kill(self, grace: Duration) -> Result<(), String> {
+    pub async fn kill(self, grace: Duration) -> Result<(), ActionError> {
         tokio::task::spawn_blocking(move || self.kill_blocking(grace))
             .await
-            .unwrap_or_else(|e| Err(format!("killing process group {}: {e}", self.pgid)))
+            .unwrap_or_else(|e| Err(ActionError::new(format!("killing process group {}: {e}", self.pgid))))
     }
 }
 
@@ -712,7 +712,7 @@ impl Action for KillGroup {
             session: p.session.or(current.map(|c| c.2)).unwrap_or(0),
         };
         let members = group.members().len();
-        group.kill(p.grace.map(|d| d.0).unwrap_or(KILL_GRACE)).await.map_err(ActionError::new)?;
+        group.kill(p.grace.map(|d| d.0).unwrap_or(KILL_GRACE)).await?;
         let mut out = Outcome::new().with("pgid", p.pgid).with("killed", members as u64);
         if let Some(n) = &p.name {
             // Reap the leader (it is our child): it must not linger as a zombie.

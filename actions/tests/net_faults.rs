@@ -207,15 +207,17 @@ async fn the_runners_own_namespace_and_bad_peers_are_refused() {
         lab.err("net.partition", json!({"container": host_net, "netns": "x", "peers": ["10.0.0.1"]})).await;
     assert!(e.message.contains("exactly one of"), "{}", e.message);
     // A peer that is no address and no container name never reaches nft.
-    let e = lab.err("net.partition", json!({"container": "nope-h15", "peers": ["1.2.3.4 } accept"]})).await;
+    let e = lab
+        .err("net.partition", json!({"container": "no-such-container", "peers": ["1.2.3.4 } accept"]}))
+        .await;
     assert!(e.message.contains("peer `1.2.3.4 } accept`"), "{}", e.message);
     let e = lab.err("net.heal", json!({"container": host_net, "table": "filter"})).await;
     assert!(e.message.contains("not a table net.partition made"), "{}", e.message);
     // A named namespace that does not exist: nothing to heal, nothing to partition.
     assert_eq!(
-        lab.ok("net.heal", json!({"netns": "h15-no-such-ns"})).await.output["gone"],
+        lab.ok("net.heal", json!({"netns": "testrunner-no-such-ns"})).await.output["gone"],
         Value::Bool(true)
     );
-    let e = lab.err("net.partition", json!({"netns": "h15-no-such-ns", "peers": ["10.0.0.1"]})).await;
+    let e = lab.err("net.partition", json!({"netns": "testrunner-no-such-ns", "peers": ["10.0.0.1"]})).await;
     assert!(e.message.contains("no network namespace now"), "{}", e.message);
 }

@@ -1,5 +1,6 @@
 //! Baselines: metric values recorded from earlier runs (with their spread, so noise is
 //! judged, not a single number), and the regression checks a new run is held to.
+use crate::EngineError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use testrunner_reports::{CheckDecl, CheckStatus, RunReport};
@@ -33,22 +34,22 @@ impl Baseline {
         reports: &[RunReport],
         git_revision: Option<String>,
         host: String,
-    ) -> Result<Baseline, String> {
-        let first = reports.first().ok_or("no runs given")?;
+    ) -> Result<Baseline, EngineError> {
+        let first = reports.first().ok_or_else(|| EngineError::Baseline("no runs given".into()))?;
         let mut metrics: BTreeMap<String, Vec<(f64, Option<String>)>> = BTreeMap::new();
         for r in reports {
             if r.scenario != first.scenario {
-                return Err(format!(
+                return Err(EngineError::Baseline(format!(
                     "runs of different scenarios: `{}` and `{}`",
                     first.scenario, r.scenario
-                ));
+                )));
             }
             if r.verdict() != testrunner_reports::Verdict::Pass {
-                return Err(format!(
+                return Err(EngineError::Baseline(format!(
                     "run {} did not pass ({}); record baselines from passing runs",
                     r.run_id,
                     r.verdict().as_str()
-                ));
+                )));
             }
             for m in &r.metrics {
                 if let Some(v) = m.value.as_f64() {
@@ -85,8 +86,8 @@ impl Baseline {
         format!("{header}{}", serde_saphyr::to_string(self).unwrap_or_default())
     }
 
-    pub fn from_yaml(text: &str) -> Result<Baseline, String> {
-        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    pub fn from_yaml(text: &str) -> Result<Baseline, EngineError> {
+        serde_saphyr::from_str(text).map_err(|e| EngineError::Baseline(e.to_string()))
     }
 }
 

@@ -4,7 +4,7 @@
 //! every [`SYNC_EVERY`]. A record that must be durable before the run goes on (an undo
 //! entry before its fault) is synced by its emitter at once.
 use std::fs::File;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -51,7 +51,7 @@ impl GroupCommit {
 
     /// Lines up to `seq` are written; the sync thread will make them durable soon.
     pub fn written(&self, seq: u64) {
-        let mut st = self.shared.state.lock().unwrap();
+        let mut st = self.shared.lock();
         st.stats.written = st.stats.written.max(seq);
         if st.idle {
             st.idle = false;
@@ -62,7 +62,7 @@ impl GroupCommit {
     /// Returns when lines up to `seq` (all written already) are on disk.
     pub fn sync_through(&self, seq: u64) {
         {
-            let mut st = self.shared.state.lock().unwrap();
+            let mut st = self.shared.lock();
             st.stats.written = st.stats.written.max(seq);
             if st.stats.synced >= seq {
                 return;
@@ -71,23 +71,29 @@ impl GroupCommit {
         // In the caller: it must not go on before this is durable. Concurrent syncs of
         // one file are fine; each covers what was written before it started.
         let _ = self.shared.file.sync_data();
-        let mut st = self.shared.state.lock().unwrap();
+        let mut st = self.shared.lock();
         st.stats.synced = st.stats.synced.max(seq);
         st.stats.syncs += 1;
     }
 
     pub fn stats(&self) -> SyncStats {
-        self.shared.state.lock().unwrap().stats
+        self.shared.lock().stats
     }
 }
 
 impl Shared {
+    /// The counters, also after a panic elsewhere held the lock: they are plain numbers,
+    /// whole after any panic, and a run must still sync its journal.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn run(&self) {
-        let mut st = self.state.lock().unwrap();
+        let mut st = self.lock();
         loop {
             while st.stats.synced >= st.stats.written && !st.closing {
                 st.idle = true;
-                st = self.wake.wait(st).unwrap();
+                st = self.wake.wait(st).unwrap_or_else(PoisonError::into_inner);
             }
             st.idle = false;
             if st.stats.synced >= st.stats.written {
@@ -97,7 +103,7 @@ impl Shared {
             drop(st);
             let started = Instant::now();
             let _ = self.file.sync_data();
-            st = self.state.lock().unwrap();
+            st = self.lock();
             st.stats.synced = st.stats.synced.max(target);
             st.stats.syncs += 1;
             // Pace the batches: lines written meanwhile wait for the next one.
@@ -107,7 +113,7 @@ impl Shared {
                 if now >= next {
                     break;
                 }
-                st = self.wake.wait_timeout(st, next - now).unwrap().0;
+                st = self.wake.wait_timeout(st, next - now).unwrap_or_else(PoisonError::into_inner).0;
             }
         }
     }
@@ -117,7 +123,7 @@ impl Drop for GroupCommit {
     /// Syncs what is left and ends the thread.
     fn drop(&mut self) {
         {
-            let mut st = self.shared.state.lock().unwrap();
+            let mut st = self.shared.lock();
             st.closing = true;
             self.shared.wake.notify_one();
         }

@@ -2,7 +2,7 @@ use crate::group_commit::{GroupCommit, SyncStats};
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use testrunner_reports::{Event, MetricResult, ReportFold, RunReport};
 use testrunner_scenario::Masker;
 
@@ -23,11 +23,11 @@ struct Inner {
     masker: Arc<Masker>,
     observer: Observer,
     state: Mutex<State>,
-    commit: Option<GroupCommit>,
+    commit: GroupCommit,
 }
 
 struct State {
-    file: Option<Arc<File>>,
+    file: Arc<File>,
     /// Lines written so far.
     seq: u64,
     fold: ReportFold,
@@ -46,15 +46,15 @@ impl Journal {
 
     fn on(file: File, masker: Arc<Masker>, observer: Observer) -> std::io::Result<Journal> {
         let file = Arc::new(file);
-        let commit = Some(GroupCommit::start(file.clone())?);
-        let state = Mutex::new(State { file: Some(file), seq: 0, fold: ReportFold::default() });
+        let commit = GroupCommit::start(file.clone())?;
+        let state = Mutex::new(State { file, seq: 0, fold: ReportFold::default() });
         Ok(Journal { inner: Arc::new(Inner { masker, observer, state, commit }) })
     }
 
-    /// A journal without a file (tests): it only folds the report.
-    pub fn in_memory(masker: Arc<Masker>) -> Journal {
-        let state = Mutex::new(State { file: None, seq: 0, fold: ReportFold::default() });
-        Journal { inner: Arc::new(Inner { masker, observer: Box::new(|_| {}), state, commit: None }) }
+    /// The state, also after a panic elsewhere held the lock: it is a file handle, a counter
+    /// and a fold, each whole after any panic, and the run must still write its report.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn emit(&self, event: Event) {
@@ -72,38 +72,34 @@ impl Journal {
         line.push('\n');
         (self.inner.observer)(&event);
         let seq = {
-            let mut st = self.inner.state.lock().unwrap();
-            if let Some(f) = &st.file {
-                // A full disk must not stop the run; the report is still folded in memory.
-                let _ = (&**f).write_all(line.as_bytes());
-            }
+            let mut st = self.state();
+            // A full disk must not stop the run; the report is still folded in memory.
+            let _ = (&*st.file).write_all(line.as_bytes());
             st.seq += 1;
             st.fold.push_owned(event);
             st.seq
         };
-        if let Some(c) = &self.inner.commit {
-            if durable {
-                c.sync_through(seq);
-            } else {
-                c.written(seq);
-            }
+        if durable {
+            self.inner.commit.sync_through(seq);
+        } else {
+            self.inner.commit.written(seq);
         }
     }
 
     /// The run's report from the events so far. It is handed over, not copied: the journal
     /// folds later events (if any) into a new, empty report.
     pub fn report(&self) -> RunReport {
-        std::mem::take(&mut self.inner.state.lock().unwrap().fold).finish()
+        std::mem::take(&mut self.state().fold).finish()
     }
 
     /// The metrics recorded so far (the latest of each name).
     pub fn metrics(&self) -> Vec<MetricResult> {
-        self.inner.state.lock().unwrap().fold.partial().metrics.clone()
+        self.state().fold.partial().metrics.clone()
     }
 
-    /// Lines written and synced, and syncs made (none for an in-memory journal).
+    /// Lines written and synced, and syncs made.
     pub fn sync_stats(&self) -> SyncStats {
-        self.inner.commit.as_ref().map(GroupCommit::stats).unwrap_or_default()
+        self.inner.commit.stats()
     }
 
     /// The event with every secret masked, and its journal line. The line is serialized once
@@ -207,12 +203,15 @@ mod tests {
 
     #[test]
     fn the_report_is_folded_without_keeping_events() {
-        let j = Journal::in_memory(Arc::new(Masker::default()));
+        let dir = tempfile::tempdir().unwrap();
+        let j =
+            Journal::create(&dir.path().join("journal.jsonl"), Arc::new(Masker::default()), Box::new(|_| {}))
+                .unwrap();
         j.emit(pending("db"));
         j.emit(Event::RunFinished { verdict: Verdict::Pass, exit_code: 0, at: "t".into(), duration_ms: 9 });
         let r = j.report();
         assert_eq!(r.pending_undo.len(), 1);
         assert_eq!(r.duration_ms, 9);
-        assert_eq!(j.sync_stats(), SyncStats::default());
+        assert!(j.report().pending_undo.is_empty(), "handed over, not copied");
     }
 }

@@ -3,6 +3,7 @@
 //! journal flushed event by event.
 
 pub mod baseline;
+mod error;
 mod exit;
 mod group_commit;
 mod journal;
@@ -12,7 +13,8 @@ mod undo;
 mod verdict;
 
 pub use baseline::Baseline;
-pub use exit::{suite_exit, ExitCode, EXIT_CODE_TABLE, SUITE_EXIT_RULE};
+pub use error::EngineError;
+pub use exit::{exit_code_table, suite_exit, ExitCode, SUITE_EXIT_RULE};
 pub use group_commit::{SyncStats, SYNC_EVERY};
 pub use journal::Journal;
 pub use run::{run, Interrupt, RunOptions, RunOutcome};

@@ -29,13 +29,14 @@ pub struct StepRun {
 }
 
 impl StepRun {
-    pub fn failed(started_ms: u64, finished_ms: u64, started_at: String, error: String) -> StepRun {
+    /// A step that has started and has neither succeeded nor failed yet.
+    pub fn started(started_ms: u64, started_at: String) -> StepRun {
         StepRun {
             ok: false,
-            error: Some(error),
+            error: None,
             hint: None,
             started_ms,
-            finished_ms,
+            finished_ms: started_ms,
             started_at,
             attempts: 0,
             last_miss_ms: None,
@@ -45,6 +46,14 @@ impl StepRun {
             outcome: None,
             interrupted: false,
         }
+    }
+
+    pub fn failed(started_ms: u64, finished_ms: u64, started_at: String, error: String) -> StepRun {
+        StepRun { finished_ms, error: Some(error), ..StepRun::started(started_ms, started_at) }
+    }
+
+    pub fn passed(started_ms: u64, finished_ms: u64, started_at: String) -> StepRun {
+        StepRun { ok: true, finished_ms, ..StepRun::started(started_ms, started_at) }
     }
 
     /// The step result as expressions see it.
@@ -97,7 +106,7 @@ impl Attempts {
         let started_ms = ms_since(self.t0);
         let started_at = now_rfc3339();
         let polled = self.until.is_some() || self.retries > 0;
-        let mut run = StepRun::failed(started_ms, started_ms, started_at, String::new());
+        let mut run = StepRun::started(started_ms, started_at);
         let mut last_seen: Option<String> = None;
         let mut attempt = 0u32;
         loop {

@@ -846,3 +846,23 @@ async fn a_check_decided_without_an_uncomputable_metric_fails_rather_than_errors
     // Held only because the metric was never read: still not a pass.
     assert_eq!(check(&r, "E"), CheckStatus::Error);
 }
+
+/// Step and check events say where their step or check is written, so reports can point
+/// at it; a passing step's event says it too.
+#[tokio::test]
+async fn step_and_check_events_carry_their_place_in_the_file() {
+    let (_, _, events) = run_yaml(
+        "phases:\n  - name: p\n    steps:\n      - { id: good, t.echo: {} }\n      - { id: fault, t.break: {} }\n    checks:\n      - { id: C, expect: good.ok }\n",
+    )
+    .await;
+    let at = |want: &str| {
+        events.iter().find_map(|e| match e {
+            Event::StepFinished { step, at, .. } if step == want => Some(at.clone()),
+            Event::Check { id, at, .. } if id == want => Some(at.clone()),
+            _ => None,
+        })
+    };
+    assert_eq!(at("good"), Some(Some("t.yaml:4:9".into())), "{events:?}");
+    assert_eq!(at("fault"), Some(Some("t.yaml:5:9".into())), "{events:?}");
+    assert_eq!(at("C"), Some(Some("t.yaml:7:15".into())), "{events:?}");
+}

@@ -150,6 +150,9 @@ pub enum Event {
         /// The step result as scenarios address it (action output included, large values trimmed).
         #[serde(default)]
         result: Value,
+        /// Where the step is written: `file:line:col`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<String>,
     },
     Evidence {
         path: String,
@@ -196,6 +199,9 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         failed_iterations: Vec<u32>,
         t_ms: u64,
+        /// Where the check is written: `file:line:col`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<String>,
     },
     Undo {
         key: String,

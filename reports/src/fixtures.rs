@@ -21,6 +21,7 @@ pub(crate) fn one_check_run(scenario: &str, id: &str, name: &str, pass: bool, lo
             details: vec![],
             value: None,
             failed_iterations: vec![],
+            at: None,
         }],
         metrics: vec![MetricResult {
             name: "loss_ms".into(),

@@ -117,7 +117,8 @@ fn non_success(kind: NonSuccessKind, ty: &str, message: &str, text: String) -> T
 
 /// Expected vs actual: the expressions as written, then what they saw.
 fn failure_text(r: &RunReport, c: &CheckResult) -> String {
-    let mut t = String::from("expected (all must hold):\n");
+    let mut t = c.at.as_deref().map(|a| format!("at {a}\n")).unwrap_or_default();
+    t.push_str("expected (all must hold):\n");
     for e in &c.decl.expect {
         let _ = writeln!(t, "  {e}");
     }
@@ -177,8 +178,8 @@ fn step_log(r: &RunReport, phase: &str) -> String {
 fn step_cases(r: &RunReport) -> Vec<TestCase> {
     let steps = r.step_errors.iter().map(|s| {
         let it = s.iteration.map(|i| format!(" iteration {i}")).unwrap_or_default();
-        let mut case =
-            errored(r, format!("{} step {}{it}", s.phase, s.step), "step failed", &s.error, String::new());
+        let at = s.at.as_deref().map(|a| format!("at {a}")).unwrap_or_default();
+        let mut case = errored(r, format!("{} step {}{it}", s.phase, s.step), "step failed", &s.error, at);
         case.set_system_out(step_log(r, &s.phase));
         case
     });

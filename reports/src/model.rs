@@ -98,6 +98,9 @@ pub struct StepError {
     pub iteration: Option<u32>,
     pub error: String,
     pub t_ms: u64,
+    /// Where the step is written: `file:line:col`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
 }
 
 /// Test cases of a run, counted the same way by every report: the checks, the failed steps
@@ -160,6 +163,9 @@ pub struct StepRecord {
     pub first_match_ms: Option<u64>,
     pub polls: Vec<Poll>,
     pub result: Value,
+    /// Where the step is written: `file:line:col`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,6 +178,9 @@ pub struct CheckResult {
     /// In a repeated phase: the iterations (`loop.index`) in which the check did not hold.
     #[serde(default)]
     pub failed_iterations: Vec<u32>,
+    /// Where the check is written: `file:line:col`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -298,6 +307,7 @@ impl RunReport {
                         details: vec![],
                         value: None,
                         failed_iterations: vec![],
+                        at: None,
                     })
                     .collect();
             }
@@ -333,6 +343,7 @@ impl RunReport {
                     first_match_ms: None,
                     polls: vec![],
                     result: Value::Null,
+                    at: None,
                 });
             }
             Event::Poll { step, attempt, started_ms, finished_ms, matched, error } => {
@@ -367,6 +378,7 @@ impl RunReport {
                 last_miss_ms,
                 first_match_ms,
                 result,
+                at,
             } => {
                 *last_t = (*last_t).max(*finished_ms);
                 if self.open_step_mut(step).is_none() {
@@ -393,6 +405,7 @@ impl RunReport {
                         first_match_ms: None,
                         polls: vec![],
                         result: Value::Null,
+                        at: None,
                     });
                 }
                 let s = self.open_step_mut(step).expect("just ensured");
@@ -409,6 +422,7 @@ impl RunReport {
                 s.last_miss_ms = *last_miss_ms;
                 s.first_match_ms = *first_match_ms;
                 s.result = result.clone();
+                s.at = at.clone();
             }
             Event::Evidence { path, .. } => {
                 if !self.evidence.contains(path) {
@@ -441,7 +455,7 @@ impl RunReport {
                     error: error.clone(),
                 });
             }
-            Event::Check { id, status, message, details, value, failed_iterations, t_ms } => {
+            Event::Check { id, status, message, details, value, failed_iterations, t_ms, at } => {
                 *last_t = (*last_t).max(*t_ms);
                 if let Some(c) = self.checks.iter_mut().find(|c| c.decl.id == *id) {
                     c.status = *status;
@@ -449,6 +463,7 @@ impl RunReport {
                     c.details = details.clone();
                     c.value = value.clone();
                     c.failed_iterations = failed_iterations.clone();
+                    c.at = at.clone();
                 }
             }
             Event::UndoPending { key, description, action, params, t_ms } => {
@@ -531,6 +546,7 @@ impl RunReport {
                 iteration: s.iteration,
                 error: s.error.clone().unwrap_or_else(|| "failed".into()),
                 t_ms: s.finished_ms.unwrap_or(s.started_ms),
+                at: s.at.clone(),
             })
             .collect()
     }

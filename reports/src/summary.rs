@@ -141,6 +141,9 @@ fn checks(t: &mut String, r: &RunReport) {
         if c.status != CheckStatus::Pass {
             let msg = if c.message.is_empty() { "not evaluated" } else { c.message.as_str() };
             let _ = writeln!(t, "    {msg}");
+            if let Some(at) = &c.at {
+                let _ = writeln!(t, "    at {at}");
+            }
             for d in &c.details {
                 let _ = writeln!(t, "      - {d}");
             }
@@ -179,7 +182,8 @@ fn step_errors(t: &mut String, r: &RunReport) {
     t.push_str("\n## Failed steps (not covered by a check)\n");
     for s in &r.step_errors {
         let it = s.iteration.map(|i| format!(" iteration {i}")).unwrap_or_default();
-        let _ = writeln!(t, "ERROR {} step {}{it}: {}", s.phase, s.step, s.error);
+        let at = s.at.as_deref().map(|a| format!(" (at {a})")).unwrap_or_default();
+        let _ = writeln!(t, "ERROR {} step {}{it}: {}{at}", s.phase, s.step, s.error);
     }
 }
 

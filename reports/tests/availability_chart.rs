@@ -34,6 +34,7 @@ fn with_result(ev: Event, result: serde_json::Value) -> Event {
             last_miss_ms: None,
             first_match_ms: None,
             result,
+            at: None,
         },
         other => other,
     }

@@ -237,6 +237,7 @@ fn finished_with(
                 last_miss_ms: None,
                 first_match_ms: None,
                 result,
+                at: None,
             }
         }
         other => other,

@@ -86,6 +86,7 @@ fn repeated_steps_and_skipped_steps() {
         last_miss_ms: None,
         first_match_ms: None,
         result: json!(null),
+        at: None,
     });
     let r = RunReport::from_events(&events);
     assert_eq!(r.phases[0].iterations, 2);
@@ -139,4 +140,44 @@ fn a_step_is_timed_by_its_result_clock_not_by_when_it_was_announced() {
     .unwrap();
     let r = RunReport::from_events(&events);
     assert_eq!(r.step("s").unwrap().elapsed_ms(), Some(5));
+}
+
+/// The place a step or check is written (`at` on its event) reaches every report: the
+/// JSON model, the JUnit failure text and the summary; without it nothing is added.
+#[test]
+fn where_a_failed_check_and_step_are_written_reaches_json_junit_and_summary() {
+    let mut events = common::failing();
+    for e in &mut events {
+        match e {
+            Event::Check { id, at, .. } if id == "VAL17-02" => *at = Some("val17.yaml:40:11".into()),
+            Event::StepFinished { step, at, .. } if step == "lost" => *at = Some("val17.yaml:22:9".into()),
+            _ => {}
+        }
+    }
+    let r = RunReport::from_events(&events);
+    assert_eq!(r.step("lost").unwrap().at.as_deref(), Some("val17.yaml:22:9"));
+    let json = testrunner_reports::json::render(&r);
+    assert!(json.contains("\"at\": \"val17.yaml:40:11\""), "{json}");
+    let junit = testrunner_reports::junit::render(&r);
+    assert!(junit.contains("at val17.yaml:40:11\nexpected (all must hold):"), "{junit}");
+    let summary = testrunner_reports::summary::render(&r);
+    assert!(summary.contains("    expected `lost.ok`\n    at val17.yaml:40:11\n"), "{summary}");
+    // Negative control: the same run without places shows none.
+    let plain = testrunner_reports::summary::render(&RunReport::from_events(&common::failing()));
+    assert!(!plain.contains(" at val17.yaml"), "{plain}");
+}
+
+/// The HTML report names where a check that did not pass is written.
+#[test]
+fn the_html_report_names_where_a_failed_check_is_written() {
+    let mut events = common::failing();
+    for e in &mut events {
+        if let Event::Check { id, at, .. } = e {
+            *at = Some(format!("val17.yaml:{}:11", if id == "VAL17-02" { 40 } else { 50 }));
+        }
+    }
+    let page = testrunner_reports::html::render(&RunReport::from_events(&events), "");
+    assert!(page.contains("at <code>val17.yaml:40:11</code>"), "the failed check's place");
+    let plain = testrunner_reports::html::render(&RunReport::from_events(&common::failing()), "");
+    assert!(!plain.contains("at <code>val17.yaml"), "no place, no line");
 }

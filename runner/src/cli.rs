@@ -1,5 +1,6 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use testrunner_engine::ExitCode;
 
 const DOCS: &str = "Docs: README.md (authoring guide) · `testrunner actions` (catalogue)";
 
@@ -30,7 +31,7 @@ fn help(examples: &[&str], extra: &str) -> String {
 
 fn exit_codes() -> String {
     let table: String =
-        testrunner_engine::EXIT_CODE_TABLE.iter().map(|(c, m)| format!("  {c:<9} {m}\n")).collect();
+        testrunner_engine::exit_code_table().iter().map(|(c, m)| format!("  {c:<9} {m}\n")).collect();
     format!("Exit codes:\n{table}")
 }
 
@@ -83,7 +84,11 @@ Deadlines:
 fn check_help() -> String {
     help(
         &["testrunner check scenarios/*.yaml", "testrunner check scenarios/val13.yaml --var failover_threshold_ms=3000"],
-        "Exit codes:\n  0         every file is valid\n  3         at least one file is invalid (each problem is printed)",
+        &format!(
+            "Exit codes:\n  {:<9} every file is valid\n  {:<9} at least one file is invalid (each problem is printed)",
+            ExitCode::Pass.label(),
+            ExitCode::HarnessError.label()
+        ),
     )
 }
 

@@ -1,7 +1,7 @@
 //! `actions`, `explain` and `schema`: the catalogue, generated from the same definitions
 //! that validate.
 use crate::cli::{ExplainArgs, SchemaArgs};
-use crate::load::print_error;
+use crate::error::{CliError, CliResult};
 use serde_json::Value;
 use testrunner_engine::ExitCode;
 use testrunner_scenario::{did_you_mean, RESULT_FIELDS, STEP_KEYS};
@@ -55,7 +55,7 @@ fn engine_key_names() -> Vec<&'static str> {
     names
 }
 
-pub fn list() -> i32 {
+pub fn list() -> CliResult {
     let mut all = testrunner_actions::all();
     all.sort_by_key(|a| {
         let name = a.spec().name;
@@ -76,7 +76,7 @@ pub fn list() -> i32 {
         "\n{} actions. `testrunner explain <action>` shows parameters, outputs and an example.",
         all.len()
     );
-    ExitCode::Pass.code()
+    Ok(ExitCode::Pass)
 }
 
 /// The functions expressions add to CEL's own, for `testrunner explain functions`.
@@ -94,20 +94,20 @@ const FUNCTION_DOCS: &[(&str, &str)] = &[
     ("lowerAscii, substring, indexOf, charAt, ...", "CEL's strings extension"),
 ];
 
-pub fn explain(args: ExplainArgs) -> i32 {
+pub fn explain(args: ExplainArgs) -> CliResult {
     if matches!(args.action.as_str(), "functions" | "expressions") {
         println!("Expressions are CEL (cel.dev): bare in `until`, `when`, `expect` and `metrics`, and");
         println!("inside strings as `${{…}}`. Functions besides CEL's own:\n");
         for (f, d) in FUNCTION_DOCS {
             println!("  {f}\n      {d}");
         }
-        return ExitCode::Pass.code();
+        return Ok(ExitCode::Pass);
     }
     // `name` and `when` are step keys first; the scenario keys come after them.
     if !ENGINE_KEYS.iter().any(|(k, _)| *k == args.action) {
         if let Some(text) = crate::scenario_keys::explain(&args.action) {
             print!("{text}");
-            return ExitCode::Pass.code();
+            return Ok(ExitCode::Pass);
         }
     }
     if let Some((key, doc)) = ENGINE_KEYS.iter().find(|(k, _)| *k == args.action) {
@@ -118,7 +118,7 @@ pub fn explain(args: ExplainArgs) -> i32 {
             println!("  {k:<w$}  {d}");
         }
         println!("\n`testrunner actions` lists the actions; `testrunner explain <action>` documents one.");
-        return ExitCode::Pass.code();
+        return Ok(ExitCode::Pass);
     }
     let Some(action) = testrunner_actions::find(&args.action) else {
         let names: Vec<&str> = testrunner_actions::all().iter().map(|a| a.spec().name).collect();
@@ -129,8 +129,7 @@ pub fn explain(args: ExplainArgs) -> i32 {
             names.iter().copied().chain(keys.iter().copied()).chain(scenario_keys.iter().copied()),
         )
         .unwrap_or_else(|| "`testrunner actions` lists them".into());
-        print_error(&format!("unknown action `{}`", args.action), Some(&hint));
-        return ExitCode::HarnessError.code();
+        return Err(CliError::msg(format!("unknown action `{}`", args.action), Some(hint.as_str())));
     };
     let spec = action.spec();
     println!("{} — {}\n", spec.name, spec.summary);
@@ -214,7 +213,7 @@ pub fn explain(args: ExplainArgs) -> i32 {
     println!("Engine keys (`testrunner explain <key>`):");
     print!("{}", wrap(&engine_key_names(), 2, 88));
     println!("\nExample:\n{}", indent(spec.example.trim_end()));
-    ExitCode::Pass.code()
+    Ok(ExitCode::Pass)
 }
 
 fn indent(s: &str) -> String {
@@ -291,7 +290,7 @@ fn simple(t: &str, schema: &Value, root: &Value) -> String {
     }
 }
 
-pub fn schema(args: SchemaArgs) -> i32 {
+pub fn schema(args: SchemaArgs) -> CliResult {
     let mut all = testrunner_actions::all();
     all.sort_by_key(|a| a.spec().name);
     let actions: Vec<(String, String, Value)> = all
@@ -301,13 +300,14 @@ pub fn schema(args: SchemaArgs) -> i32 {
             (spec.name.to_string(), spec.summary.to_string(), spec.params)
         })
         .collect();
+    // Kept: a `Value` (string keys, finite numbers) always serializes.
     let text = serde_json::to_string_pretty(&testrunner_scenario::scenario_schema(&actions))
         .expect("a JSON value serializes")
         + "\n";
     match args.out {
         None => {
             print!("{text}");
-            ExitCode::Pass.code()
+            Ok(ExitCode::Pass)
         }
         Some(path) => {
             // Like --junit and --out: missing parent directories are created.
@@ -317,14 +317,11 @@ pub fn schema(args: SchemaArgs) -> i32 {
                 None => std::fs::write(&path, text),
             };
             match written {
-                Ok(()) => ExitCode::Pass.code(),
-                Err(e) => {
-                    print_error(
-                        &format!("cannot write {}: {e}", path.display()),
-                        Some("check that the path is writable (missing directories are created)"),
-                    );
-                    ExitCode::HarnessError.code()
-                }
+                Ok(()) => Ok(ExitCode::Pass),
+                Err(e) => Err(CliError::msg(
+                    format!("cannot write {}: {e}", path.display()),
+                    Some("check that the path is writable (missing directories are created)"),
+                )),
             }
         }
     }

@@ -1,10 +1,10 @@
 use crate::cli::{BaselineArgs, BaselineCommand};
-use crate::load::print_error;
+use crate::error::{CliError, CliResult};
 use std::path::{Path, PathBuf};
 use testrunner_engine::{Baseline, ExitCode};
 use testrunner_reports::RunReport;
 
-pub fn run(args: BaselineArgs) -> i32 {
+pub fn run(args: BaselineArgs) -> CliResult {
     match args.command {
         BaselineCommand::Record { run_dirs, out, allow_mixed } => record(&run_dirs, out, allow_mixed),
     }
@@ -18,14 +18,13 @@ pub fn read_run(dir: &Path) -> Result<RunReport, String> {
     Ok(RunReport::from_events(&events))
 }
 
-fn record(dirs: &[PathBuf], out: Option<PathBuf>, allow_mixed: bool) -> i32 {
+fn record(dirs: &[PathBuf], out: Option<PathBuf>, allow_mixed: bool) -> CliResult {
     let mut reports = vec![];
     for d in dirs {
         match read_run(d) {
             Ok(r) => reports.push(r),
             Err(e) => {
-                print_error(&e, Some("pass run directories, e.g. runs/val17/<timestamp>"));
-                return ExitCode::HarnessError.code();
+                return Err(CliError::msg(e, Some("pass run directories, e.g. runs/val17/<timestamp>")));
             }
         }
     }
@@ -42,22 +41,18 @@ fn record(dirs: &[PathBuf], out: Option<PathBuf>, allow_mixed: bool) -> i32 {
                 format!("{} (fingerprint {})", d.display(), &r.fingerprint[..r.fingerprint.len().min(12)])
             })
             .collect();
-        print_error(
-            &format!(
+        return Err(CliError::msg(format!(
                 "cannot record a baseline: the runs are of different scenario fingerprints: {}",
                 runs.join(", ")
             ),
-            Some("the scenario file or its vars changed between these runs: record from runs of one version, or pass --allow-mixed to record them together anyway"),
-        );
-        return ExitCode::HarnessError.code();
+            Some("the scenario file or its vars changed between these runs: record from runs of one version, or pass --allow-mixed to record them together anyway")));
     }
     let host = reports.first().map(|r| r.host.clone()).unwrap_or_default();
     let rev = reports.first().and_then(|r| r.git_revision.clone());
     let baseline = match Baseline::record(&reports, rev, host) {
         Ok(b) => b,
         Err(e) => {
-            print_error(&format!("cannot record a baseline: {e}"), None);
-            return ExitCode::HarnessError.code();
+            return Err(CliError::msg(format!("cannot record a baseline: {e}"), None));
         }
     };
     let path = out.unwrap_or_else(|| default_path(&baseline.scenario));
@@ -65,8 +60,7 @@ fn record(dirs: &[PathBuf], out: Option<PathBuf>, allow_mixed: bool) -> i32 {
         let _ = std::fs::create_dir_all(parent);
     }
     if let Err(e) = std::fs::write(&path, baseline.to_yaml()) {
-        print_error(&format!("cannot write {}: {e}", path.display()), None);
-        return ExitCode::HarnessError.code();
+        return Err(CliError::msg(format!("cannot write {}: {e}", path.display()), None));
     }
     println!(
         "baseline for `{}` from {} run(s) written to {}",
@@ -83,7 +77,7 @@ fn record(dirs: &[PathBuf], out: Option<PathBuf>, allow_mixed: bool) -> i32 {
             m.samples.len()
         );
     }
-    ExitCode::Pass.code()
+    Ok(ExitCode::Pass)
 }
 
 pub fn default_path(scenario: &str) -> PathBuf {

@@ -1,4 +1,5 @@
 use crate::cli::{CheckArgs, CheckFormat};
+use crate::error::{CliError, CliResult};
 use crate::load::{color_stderr, load_scenario};
 use testrunner_engine::ExitCode;
 use testrunner_scenario::Diagnostic;
@@ -19,13 +20,12 @@ struct Checked {
 }
 
 /// Validates every file; reports all problems of all files, exit 3 if any is invalid.
-pub fn run(args: CheckArgs) -> i32 {
+pub fn run(args: CheckArgs) -> CliResult {
     // A directory checks the scenarios in it (fragments are checked through them).
     let files = match crate::suite::select::expand(&args.scenarios) {
         Ok(f) => f,
         Err(e) => {
-            crate::load::print_error(&e, Some("give scenario files, directories or quoted globs"));
-            return ExitCode::HarnessError.code();
+            return Err(CliError::msg(e, Some("give scenario files, directories or quoted globs")));
         }
     };
     let color = color_stderr() && args.format == CheckFormat::Text;
@@ -86,9 +86,10 @@ pub fn run(args: CheckArgs) -> i32 {
         }
     }
     if bad > 0 {
-        ExitCode::HarnessError.code()
+        // Each problem is printed above, file by file.
+        Err(CliError::Reported)
     } else {
-        ExitCode::Pass.code()
+        Ok(ExitCode::Pass)
     }
 }
 

@@ -1,11 +1,11 @@
 //! `cleanup`: replays the undo entries a run recorded write-ahead (journal.jsonl) and never
 //! undid, and appends what it did to the same journal, so a second call finds nothing left.
 use crate::cli::CleanupArgs;
-use crate::load::print_error;
+use crate::error::{CliError, CliResult};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use testrunner_actions::{find, ActionCtx};
+use testrunner_actions::{find, ActionCtx, ActionError};
 use testrunner_engine::{ExitCode, Journal};
 use testrunner_reports::{Event, PendingUndo, RunReport};
 use testrunner_scenario::Masker;
@@ -19,30 +19,30 @@ pub fn read_report(run_dir: &std::path::Path) -> Result<RunReport, String> {
     Ok(RunReport::from_events(&events))
 }
 
-pub fn run(args: CleanupArgs) -> i32 {
+pub fn run(args: CleanupArgs) -> CliResult {
     let report = match read_report(&args.run_dir) {
         Ok(r) => r,
         Err(e) => {
-            print_error(&e, Some("pass a run directory, e.g. runs/val17/<timestamp>"));
-            return ExitCode::HarnessError.code();
+            return Err(CliError::msg(e, Some("pass a run directory, e.g. runs/val17/<timestamp>")));
         }
     };
     if report.pending_undo.is_empty() {
         println!("nothing to clean up in {}", args.run_dir.display());
-        return ExitCode::Pass.code();
+        return Ok(ExitCode::Pass);
     }
     let journal = match Journal::append(&args.run_dir.join("journal.jsonl"), Arc::new(Masker::default())) {
         Ok(j) => j,
         Err(e) => {
-            print_error(&format!("cannot append to the journal in {}: {e}", args.run_dir.display()), None);
-            return ExitCode::HarnessError.code();
+            return Err(CliError::msg(
+                format!("cannot append to the journal in {}: {e}", args.run_dir.display()),
+                None,
+            ));
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            print_error(&format!("cannot start the runtime: {e}"), None);
-            return ExitCode::HarnessError.code();
+            return Err(CliError::msg(format!("cannot start the runtime: {e}"), None));
         }
     };
     let run_dir = std::fs::canonicalize(&args.run_dir).unwrap_or(args.run_dir.clone());
@@ -62,22 +62,22 @@ pub fn run(args: CleanupArgs) -> i32 {
             key: p.key.clone(),
             description: format!("{} (testrunner cleanup)", p.description),
             ok: result.is_ok(),
-            error: result.err(),
+            error: result.err().map(|e| e.message),
             t_ms,
         });
     }
     if failed > 0 {
-        print_error(
-            &format!("{failed} change(s) could not be undone"),
+        return Err(CliError::msg(
+            format!("{failed} change(s) could not be undone"),
             Some("fix the cause (is the Docker daemon running?) and run `testrunner cleanup` again"),
-        );
-        return ExitCode::HarnessError.code();
+        ));
     }
-    ExitCode::Pass.code()
+    Ok(ExitCode::Pass)
 }
 
-async fn replay(p: &PendingUndo, run_dir: &std::path::Path) -> Result<(), String> {
-    let action = find(&p.action).ok_or_else(|| format!("undo action `{}` is not registered", p.action))?;
+async fn replay(p: &PendingUndo, run_dir: &std::path::Path) -> Result<(), ActionError> {
+    let action = find(&p.action)
+        .ok_or_else(|| ActionError::new(format!("undo action `{}` is not registered", p.action)))?;
     let ctx =
         ActionCtx::standalone(run_dir.to_path_buf(), &format!("cleanup:{}", p.key), Duration::from_secs(60));
     if p.action == "docker.rm" {
@@ -87,9 +87,9 @@ async fn replay(p: &PendingUndo, run_dir: &std::path::Path) -> Result<(), String
             if let Ok(o) = inspect.run(json!({ "container": container }), &ctx).await {
                 let label = &o.output["json"]["Config"]["Labels"]["testrunner.managed"];
                 if label != "true" {
-                    return Err(format!(
+                    return Err(ActionError::new(format!(
                         "container {container} has no label testrunner.managed=true: not one testrunner started, left alone"
-                    ));
+                    )));
                 }
             }
         }
@@ -97,7 +97,7 @@ async fn replay(p: &PendingUndo, run_dir: &std::path::Path) -> Result<(), String
     let deadline = Instant::now() + Duration::from_secs(60);
     match tokio::time::timeout_at(deadline.into(), action.run(p.params.clone(), &ctx)).await {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(e.message),
-        Err(_) => Err("did not finish within 60s".into()),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(ActionError::new("did not finish within 60s")),
     }
 }

@@ -1,25 +1,23 @@
 //! `init [NAME]`: a commented starter scenario that passes `check` and runs anywhere
 //! (python3's http.server on a free loopback port); `completions <shell>`.
 use crate::cli::{CompletionsArgs, InitArgs};
-use crate::load::print_error;
+use crate::error::{CliError, CliResult};
 use testrunner_engine::ExitCode;
 
 const STARTER: &str = include_str!("starter.yaml");
 
-pub fn init(args: InitArgs) -> i32 {
+pub fn init(args: InitArgs) -> CliResult {
     let name = args.name.as_deref().unwrap_or("my-scenario");
     if !testrunner_scenario::valid_scenario_id(name) {
-        print_error(
-            &format!("`{name}` is not a scenario id"),
+        return Err(CliError::msg(
+            format!("`{name}` is not a scenario id"),
             Some("letters, digits, `-`, `_` and `.`, starting with a letter or digit, e.g. `failover`"),
-        );
-        return ExitCode::HarnessError.code();
+        ));
     }
     let path = args.dir.join(format!("{name}.yaml"));
     let text = STARTER.replace("__NAME__", name).replace("__FILE__", &path.to_string_lossy());
     if let Err(e) = std::fs::create_dir_all(&args.dir) {
-        print_error(&format!("cannot create {}: {e}", args.dir.display()), None);
-        return ExitCode::HarnessError.code();
+        return Err(CliError::msg(format!("cannot create {}: {e}", args.dir.display()), None));
     }
     // Never overwrite: a scenario someone edited is not a starter any more.
     let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path);
@@ -27,25 +25,19 @@ pub fn init(args: InitArgs) -> i32 {
         Ok(()) => {
             println!("wrote {}", path.display());
             println!("next: testrunner check {0} && testrunner run {0}", path.display());
-            ExitCode::Pass.code()
+            Ok(ExitCode::Pass)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            print_error(
-                &format!("{} exists already", path.display()),
-                Some("choose another NAME; init never overwrites"),
-            );
-            ExitCode::HarnessError.code()
-        }
-        Err(e) => {
-            print_error(&format!("cannot write {}: {e}", path.display()), None);
-            ExitCode::HarnessError.code()
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(CliError::msg(
+            format!("{} exists already", path.display()),
+            Some("choose another NAME; init never overwrites"),
+        )),
+        Err(e) => Err(CliError::msg(format!("cannot write {}: {e}", path.display()), None)),
     }
 }
 
-pub fn completions(args: CompletionsArgs) -> i32 {
+pub fn completions(args: CompletionsArgs) -> CliResult {
     use clap::CommandFactory;
     let mut cmd = crate::cli::Cli::command();
     clap_complete::generate(args.shell, &mut cmd, "testrunner", &mut std::io::stdout());
-    ExitCode::Pass.code()
+    Ok(ExitCode::Pass)
 }

@@ -2,7 +2,8 @@
 //! fingerprint, and preconditions probed without changing anything. No action's `run` is
 //! ever called here; only `probe`, which must be read-only.
 use crate::cli::PlanArgs;
-use crate::load::{color_stderr, load_scenario};
+use crate::error::{CliError, CliResult};
+use crate::load::load_scenario;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -10,15 +11,12 @@ use testrunner_actions::{find, ActionCtx, Precondition};
 use testrunner_engine::ExitCode;
 use testrunner_scenario::{format_duration, Masker, Param, Scenario, Scope, Step, StepKind};
 
-pub fn run(args: PlanArgs) -> i32 {
-    let sc = match load_scenario(&args.scenario, &args.vars) {
-        Ok(sc) => sc,
-        Err(f) => {
-            eprint!("{}", f.render(color_stderr()));
-            return ExitCode::HarnessError.code();
-        }
-    };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+pub fn run(args: PlanArgs) -> CliResult {
+    let sc = load_scenario(&args.scenario, &args.vars)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::msg(format!("cannot start the runtime: {e}"), None))?;
     let plan = rt.block_on(build(&sc));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&plan.to_json(&sc)).unwrap_or_default());
@@ -26,9 +24,10 @@ pub fn run(args: PlanArgs) -> i32 {
         print!("{}", plan.render(&sc));
     }
     if plan.preconditions.iter().any(|(_, p)| p.blocker) {
-        ExitCode::HarnessError.code()
+        // The plan above names each blocker.
+        Err(CliError::Reported)
     } else {
-        ExitCode::Pass.code()
+        Ok(ExitCode::Pass)
     }
 }
 

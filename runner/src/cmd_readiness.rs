@@ -1,26 +1,23 @@
 //! `readiness`: the VAL26-style proof report over the latest runs of several scenarios.
 //! Exit 0 when the first readiness level is reached, 1 otherwise, 3 for a bad spec.
 use crate::cli::ReadinessArgs;
-use crate::load::{color_stderr, print_error};
+use crate::error::{CliError, CliResult};
+use crate::load::print_error;
 use testrunner_engine::ExitCode;
 use testrunner_reports::readiness;
 
-pub fn run(args: ReadinessArgs) -> i32 {
+pub fn run(args: ReadinessArgs) -> CliResult {
     let path = args.spec.to_string_lossy().to_string();
     let text = match std::fs::read_to_string(&args.spec) {
         Ok(t) => t,
         Err(e) => {
-            print_error(&format!("cannot read {path}: {e}"), Some("see readiness/ha.yaml for the format"));
-            return ExitCode::HarnessError.code();
+            return Err(CliError::msg(
+                format!("cannot read {path}: {e}"),
+                Some("see readiness/ha.yaml for the format"),
+            ));
         }
     };
-    let spec = match readiness::load_spec(&path, &text) {
-        Ok(s) => s,
-        Err(e) => {
-            eprint!("{}", e.render(color_stderr()));
-            return ExitCode::HarnessError.code();
-        }
-    };
+    let spec = readiness::load_spec(&path, &text)?;
     if !args.runs.is_dir() {
         // Not fatal: every slice is MISSING and the report says so; but a typo should show.
         print_error(&format!("runs directory {} does not exist", args.runs.display()), None);
@@ -36,10 +33,9 @@ pub fn run(args: ReadinessArgs) -> i32 {
         .and_then(|_| std::fs::write(out.join("readiness.json"), readiness::json(&r)))
         .and_then(|_| std::fs::write(out.join("readiness.html"), readiness::html(&r)));
     if let Err(e) = written {
-        print_error(&format!("cannot write {}: {e}", out.display()), None);
-        return ExitCode::HarnessError.code();
+        return Err(CliError::msg(format!("cannot write {}: {e}", out.display()), None));
     }
     print!("{text}");
     eprintln!("written to {}", out.display());
-    r.exit_code()
+    Ok(if r.ready { ExitCode::Pass } else { ExitCode::CheckFailed })
 }

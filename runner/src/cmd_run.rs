@@ -1,140 +1,131 @@
 //! `run`: load, prepare the run directory, run under signal handling, write reports.
 use crate::cli::RunArgs;
+use crate::error::{CliError, CliResult};
 use crate::load::{color_stderr, load_scenario, print_error};
 use crate::progress::Progress;
 use crate::rundir;
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use testrunner_engine::{ExitCode, Interrupt, Journal, RunOptions, UndoStack};
 use testrunner_scenario::Masker;
 
-pub fn run(args: RunArgs) -> i32 {
+pub fn run(args: RunArgs) -> CliResult {
     if crate::suite::is_suite(&args) {
         return crate::suite::run(args);
     }
-    let sc = match load_scenario(&args.scenarios[0], &args.vars) {
-        Ok(sc) => sc,
-        Err(f) => {
-            eprint!("{}", f.render(color_stderr()));
-            return ExitCode::HarnessError.code();
-        }
-    };
+    let sc = load_scenario(&args.scenarios[0], &args.vars)?;
     for w in &sc.warnings {
         eprint!("{}", w.render(&sc.sources, color_stderr()));
     }
     if let Some(fp) = &args.expect_fingerprint {
         let fp = fp.to_ascii_lowercase();
         if fp.len() < 8 || !fp.chars().all(|c| c.is_ascii_hexdigit()) {
-            print_error(
-                &format!("--expect-fingerprint `{fp}` is not a fingerprint"),
+            return Err(CliError::msg(
+                format!("--expect-fingerprint `{fp}` is not a fingerprint"),
                 Some("give at least 8 hex digits, as `testrunner plan` prints them (Fingerprint: ...)"),
-            );
-            return ExitCode::HarnessError.code();
+            ));
         }
         if !sc.fingerprint.starts_with(&fp) {
-            print_error(
-                &format!(
+            return Err(CliError::msg(
+                format!(
                     "the scenario is not the one that was planned: fingerprint {} is not {fp}",
                     &sc.fingerprint[..16]
                 ),
                 Some(
                     "the file, an include or a --var changed since `testrunner plan`: review the plan again",
                 ),
-            );
-            return ExitCode::HarnessError.code();
+            ));
         }
     }
     if let Some(id) = &args.run_id {
         // It names containers: a plain name, as a scenario id.
         if !testrunner_scenario::valid_scenario_id(id) {
-            print_error(
-                &format!("--run-id `{id}` is not a plain name"),
+            return Err(CliError::msg(
+                format!("--run-id `{id}` is not a plain name"),
                 Some("letters, digits, `-`, `_`, `.`"),
-            );
-            return ExitCode::HarnessError.code();
+            ));
         }
     }
     let dir = args.out.clone().unwrap_or_else(|| rundir::default_dir(&sc.id));
     warn_pending_cleanup(&dir, &sc.id);
     // A run directory is one run's evidence: never mix two runs in it.
     if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
-        print_error(
-            &format!("run directory {} is not empty", dir.display()),
-            Some("give --out a new directory (or remove the old run); a run never overwrites another's evidence"),
-        );
-        return ExitCode::HarnessError.code();
+        return Err(CliError::msg(format!("run directory {} is not empty", dir.display()),
+            Some("give --out a new directory (or remove the old run); a run never overwrites another's evidence")));
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
-            print_error(&format!("cannot start the runtime: {e}"), None);
-            return ExitCode::HarnessError.code();
+            return Err(CliError::msg(format!("cannot start the runtime: {e}"), None));
         }
     };
     if args.preflight {
         let plan = runtime.block_on(crate::cmd_plan::build(&sc));
         let blockers = plan.blockers();
         if !blockers.is_empty() {
-            print_error(
-                &format!(
+            return Err(CliError::msg(
+                format!(
                     "preflight found {} blocker(s); nothing was run:\n  {}",
                     blockers.len(),
                     blockers.join("\n  ")
                 ),
                 Some("fix them (see `testrunner plan`), or run without --preflight"),
-            );
-            return ExitCode::HarnessError.code();
+            ));
         }
     }
-    if let Err(e) = claim_run_dir(&dir) {
-        print_error(&e, Some("give --out a new directory; a run never shares its directory with another"));
-        return ExitCode::HarnessError.code();
-    }
+    claim_run_dir(&dir)?;
     // On a worker, not the main thread: the engine then runs beside the tasks it waits on
     // (an HTTP connection's), instead of being woken across threads at every request.
-    runtime.block_on(async {
+    let ended = runtime.block_on(async {
         match tokio::spawn(run_async(args, sc, dir)).await {
-            Ok(code) => code,
-            // A panic was printed by the panic hook; the run is a harness error.
-            Err(_) => ExitCode::HarnessError.code(),
+            Ok(ended) => ended,
+            // The panic hook printed the panic; the run is a harness error.
+            Err(_) => Err(CliError::Reported),
         }
-    })
+    });
+    match ended {
+        Ok(Ended::Abandoned(code)) => {
+            // At once: a step blocked in the runtime must not hold the exit up.
+            runtime.shutdown_background();
+            Ok(code)
+        }
+        Ok(Ended::Finished(code)) => Ok(code),
+        Err(e) => Err(e),
+    }
 }
 
-async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::path::PathBuf) -> i32 {
+/// How a run ended: by itself, or by a second signal that abandoned its cleanup.
+enum Ended {
+    Finished(ExitCode),
+    Abandoned(ExitCode),
+}
+
+async fn run_async(
+    args: RunArgs,
+    sc: testrunner_scenario::Scenario,
+    dir: std::path::PathBuf,
+) -> Result<Ended, CliError> {
     // Secrets are the values of the vars named in `secrets:`, resolved as the run will see them.
     let masker = Arc::new(Masker::new(secret_values(&sc)));
     if let Err(e) = crate::rundir::put(&dir, "scenario.yaml", masker.mask(&sc.resolved_yaml).as_bytes()) {
-        print_error(&format!("cannot write {}: {e}", dir.join("scenario.yaml").display()), None);
-        return ExitCode::HarnessError.code();
+        return Err(CliError::msg(
+            format!("cannot write {}: {e}", dir.join("scenario.yaml").display()),
+            None,
+        ));
     }
-    let progress = Arc::new(Progress::new(color_stderr(), args.quiet));
-    let transcript = Arc::new(std::sync::Mutex::new(String::new()));
-    let (p, t) = (progress.clone(), transcript.clone());
+    let progress = Progress::new(color_stderr(), args.quiet).with_scenario(&sc);
     let observer = Box::new(move |ev: &testrunner_reports::Event| {
-        if let Some(line) = p.line(ev) {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "{line}");
-            t.lock().unwrap().push_str(&line);
+        if let Some(line) = progress.line(ev) {
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
         }
     });
     let journal = match Journal::create(&dir.join("journal.jsonl"), masker.clone(), observer) {
         Ok(j) => j,
         Err(e) => {
-            print_error(&format!("cannot create the journal in {}: {e}", dir.display()), None);
-            return ExitCode::HarnessError.code();
+            return Err(CliError::msg(format!("cannot create the journal in {}: {e}", dir.display()), None));
         }
     };
-    let baseline = match load_baseline(&args, &sc) {
-        Ok(b) => b,
-        Err(e) => {
-            print_error(
-                &e,
-                Some("record one with `testrunner baseline record <run-dir>...`, or pass --no-baseline"),
-            );
-            return ExitCode::HarnessError.code();
-        }
-    };
+    let baseline = load_baseline(&args, &sc)?;
     let undo = UndoStack::default();
     let interrupt = Interrupt::default();
     let abandon = Abandon::default();
@@ -157,7 +148,7 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
         o = engine => o,
         // Dropping the engine drops its running steps: their process groups are killed.
         _ = abandon.token.cancelled() => {
-            let signal = abandon.signal.lock().unwrap().clone().unwrap_or_default();
+            let signal = abandon.signal.lock().unwrap_or_else(PoisonError::into_inner).clone().unwrap_or_default();
             let code = abandon_cleanup(&signal, &undo, &journal, t0).await;
             let report = journal.report();
             if let Err(e) = rundir::write_reports(&dir, &report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref()) {
@@ -165,33 +156,35 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
             }
             let text = testrunner_reports::summary::render(&report);
             let _ = writeln!(std::io::stdout().lock(), "{text}run directory: {}", dir.display());
-            // At once: a step blocked in the runtime must not hold the exit up.
             let _ = std::io::stdout().flush();
-            std::process::exit(code);
+            return Ok(Ended::Abandoned(code));
         }
     };
     if let Err(e) =
         rundir::write_reports(&dir, &outcome.report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref())
     {
-        print_error(&format!("cannot write reports in {}: {e}", dir.display()), None);
-        return ExitCode::HarnessError.code();
+        return Err(CliError::msg(format!("cannot write reports in {}: {e}", dir.display()), None));
     }
     let text = testrunner_reports::summary::render(&outcome.report);
     // A closed stdout (`| head`) must not replace the run's verdict with an I/O error.
     let _ = writeln!(std::io::stdout().lock(), "{text}run directory: {}", dir.display());
-    outcome.exit.code()
+    Ok(Ended::Finished(outcome.exit))
 }
 
 /// Creates the run directory and claims it: `evidence/` is made with `create_dir`, which
 /// exactly one of two runs racing for the same `--out` can do.
-fn claim_run_dir(dir: &std::path::Path) -> Result<(), String> {
-    let fail = |e: std::io::Error| format!("cannot create run directory {}: {e}", dir.display());
+fn claim_run_dir(dir: &std::path::Path) -> Result<(), CliError> {
+    let hint = Some("give --out a new directory; a run never shares its directory with another");
+    let fail = |e: std::io::Error| {
+        CliError::msg(format!("cannot create run directory {}: {e}", dir.display()), hint)
+    };
     std::fs::create_dir_all(dir).map_err(fail)?;
     match std::fs::create_dir(dir.join("evidence")) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Err(format!("run directory {} is already in use by another run", dir.display()))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(CliError::msg(
+            format!("run directory {} is already in use by another run", dir.display()),
+            hint,
+        )),
         Err(e) => Err(fail(e)),
     }
 }
@@ -199,7 +192,7 @@ fn claim_run_dir(dir: &std::path::Path) -> Result<(), String> {
 fn load_baseline(
     args: &RunArgs,
     sc: &testrunner_scenario::Scenario,
-) -> Result<Option<testrunner_engine::Baseline>, String> {
+) -> Result<Option<testrunner_engine::Baseline>, CliError> {
     let scenario = sc.id.as_str();
     let has_regression_rules =
         sc.phases.iter().flat_map(|p| &p.metrics).chain(&sc.final_metrics).any(|m| m.regression.is_some());
@@ -220,16 +213,22 @@ fn load_baseline(
         }
         return Ok(None);
     }
+    let fail = |title: String| {
+        CliError::msg(
+            title,
+            Some("record one with `testrunner baseline record <run-dir>...`, or pass --no-baseline"),
+        )
+    };
     let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read baseline {}: {e}", path.display()))?;
+        .map_err(|e| fail(format!("cannot read baseline {}: {e}", path.display())))?;
     let b = testrunner_engine::Baseline::from_yaml(&text)
-        .map_err(|e| format!("baseline {}: {e}", path.display()))?;
+        .map_err(|e| fail(format!("baseline {}: {e}", path.display())))?;
     if b.scenario != scenario {
-        return Err(format!(
+        return Err(fail(format!(
             "baseline {} is for scenario `{}`, not `{scenario}`",
             path.display(),
             b.scenario
-        ));
+        )));
     }
     if !args.quiet {
         eprintln!(
@@ -262,7 +261,8 @@ pub(crate) fn secret_values(sc: &testrunner_scenario::Scenario) -> Vec<String> {
     out
 }
 
-/// The second signal: which one, and the token that abandons cleanup.
+/// The second signal: which one, and the token that abandons cleanup. The name is whole
+/// after any panic: a poisoned lock is read as it is, never a reason to lose the run's end.
 #[derive(Clone, Default)]
 struct Abandon {
     token: tokio_util::sync::CancellationToken,
@@ -296,7 +296,11 @@ fn spawn_signal_handler(interrupt: Interrupt, abandon: Abandon) {
                 continue;
             }
             if count == 2 {
-                abandon.signal.lock().unwrap().get_or_insert_with(|| name.to_string());
+                abandon
+                    .signal
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get_or_insert_with(|| name.to_string());
                 abandon.token.cancel();
                 let _ = writeln!(err, "\n{name} again: abandoning cleanup.");
             }
@@ -307,7 +311,12 @@ fn spawn_signal_handler(interrupt: Interrupt, abandon: Abandon) {
 /// Kills every process group the run still has (announced by a running step or on the
 /// undo stack), journals it, and lists what is really left (containers, paused objects,
 /// groups that would not die). Returns the exit code.
-async fn abandon_cleanup(signal: &str, undo: &UndoStack, journal: &Journal, t0: std::time::Instant) -> i32 {
+async fn abandon_cleanup(
+    signal: &str,
+    undo: &UndoStack,
+    journal: &Journal,
+    t0: std::time::Instant,
+) -> ExitCode {
     use testrunner_actions::process::ProcGroup;
     use testrunner_reports::Event;
     let t_ms = || t0.elapsed().as_millis() as u64;
@@ -325,7 +334,7 @@ async fn abandon_cleanup(signal: &str, undo: &UndoStack, journal: &Journal, t0: 
         };
         let result = tokio::task::spawn_blocking(move || g.kill_blocking(std::time::Duration::ZERO))
             .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+            .unwrap_or_else(|e| Err(testrunner_actions::ActionError::new(e.to_string())));
         if result.is_err() {
             left.push(u.description.clone());
         }
@@ -333,7 +342,7 @@ async fn abandon_cleanup(signal: &str, undo: &UndoStack, journal: &Journal, t0: 
             key: u.key.clone(),
             description: format!("{} (cleanup abandoned: killed at once)", u.description),
             ok: result.is_ok(),
-            error: result.err(),
+            error: result.err().map(|e| e.message),
             t_ms: t_ms(),
         });
     }
@@ -354,7 +363,7 @@ async fn abandon_cleanup(signal: &str, undo: &UndoStack, journal: &Journal, t0: 
         at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         duration_ms: t_ms(),
     });
-    code.code()
+    code
 }
 
 /// An earlier run of the same scenario (a sibling directory) that left changes pending is

@@ -1,7 +1,7 @@
 //! `runs [DIR]`: every run below DIR (any depth) with verdict, duration, counts and key
 //! metrics; `diff RUN_A RUN_B`: check and metric deltas between two runs.
 use crate::cli::{DiffArgs, RunsArgs};
-use crate::load::print_error;
+use crate::error::{CliError, CliResult};
 use std::fmt::Write as _;
 use testrunner_engine::ExitCode;
 use testrunner_reports::runs::find;
@@ -9,13 +9,12 @@ use testrunner_reports::runs::find;
 /// Metrics shown per run: the first few, so a line stays readable.
 const KEY_METRICS: usize = 3;
 
-pub fn list(args: RunsArgs) -> i32 {
+pub fn list(args: RunsArgs) -> CliResult {
     if !args.dir.is_dir() {
-        print_error(
-            &format!("{} is not a directory", args.dir.display()),
+        return Err(CliError::msg(
+            format!("{} is not a directory", args.dir.display()),
             Some("runs are written under runs/ by default"),
-        );
-        return ExitCode::HarnessError.code();
+        ));
     }
     let mut found = find(&args.dir);
     found
@@ -41,7 +40,7 @@ pub fn list(args: RunsArgs) -> i32 {
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
-        return ExitCode::Pass.code();
+        return Ok(ExitCode::Pass);
     }
     let mut t = format!(
         "{:<24} {:<16} {:<11} {:>10} {:>7}  {:<40} {}\n",
@@ -80,7 +79,7 @@ pub fn list(args: RunsArgs) -> i32 {
     }
     let _ = writeln!(t, "{} run(s) under {}", found.len(), args.dir.display());
     print!("{}", testrunner_reports::text::escape_controls(&t));
-    ExitCode::Pass.code()
+    Ok(ExitCode::Pass)
 }
 
 /// A metric's text without its interval (`812 ms`), for one line per run.
@@ -92,7 +91,7 @@ fn secs(ms: u64) -> String {
     format!("{}.{} s", ms / 1000, (ms % 1000) / 100)
 }
 
-pub fn diff(args: DiffArgs) -> i32 {
+pub fn diff(args: DiffArgs) -> CliResult {
     let read = |d: &std::path::Path| {
         crate::cmd_baseline::read_run(d)
             .or_else(|e| testrunner_reports::readiness::read_report(d).map_err(|_| e))
@@ -100,16 +99,17 @@ pub fn diff(args: DiffArgs) -> i32 {
     let (a, b) = match (read(&args.run_a), read(&args.run_b)) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => {
-            print_error(&e, Some("give two run directories (each with journal.jsonl or report.json)"));
-            return ExitCode::HarnessError.code();
+            return Err(CliError::msg(
+                e,
+                Some("give two run directories (each with journal.jsonl or report.json)"),
+            ));
         }
     };
     let d =
         testrunner_reports::diff::diff(&args.run_a.to_string_lossy(), &a, &args.run_b.to_string_lossy(), &b);
     if let Some(path) = &args.html {
         if let Err(e) = std::fs::write(path, d.html()) {
-            print_error(&format!("cannot write {}: {e}", path.display()), None);
-            return ExitCode::HarnessError.code();
+            return Err(CliError::msg(format!("cannot write {}: {e}", path.display()), None));
         }
     }
     if args.json {
@@ -117,5 +117,5 @@ pub fn diff(args: DiffArgs) -> i32 {
     } else {
         print!("{}", d.text());
     }
-    ExitCode::Pass.code()
+    Ok(ExitCode::Pass)
 }

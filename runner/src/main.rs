@@ -11,6 +11,7 @@ mod cmd_readiness;
 mod cmd_report;
 mod cmd_run;
 mod cmd_runs;
+mod error;
 mod lab_path;
 mod load;
 mod progress;
@@ -77,9 +78,13 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             default_sigpipe();
-            let code = if e.use_stderr() { testrunner_engine::ExitCode::HarnessError.code() } else { 0 };
+            let code = if e.use_stderr() {
+                testrunner_engine::ExitCode::HarnessError
+            } else {
+                testrunner_engine::ExitCode::Pass
+            };
             let _ = e.print();
-            return ExitCode::from(code as u8);
+            return ExitCode::from(code.code() as u8);
         }
     };
     // Not for `run`: a closed pipe must never end it before its cleanup (its own writes
@@ -88,7 +93,7 @@ fn main() -> ExitCode {
         default_sigpipe();
         quiet_broken_pipe();
     }
-    let code = match cli.command {
+    let result = match cli.command {
         cli::Command::Run(args) => cmd_run::run(*args),
         cli::Command::Check(args) => cmd_check::run(args),
         cli::Command::Actions => cmd_actions::list(),
@@ -104,5 +109,5 @@ fn main() -> ExitCode {
         cli::Command::Completions(args) => cmd_init::completions(args),
         cli::Command::Diff(args) => cmd_runs::diff(args),
     };
-    ExitCode::from(code as u8)
+    ExitCode::from(error::exit_code(result).code() as u8)
 }

@@ -27,7 +27,7 @@ fn plan_names_a_missing_netem_module_as_a_blocker_and_the_step_fails_with_it() {
         Err(reason) => {
             assert_eq!(plan.status.code(), Some(3), "{}", text(&plan));
             assert!(text(&plan).contains("sch_netem"), "{}", text(&plan));
-            assert!(reason.contains("sch_netem"));
+            assert!(reason.message.contains("sch_netem"));
             let d = tempfile::tempdir().unwrap();
             let out = d.path().join("run");
             let run =

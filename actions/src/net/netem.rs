@@ -15,10 +15,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// Whether this kernel can run a netem qdisc: Ok, or the reason it cannot.
-pub async fn netem_available() -> Result<(), String> {
+/// Whether this kernel can run a netem qdisc: Ok, or why it cannot and how to get it.
+pub async fn netem_available() -> Result<(), ActionError> {
     static ANSWER: tokio::sync::OnceCell<Result<(), String>> = tokio::sync::OnceCell::const_new();
-    ANSWER.get_or_init(|| probe_netem(&["unshare", "--net", "--", "tc"])).await.clone()
+    ANSWER.get_or_init(|| probe_netem(&["unshare", "--net", "--", "tc"])).await.clone().map_err(unavailable)
 }
 
 /// Adds a netem qdisc to `lo` in a namespace that `argv` (ending in `tc`) creates and
@@ -133,7 +133,7 @@ impl Action for Netem {
         let args = netem_args(&p)?;
         let dev = device(&p.device)?;
         // Before anything changes: no module, no fault (and nothing to undo).
-        netem_available().await.map_err(unavailable)?;
+        netem_available().await?;
         let target = Target { container: p.container, netns: p.netns };
         let ns = target.require(ctx).await?;
         let mut clear = target.to_params();
@@ -158,8 +158,8 @@ impl Action for Netem {
     async fn probe(&self, params: Value, ctx: &ActionCtx) -> Vec<Precondition> {
         let mut out = probe_target(params, ctx).await;
         out.retain(|p| !p.message.contains("`nft"));
-        if let Err(reason) = netem_available().await {
-            out.push(Precondition::blocker(reason));
+        if let Err(e) = netem_available().await {
+            out.push(Precondition::blocker(e.message));
         }
         out
     }
@@ -248,12 +248,12 @@ mod tests {
         match netem_available().await {
             Ok(()) => assert!(has_netem || !kernel_config_says_no_netem(), "netem works here"),
             Err(reason) => {
-                assert!(reason.contains("sch_netem"), "{reason}");
+                assert!(reason.message.contains("sch_netem"), "{reason}");
                 let d = tempfile::tempdir().unwrap();
                 let ctx = ActionCtx::standalone(d.path().into(), "slow", Duration::from_secs(5));
                 // The target does not even exist: the module check comes first.
                 let e = Netem
-                    .run(json!({"container": "no-such-container-h15", "delay": "100ms"}), &ctx)
+                    .run(json!({"container": "no-such-container", "delay": "100ms"}), &ctx)
                     .await
                     .unwrap_err();
                 assert!(e.message.contains("sch_netem"), "{}", e.message);

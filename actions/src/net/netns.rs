@@ -145,17 +145,23 @@ pub fn missing_tool(tool: &str, e: std::io::Error) -> ActionError {
 }
 
 /// `plan`: a program is installed and answers `--version`-like `args` (read-only).
-pub async fn tool_works(tool: &str, args: &[&str]) -> Result<(), String> {
+pub async fn tool_works(tool: &str, args: &[&str]) -> Result<(), ActionError> {
     let out = tokio::time::timeout(
         Duration::from_secs(5),
         tokio::process::Command::new(tool).args(args).kill_on_drop(true).output(),
     )
     .await
-    .map_err(|_| format!("`{tool}` did not answer within 5s"))?
-    .map_err(|e| format!("{} ({})", missing_tool(tool, e).message, "scripts/setup.sh installs it"))?;
+    .map_err(|_| ActionError::new(format!("`{tool}` did not answer within 5s")))?
+    .map_err(|e| {
+        ActionError::new(format!("{} ({})", missing_tool(tool, e).message, "scripts/setup.sh installs it"))
+    })?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("`{tool} {}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(ActionError::new(format!(
+            "`{tool} {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
     }
 }

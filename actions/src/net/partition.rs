@@ -320,7 +320,7 @@ pub(super) async fn probe_target(params: Value, ctx: &ActionCtx) -> Vec<Precondi
     let mut out = vec![];
     for (tool, args) in [("nsenter", &["--version"][..]), ("nft", &["list", "tables"][..])] {
         if let Err(e) = tool_works(tool, args).await {
-            out.push(Precondition::blocker(e));
+            out.push(Precondition::blocker(e.message));
         }
     }
     let lit = |k: &str| params.get(k).and_then(Value::as_str).filter(|v| !v.contains("${")).map(String::from);

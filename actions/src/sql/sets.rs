@@ -1,6 +1,7 @@
 //! The id sets of a writer pool: in memory (kept in the run's step memory for the verifier)
 //! and as a compact ranges text file (so the verifier also works from another process).
 use super::idset::IdSet;
+use crate::ActionError;
 
 /// Every id the pool received from the sequence, by outcome, plus the grouping of the
 /// unknown ones into batches (a transaction is atomic: an unknown batch must be wholly
@@ -110,14 +111,14 @@ fn parse_range(r: &str) -> Option<(i64, i64)> {
     (a <= b).then_some((a, b))
 }
 
-pub fn parse_ids(text: &str) -> Result<WriterSets, String> {
+pub fn parse_ids(text: &str) -> Result<WriterSets, ActionError> {
     let mut s = WriterSets::default();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let bad = || format!("ids file line {}: `{line}`", n + 1);
+        let bad = || ActionError::new(format!("ids file line {}: `{line}`", n + 1));
         let (label, rest) = line.split_once(' ').ok_or_else(bad)?;
         if label == "batch" {
             let mut f = rest.split(' ');
@@ -146,7 +147,7 @@ pub fn parse_ids(text: &str) -> Result<WriterSets, String> {
             "acked" => &mut s.acked,
             "unknown" => &mut s.unknown,
             "failed" => &mut s.failed,
-            _ => return Err(format!("ids file line {}: unknown label `{label}`", n + 1)),
+            _ => return Err(ActionError::new(format!("ids file line {}: unknown label `{label}`", n + 1))),
         };
         for id in a..=b {
             set.insert(id);

@@ -71,7 +71,7 @@ fn load_sets(p: &VerifyParams, ctx: &ActionCtx) -> Result<Arc<Mutex<WriterSets>>
         }
         let path = ctx.state.evidence_dir().join(ids_file_name(step));
         if let Ok(text) = std::fs::read_to_string(&path) {
-            return parse_ids(&text).map(|s| Arc::new(Mutex::new(s))).map_err(ActionError::new);
+            return parse_ids(&text).map(|s| Arc::new(Mutex::new(s)));
         }
         return Err(ActionError::new(format!("no sql.writers step `{step}` has finished in this run"))
             .hint("stop the writers step (`- stop: <id>`) before verifying"));
@@ -80,7 +80,7 @@ fn load_sets(p: &VerifyParams, ctx: &ActionCtx) -> Result<Arc<Mutex<WriterSets>>
         let path = if std::path::Path::new(f).is_absolute() { f.into() } else { ctx.state.run_dir.join(f) };
         let text = std::fs::read_to_string(&path)
             .map_err(|e| ActionError::new(format!("cannot read {}: {e}", path.display())))?;
-        return parse_ids(&text).map(|s| Arc::new(Mutex::new(s))).map_err(ActionError::new);
+        return parse_ids(&text).map(|s| Arc::new(Mutex::new(s)));
     }
     Err(ActionError::new("give `writers` (a step id) or `ids_file`"))
 }

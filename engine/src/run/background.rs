@@ -20,7 +20,7 @@ pub(super) struct Background {
 impl Runner<'_> {
     pub(super) async fn stop_step(&mut self, s: &Step, params: &Value, t: u64) -> StepRun {
         let target = params.as_str().unwrap_or_default().to_string();
-        let mut run = StepRun::failed(t, t, now_rfc3339(), String::new());
+        let mut run = StepRun::started(t, now_rfc3339());
         run.attempts = 1;
         match self.background.remove(&target) {
             Some(bg) => {
@@ -49,7 +49,7 @@ impl Runner<'_> {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
             .unwrap_or_default();
-        let mut run = StepRun::failed(t, t, now_rfc3339(), String::new());
+        let mut run = StepRun::started(t, now_rfc3339());
         run.attempts = 1;
         let missing: Vec<&String> = ids.iter().filter(|id| !self.background.contains_key(*id)).collect();
         if !missing.is_empty() {
@@ -153,7 +153,6 @@ impl Runner<'_> {
         run.output.insert("matched".into(), json!(matched.iter().map(|m| m.1.clone()).collect::<Vec<_>>()));
         run.ok = cut_short.is_none() && if all { misses.is_empty() } else { winner.is_some() };
         if run.ok {
-            run.error = None;
             // The moment waited for lies in (last_miss_ms, first_match_ms]: the first match
             // for `any`, the last of them for `all`.
             let decisive = if all { matched.last() } else { first };

@@ -25,7 +25,6 @@ impl Runner<'_> {
             self.journal.emit(Event::Interrupted { signal: sig, t_ms: ms_since(self.t0) });
         }
         while let Some(u) = self.undo.pop() {
-            let t = ms_since(self.t0);
             let remaining = deadline.saturating_duration_since(Instant::now());
             let result = match find(u.action) {
                 None => Err(format!("undo action `{}` is not registered", u.action)),
@@ -46,7 +45,6 @@ impl Runner<'_> {
                     }
                 }
             };
-            let _ = t;
             if let Err(e) = &result {
                 self.harness_error = true;
                 self.journal.emit(Event::HarnessError {

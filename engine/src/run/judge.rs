@@ -1,6 +1,7 @@
 //! Metrics and checks: computing metrics (with the bounds a poll's transition gives),
 //! judging expectations, hard-fail invariants and baseline regressions.
 use super::Runner;
+use crate::error::location;
 use crate::step::ms_since;
 use serde_json::{json, Value};
 use testrunner_reports::{CheckStatus, Event};
@@ -39,7 +40,7 @@ impl Runner<'_> {
         let (mut lo, mut hi) = (x, x);
         for mask in 1u32..(1 << polled.len()) {
             let mut scope = self.scope.clone();
-            for (k, root) in polled.iter().enumerate().filter(|(k, _)| mask & (1 << k) != 0) {
+            for (_, root) in polled.iter().enumerate().filter(|(k, _)| mask & (1 << k) != 0) {
                 let Some(mut r) = scope.get(root).cloned() else { continue };
                 let other = [r.get("last_miss_ms"), r.get("started_ms")]
                     .into_iter()
@@ -49,7 +50,6 @@ impl Runner<'_> {
                     .unwrap_or(Value::Null);
                 r["first_match_ms"] = other.clone();
                 r["first_match_started_ms"] = other;
-                let _ = k;
                 scope.set(root.clone(), r);
             }
             if let Some(y) = m.value.eval(&scope).ok().and_then(|y| y.as_f64()) {
@@ -133,6 +133,7 @@ impl Runner<'_> {
             value,
             failed_iterations,
             t_ms: ms_since(self.t0),
+            at: location(&c.span),
         });
     }
 
@@ -203,6 +204,7 @@ impl Runner<'_> {
                 value: None,
                 failed_iterations: vec![],
                 t_ms: ms_since(self.t0),
+                at: location(&c.span),
             });
         }
     }
@@ -227,6 +229,7 @@ impl Runner<'_> {
                 value: None,
                 failed_iterations: vec![],
                 t_ms: ms_since(self.t0),
+                at: location(&h.expr.span),
             });
         }
     }
@@ -245,6 +248,8 @@ impl Runner<'_> {
                     format!("{name} could not be computed ({why}): nothing to compare with the baseline");
             }
             let value = values.get(name).map(|v| json!(v));
+            let rule = self.sc.phases.iter().flat_map(|p| &p.metrics).chain(&self.sc.final_metrics);
+            let at = rule.filter(|m| m.name == name).find_map(|m| location(&m.span));
             self.checks.push((id.clone(), status));
             self.journal.emit(Event::Check {
                 id,
@@ -254,6 +259,7 @@ impl Runner<'_> {
                 value,
                 failed_iterations: vec![],
                 t_ms: ms_since(self.t0),
+                at,
             });
         }
     }

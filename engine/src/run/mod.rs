@@ -7,7 +7,7 @@ mod steps;
 
 use crate::step::{ms_since, now_rfc3339};
 use crate::verdict::{decide, Facts};
-use crate::{ExitCode, Journal, UndoStack};
+use crate::{EngineError, ExitCode, Journal, UndoStack};
 use background::Background;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -131,13 +131,13 @@ pub async fn run(
 
     let mut stop_reason: Option<String> = None;
     if let Some(e) = var_error {
-        r.harness("vars", e.clone());
+        r.harness("vars", e.to_string());
         stop_reason = Some(format!("not run: vars could not be evaluated: {e}"));
     }
     if stop_reason.is_none() {
-        if let Some((step, err)) = r.steps(&sc.setup, "setup").await {
-            r.harness("setup", format!("step `{step}` failed: {err}"));
-            stop_reason = Some(format!("not run: setup failed at step `{step}`"));
+        if let Some(e) = r.steps(&sc.setup, "setup").await {
+            r.harness("setup", e.to_string());
+            stop_reason = Some(format!("not run: setup failed at step `{}`", e.step().unwrap_or_default()));
         }
         r.stop_background("setup").await;
     }
@@ -258,7 +258,7 @@ impl Runner<'_> {
         self.journal.emit(Event::HarnessError { stage: stage.into(), message, t_ms: ms_since(self.t0) });
     }
 
-    fn bind_vars(&mut self, opts: &RunOptions) -> Option<String> {
+    fn bind_vars(&mut self, opts: &RunOptions) -> Option<EngineError> {
         self.scope.set(
             "run",
             json!({"id": opts.run_id, "dir": opts.run_dir.to_string_lossy(), "scenario": self.sc.id, "started_at": now_rfc3339()}),
@@ -266,7 +266,13 @@ impl Runner<'_> {
         for v in &self.sc.vars {
             match v.value.eval(&self.scope) {
                 Ok(val) => self.scope.set(v.name.clone(), val),
-                Err(e) => return Some(format!("var `{}`: {e}", v.name)),
+                Err(message) => {
+                    return Some(EngineError::Eval {
+                        what: format!("var `{}`", v.name),
+                        message,
+                        span: v.span.clone(),
+                    })
+                }
             }
         }
         None

@@ -2,6 +2,7 @@
 use super::judge::Judged;
 use super::Runner;
 use crate::step::ms_since;
+use crate::EngineError;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use testrunner_reports::{CheckStatus, Event};
@@ -31,31 +32,39 @@ impl Runner<'_> {
                 }
             }
         }
-        let items: Result<Vec<Value>, String> = match (&phase.repeat, &phase.for_each) {
+        let eval_error = |what: &str, message: String| EngineError::Eval {
+            what: what.into(),
+            message,
+            span: phase.span.clone(),
+        };
+        let items: Result<Vec<Value>, EngineError> = match (&phase.repeat, &phase.for_each) {
             (Some(n), _) => match n.eval(&self.scope) {
                 Ok(v) => match v.as_u64() {
                     Some(k) => Ok((0..k).map(|i| json!(i)).collect()),
-                    None => Err(format!(
-                        "repeat: `{}` is {v}, not a whole number (0 or more)",
-                        n.as_written().as_str().unwrap_or_default()
+                    None => Err(eval_error(
+                        "repeat",
+                        format!(
+                            "`{}` is {v}, not a whole number (0 or more)",
+                            n.as_written().as_str().unwrap_or_default()
+                        ),
                     )),
                 },
-                Err(e) => Err(format!("repeat: {e}")),
+                Err(e) => Err(eval_error("repeat", e)),
             },
             (None, Some(p)) => match p.eval(&self.scope) {
                 Ok(Value::Array(a)) => Ok(a),
-                Ok(other) => Err(format!(
-                    "for_each: `{}` is {other}, not a list",
-                    p.as_written().as_str().unwrap_or_default()
+                Ok(other) => Err(eval_error(
+                    "for_each",
+                    format!("`{}` is {other}, not a list", p.as_written().as_str().unwrap_or_default()),
                 )),
-                Err(e) => Err(format!("for_each: {e}")),
+                Err(e) => Err(eval_error("for_each", e)),
             },
             (None, None) => Ok(vec![Value::Null]),
         };
         let items = match items {
             Ok(items) => items,
             Err(e) => {
-                let reason = format!("not run: phase `{}` ({}): {e}", phase.name, phase.span);
+                let reason = format!("not run: phase `{}` ({}): {e}", phase.name, e.span());
                 self.journal.emit(Event::PhaseSkipped { phase: phase.name.clone(), reason: reason.clone() });
                 self.error_checks(&phase.checks, &reason);
                 self.phase_failed = true;
@@ -70,7 +79,7 @@ impl Runner<'_> {
         let mut judged: HashMap<String, Vec<(usize, Judged)>> = HashMap::new();
         let mut series: HashMap<String, Vec<f64>> = HashMap::new();
         let mut metric_errs: HashMap<String, Vec<String>> = HashMap::new();
-        let mut failure: Option<(String, String)> = None;
+        let mut failure: Option<EngineError> = None;
         let mut failed_at = 0usize;
         for (i, item) in items.iter().enumerate() {
             if repeated {
@@ -121,7 +130,7 @@ impl Runner<'_> {
         self.journal.emit(Event::PhaseFinished {
             phase: phase.name.clone(),
             ok,
-            failed_step: failure.as_ref().map(|(s, _)| s.clone()),
+            failed_step: failure.as_ref().and_then(|e| e.step()).map(str::to_string),
             t_ms: ms_since(self.t0),
         });
         if repeated {
@@ -170,8 +179,10 @@ impl Runner<'_> {
             self.error_checks(&phase.checks, &reason);
             return Some(reason);
         }
-        let reason = failure
-            .map(|(step, err)| format!("not run: phase `{}` failed at step `{step}`: {err}", phase.name));
+        let reason = failure.map(|e| {
+            let step = e.step().unwrap_or_default();
+            format!("not run: phase `{}` failed at step `{step}`: {}", phase.name, e.message())
+        });
         let series_checks: Vec<Check> = series_checks.into_iter().cloned().collect();
         self.eval_checks(&series_checks, reason.as_deref());
         for c in iter_checks {

@@ -1,7 +1,9 @@
 //! One step of the run: evaluate, dispatch (engine steps, actions inline or in the
 //! background), and record what it did: journal, scope, undo stack, evidence.
 use super::{Background, Runner};
+use crate::error::location;
 use crate::step::{ms_since, now_rfc3339, save_content, Attempts, StepRun};
+use crate::EngineError;
 use serde_json::{json, Value};
 use std::time::Instant;
 use testrunner_actions::{find, ActionCtx};
@@ -10,26 +12,27 @@ use testrunner_scenario::{Scope, Step, StepKind};
 use tokio_util::sync::CancellationToken;
 
 impl Runner<'_> {
-    /// Runs steps in order; returns the failing step and its error.
-    pub(super) async fn steps(&mut self, steps: &[Step], phase: &str) -> Option<(String, String)> {
+    /// Runs steps in order; returns the first failure (of a step not allowed to fail).
+    pub(super) async fn steps(&mut self, steps: &[Step], phase: &str) -> Option<EngineError> {
         for s in steps {
             if self.interrupted() {
-                return Some((s.id.clone(), "interrupted".into()));
+                return Some(step_error(s, "interrupted".into(), None));
             }
             let run = self.step(s, phase, self.interrupt.token.clone(), self.deadline).await;
             if let Some(run) = run {
                 if !run.ok && !s.allow_failure {
-                    return Some((s.id.clone(), run.error.unwrap_or_default()));
+                    return Some(step_error(s, run.error.unwrap_or_default(), run.hint));
                 }
             }
         }
         None
     }
 
-    pub(super) fn step_scope(&self, s: &Step) -> Result<Scope, String> {
+    /// The scope a step sees: the run's, with its fragment's `with:` values bound.
+    pub(super) fn step_scope(&self, s: &Step) -> Result<Scope, EngineError> {
         let mut scope = self.scope.clone();
         if let Some(fs) = &s.scope {
-            fs.bind(&mut scope)?;
+            fs.bind(&mut scope).map_err(|e| step_error(s, e, None))?;
         }
         Ok(scope)
     }
@@ -46,17 +49,14 @@ impl Runner<'_> {
         let scope = match self.step_scope(s) {
             Ok(sc) => sc,
             Err(e) => {
-                let e = format!("{e} (at {})", s.span);
-                return Some(self.finish_inline(s, phase, StepRun::failed(t, t, now_rfc3339(), e)));
+                return Some(self.finish_inline(s, phase, StepRun::failed(t, t, now_rfc3339(), e.message())));
             }
         };
         if let Some(w) = &s.when {
             match w.eval_bool(&scope) {
                 Ok(true) => {}
                 Ok(false) => {
-                    let mut run = StepRun::failed(t, t, now_rfc3339(), String::new());
-                    run.ok = true;
-                    run.error = None;
+                    let run = StepRun::passed(t, t, now_rfc3339());
                     self.scope.set(s.id.clone(), json!({"ok": true, "skipped": true}));
                     self.journal.emit(Event::StepFinished {
                         step: s.id.clone(),
@@ -73,6 +73,7 @@ impl Runner<'_> {
                         last_miss_ms: None,
                         first_match_ms: None,
                         result: json!({"skipped": true}),
+                        at: location(&s.span),
                     });
                     return Some(run);
                 }
@@ -102,7 +103,7 @@ impl Runner<'_> {
                     t,
                     ms_since(self.t0),
                     now_rfc3339(),
-                    format!("cannot evaluate parameters: {e} (at {})", s.span),
+                    format!("cannot evaluate parameters: {e}"),
                 );
                 return Some(self.finish_inline(s, phase, run));
             }
@@ -197,17 +198,15 @@ impl Runner<'_> {
                 Err(err) => failures.push(err),
             }
         }
-        let mut run = StepRun::failed(t, ms_since(self.t0), now_rfc3339(), String::new());
-        run.attempts = 1;
-        if failures.is_empty() {
-            run.ok = true;
-            run.error = None;
+        let (finished, at) = (ms_since(self.t0), now_rfc3339());
+        let run = if failures.is_empty() {
+            StepRun::passed(t, finished, at)
         } else {
             let msg =
                 params.get("message").and_then(Value::as_str).map(|m| format!("{m}: ")).unwrap_or_default();
-            run.error = Some(format!("{msg}{}", failures.join("; ")));
-        }
-        run
+            StepRun::failed(t, finished, at, format!("{msg}{}", failures.join("; ")))
+        };
+        StepRun { attempts: 1, ..run }
     }
 
     /// Records a finished step: journal, scope, undo stack, evidence.
@@ -271,7 +270,7 @@ impl Runner<'_> {
             if let Err(e) = self.save(s, save, &result) {
                 if run.ok {
                     run.ok = false;
-                    run.error = Some(e);
+                    run.error = Some(e.message());
                     run.hint =
                         Some("`save:` names a file inside evidence/ (no `..`, no absolute path)".into());
                     result = run.result();
@@ -294,6 +293,7 @@ impl Runner<'_> {
             last_miss_ms: run.last_miss_ms,
             first_match_ms: run.first_match_ms,
             result: trim(result),
+            at: location(&s.span),
         };
         if changed {
             self.journal.emit_durable(finished);
@@ -308,12 +308,12 @@ impl Runner<'_> {
         s: &Step,
         save: &testrunner_scenario::Template,
         result: &Value,
-    ) -> Result<(), String> {
+    ) -> Result<(), EngineError> {
         let scope = self.step_scope(s).unwrap_or_else(|_| self.scope.clone());
         let name = match save.eval(&scope) {
             Ok(Value::String(n)) => n,
             Ok(other) => other.to_string(),
-            Err(e) => return Err(format!("save: {e}")),
+            Err(e) => return Err(step_error(s, format!("save: {e}"), None)),
         };
         let ctx = ActionCtx {
             step_id: s.id.clone(),
@@ -323,10 +323,15 @@ impl Runner<'_> {
         };
         let path = ctx
             .write_evidence(&name, &save_content(result))
-            .map_err(|e| format!("save `{name}` failed: {}", e.message))?;
+            .map_err(|e| step_error(s, format!("save `{name}` failed: {}", e.message), None))?;
         self.journal.emit(Event::Evidence { path, step: Some(s.id.clone()) });
         Ok(())
     }
+}
+
+/// A failure of step `s`, at its place in the scenario.
+fn step_error(s: &Step, message: String, hint: Option<String>) -> EngineError {
+    EngineError::Step { step: s.id.clone(), message, hint, span: s.span.clone() }
 }
 
 /// The parameter schema of a registered action (cached by the registry).

@@ -79,6 +79,8 @@ struct CheckRow {
     /// `metric = value unit`, when the check measures a metric.
     measured: String,
     threshold: String,
+    /// Where the check is written (`file:line:col`), for one that did not pass.
+    at: String,
 }
 
 struct MetricRow {
@@ -331,6 +333,7 @@ fn check_rows(r: &RunReport) -> Vec<CheckRow> {
                 details: c.details.iter().map(|d| parts(d)).collect(),
                 measured,
                 threshold: c.decl.threshold.clone().unwrap_or_default(),
+                at: c.at.clone().filter(|_| c.status != CheckStatus::Pass).unwrap_or_default(),
             }
         })
         .collect()

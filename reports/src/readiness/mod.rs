@@ -6,7 +6,7 @@
 //! ```text
 //! let spec = readiness::load_spec("readiness/ha.yaml", &text)?;
 //! let r = readiness::evaluate(&spec, Path::new("runs"), Utc::now());
-//! print!("{}", readiness::text(&r));   // and json(&r), html(&r); exit with r.exit_code()
+//! print!("{}", readiness::text(&r));   // and json(&r), html(&r); r.ready: the first level
 //! ```
 
 mod collect;
@@ -62,15 +62,6 @@ impl Readiness {
     fn finish(mut self) -> Self {
         self.ready = self.levels.first().is_some_and(|l| l.reached);
         self
-    }
-
-    /// 0 when the first level is reached, 1 otherwise (3, a bad spec, never gets here).
-    pub fn exit_code(&self) -> i32 {
-        if self.ready {
-            0
-        } else {
-            1
-        }
     }
 
     pub fn check(&self, id: &str) -> Option<&CheckOutcome> {

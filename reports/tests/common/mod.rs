@@ -114,6 +114,7 @@ pub fn step_finished(step: &str, phase: &str, action: &str, span: (u64, u64), at
         last_miss_ms: None,
         first_match_ms: None,
         result: json!({"ok": true}),
+        at: None,
     }
 }
 
@@ -135,6 +136,7 @@ pub fn failed(ev: Event, err: &str) -> Event {
                 last_miss_ms: None,
                 first_match_ms: None,
                 result: json!({"ok": false, "error": err}),
+                at: None,
             }
         }
         other => other,
@@ -161,6 +163,7 @@ pub fn check(
         value,
         failed_iterations: vec![],
         t_ms,
+        at: None,
     }
 }
 
@@ -221,6 +224,7 @@ pub fn passing() -> Vec<Event> {
             last_miss_ms: Some(616),
             first_match_ms: Some(816),
             result: json!({"ok": true, "json": {"quorum_health": "lost"}}),
+            at: None,
         },
         Event::Evidence { path: "evidence/val17-02-quorum-lost.json".into(), step: Some("lost".into()) },
         phase_finished("loss", true, None, 820),

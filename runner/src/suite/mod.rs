@@ -5,7 +5,8 @@ mod exec;
 pub mod select;
 
 use crate::cli::RunArgs;
-use crate::load::{color_stderr, load_scenario, print_error};
+use crate::error::{CliError, CliResult};
+use crate::load::{color_stderr, load_scenario};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use testrunner_engine::ExitCode;
@@ -16,13 +17,15 @@ pub fn is_suite(args: &RunArgs) -> bool {
     args.scenarios.len() > 1 || args.suite.any() || args.scenarios.iter().any(|p| select::is_collection(p))
 }
 
-pub fn run(args: RunArgs) -> i32 {
+pub fn run(args: RunArgs) -> CliResult {
     let started = chrono::Utc::now();
     let files = match select::expand(&args.scenarios) {
         Ok(f) => f,
         Err(e) => {
-            print_error(&e, Some("give scenario files, directories or quoted globs ('scenarios/*.yaml')"));
-            return ExitCode::HarnessError.code();
+            return Err(CliError::msg(
+                e,
+                Some("give scenario files, directories or quoted globs ('scenarios/*.yaml')"),
+            ));
         }
     };
     // Every file is loaded first: a suite with an invalid scenario runs nothing. A `--var`
@@ -47,11 +50,10 @@ pub fn run(args: RunArgs) -> i32 {
         }
     }
     if bad > 0 {
-        print_error(
-            &format!("{bad} of {} scenario file(s) invalid; nothing was run", files.len()),
+        return Err(CliError::msg(
+            format!("{bad} of {} scenario file(s) invalid; nothing was run", files.len()),
             Some("`testrunner check <files>` shows every problem without running"),
-        );
-        return ExitCode::HarnessError.code();
+        ));
     }
     let undeclared: Vec<&str> = args
         .vars
@@ -61,11 +63,10 @@ pub fn run(args: RunArgs) -> i32 {
         .filter(|k| !declared.contains(*k))
         .collect();
     if !undeclared.is_empty() {
-        print_error(
-            &format!("--var sets `{}`, which no scenario of the suite declares", undeclared.join("`, `")),
+        return Err(CliError::msg(
+            format!("--var sets `{}`, which no scenario of the suite declares", undeclared.join("`, `")),
             Some("check the name against the scenarios' `vars:`"),
-        );
-        return ExitCode::HarnessError.code();
+        ));
     }
     let s = &args.suite;
     loaded.retain(|(_, (_, tags))| select::tags_match(tags, &s.tags, &s.exclude_tags));
@@ -73,8 +74,7 @@ pub fn run(args: RunArgs) -> i32 {
         match select::parse_shard(spec) {
             Ok((k, n)) => loaded = select::shard(&loaded, k, n),
             Err(e) => {
-                print_error(&e, None);
-                return ExitCode::HarnessError.code();
+                return Err(CliError::msg(e, None));
             }
         }
     }
@@ -82,28 +82,23 @@ pub fn run(args: RunArgs) -> i32 {
         if s.shard.is_some() {
             // More shards than scenarios: an empty slice is not a failure of the CI matrix.
             eprintln!("this shard selects no scenario; nothing to run");
-            return ExitCode::Pass.code();
+            return Ok(ExitCode::Pass);
         }
-        print_error(
-            &format!("no scenario selected from {} file(s)", files.len()),
+        return Err(CliError::msg(
+            format!("no scenario selected from {} file(s)", files.len()),
             Some("check --tags / --exclude-tags against the scenarios' `tags:`"),
-        );
-        return ExitCode::HarnessError.code();
+        ));
     }
     let ids: std::collections::BTreeSet<&str> = loaded.iter().map(|(_, (id, _))| id.as_str()).collect();
     if args.expect_fingerprint.is_some() && ids.len() > 1 {
-        print_error(
+        return Err(CliError::msg(
             "--expect-fingerprint names one scenario's fingerprint, and this suite has several",
             Some("run the reviewed scenario on its own"),
-        );
-        return ExitCode::HarnessError.code();
+        ));
     }
     let stamp = started.format("%Y%m%dT%H%M%S%3fZ").to_string();
     let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join("suite").join(&stamp));
-    if let Err(e) = claim(&out) {
-        print_error(&e, Some("give --out a new or empty directory"));
-        return ExitCode::HarnessError.code();
-    }
+    claim(&out)?;
     let parallel = s.jobs as usize;
     let mut runs: Vec<SuiteRun> = vec![];
     let mut jobs = vec![];
@@ -135,8 +130,7 @@ pub fn run(args: RunArgs) -> i32 {
     }
     if parallel > 1 {
         if let Err(e) = std::fs::create_dir_all(out.join("console")) {
-            print_error(&format!("cannot create {}: {e}", out.join("console").display()), None);
-            return ExitCode::HarnessError.code();
+            return Err(CliError::msg(format!("cannot create {}: {e}", out.join("console").display()), None));
         }
     }
     let outcome = exec::run_all(jobs, parallel, s.fail_fast, args.quiet);
@@ -177,7 +171,7 @@ pub fn run(args: RunArgs) -> i32 {
         jobs: s.jobs,
         shard: s.shard.clone(),
         repeat: s.repeat,
-        exit_code: code,
+        exit_code: code.code(),
         exit_rule: rule.to_string(),
         interrupted: outcome.interrupted,
         runs,
@@ -187,22 +181,23 @@ pub fn run(args: RunArgs) -> i32 {
         suite.flakiness = flakiness(&suite.runs, &args);
     }
     if let Err(e) = write(&out, &suite, args.junit.as_deref()) {
-        print_error(&format!("cannot write the suite reports in {}: {e}", out.display()), None);
-        return ExitCode::HarnessError.code();
+        return Err(CliError::msg(format!("cannot write the suite reports in {}: {e}", out.display()), None));
     }
     let _ = std::io::Write::write_all(
         &mut std::io::stdout().lock(),
         format!("{}suite directory: {}\n", suite.text(), out.display()).as_bytes(),
     );
-    code
+    Ok(code)
 }
 
 /// The suite directory must be new or empty: a suite never mixes its runs with others'.
-fn claim(out: &Path) -> Result<(), String> {
+fn claim(out: &Path) -> Result<(), CliError> {
+    let hint = Some("give --out a new or empty directory");
     if std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
-        return Err(format!("suite directory {} is not empty", out.display()));
+        return Err(CliError::msg(format!("suite directory {} is not empty", out.display()), hint));
     }
-    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))
+    std::fs::create_dir_all(out)
+        .map_err(|e| CliError::msg(format!("cannot create {}: {e}", out.display()), hint))
 }
 
 /// The child's command line: the same vars, baseline and gates, its own directory and id.
