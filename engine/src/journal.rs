@@ -3,17 +3,16 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use testrunner_reports::{Event, MetricResult, ReportFold, RunReport};
+use testrunner_events::{Event, Subscriber};
 use testrunner_scenario::Masker;
 
-type Observer = Box<dyn Fn(&Event) + Send + Sync>;
-
-/// Appends every event to `journal.jsonl` as it happens, folds it into the run's report,
-/// and shows it to an observer (the terminal). Every line reaches the kernel before `emit`
-/// returns (a SIGKILLed run loses none); syncs to disk are batched (group commit), except
-/// for the records that must be durable before the run goes on: undo entries, the run's
-/// end, errors, interrupts, and what [`Journal::emit_durable`] is given. Events are not
-/// kept: memory is what the report holds.
+/// The run's one sink. Appends every event to `journal.jsonl` as it happens, then hands it,
+/// masked, to its subscribers in order (the terminal, the report fold); the last one is
+/// given the event itself. Every line reaches the kernel before `emit` returns (a SIGKILLed
+/// run loses none); syncs to disk are batched (group commit), except for the records that
+/// must be durable before the run goes on: undo entries, the run's end, errors, interrupts,
+/// and what [`Journal::emit_durable`] is given. Events are not kept: memory is what the
+/// subscribers hold.
 #[derive(Clone)]
 pub struct Journal {
     inner: Arc<Inner>,
@@ -21,7 +20,6 @@ pub struct Journal {
 
 struct Inner {
     masker: Arc<Masker>,
-    observer: Observer,
     state: Mutex<State>,
     commit: Option<GroupCommit>,
 }
@@ -30,31 +28,39 @@ struct State {
     file: Option<Arc<File>>,
     /// Lines written so far.
     seq: u64,
-    fold: ReportFold,
+    subscribers: Vec<Box<dyn Subscriber>>,
 }
 
 impl Journal {
-    pub fn create(path: &Path, masker: Arc<Masker>, observer: Observer) -> std::io::Result<Journal> {
-        Journal::on(File::create(path)?, masker, observer)
+    pub fn create(
+        path: &Path,
+        masker: Arc<Masker>,
+        subscribers: Vec<Box<dyn Subscriber>>,
+    ) -> std::io::Result<Journal> {
+        Journal::on(File::create(path)?, masker, subscribers)
     }
 
     /// Appends to an existing journal (`testrunner cleanup` records what it undid there).
     pub fn append(path: &Path, masker: Arc<Masker>) -> std::io::Result<Journal> {
         let file = std::fs::OpenOptions::new().append(true).open(path)?;
-        Journal::on(file, masker, Box::new(|_| {}))
+        Journal::on(file, masker, vec![])
     }
 
-    fn on(file: File, masker: Arc<Masker>, observer: Observer) -> std::io::Result<Journal> {
+    fn on(
+        file: File,
+        masker: Arc<Masker>,
+        subscribers: Vec<Box<dyn Subscriber>>,
+    ) -> std::io::Result<Journal> {
         let file = Arc::new(file);
         let commit = Some(GroupCommit::start(file.clone())?);
-        let state = Mutex::new(State { file: Some(file), seq: 0, fold: ReportFold::default() });
-        Ok(Journal { inner: Arc::new(Inner { masker, observer, state, commit }) })
+        let state = Mutex::new(State { file: Some(file), seq: 0, subscribers });
+        Ok(Journal { inner: Arc::new(Inner { masker, state, commit }) })
     }
 
-    /// A journal without a file (tests): it only folds the report.
-    pub fn in_memory(masker: Arc<Masker>) -> Journal {
-        let state = Mutex::new(State { file: None, seq: 0, fold: ReportFold::default() });
-        Journal { inner: Arc::new(Inner { masker, observer: Box::new(|_| {}), state, commit: None }) }
+    /// A journal without a file (tests): it only feeds its subscribers.
+    pub fn in_memory(masker: Arc<Masker>, subscribers: Vec<Box<dyn Subscriber>>) -> Journal {
+        let state = Mutex::new(State { file: None, seq: 0, subscribers });
+        Journal { inner: Arc::new(Inner { masker, state, commit: None }) }
     }
 
     pub fn emit(&self, event: Event) {
@@ -70,15 +76,20 @@ impl Journal {
     fn write(&self, event: Event, durable: bool) {
         let (event, mut line) = self.masked(event);
         line.push('\n');
-        (self.inner.observer)(&event);
         let seq = {
+            // One lock: the file and every subscriber see the events in the same order.
             let mut st = self.inner.state.lock().unwrap();
             if let Some(f) = &st.file {
-                // A full disk must not stop the run; the report is still folded in memory.
+                // A full disk must not stop the run; the subscribers still get the event.
                 let _ = (&**f).write_all(line.as_bytes());
             }
             st.seq += 1;
-            st.fold.push_owned(event);
+            if let Some((last, rest)) = st.subscribers.split_last_mut() {
+                for s in rest {
+                    s.event(&event);
+                }
+                last.event_owned(event);
+            }
             st.seq
         };
         if let Some(c) = &self.inner.commit {
@@ -88,17 +99,6 @@ impl Journal {
                 c.written(seq);
             }
         }
-    }
-
-    /// The run's report from the events so far. It is handed over, not copied: the journal
-    /// folds later events (if any) into a new, empty report.
-    pub fn report(&self) -> RunReport {
-        std::mem::take(&mut self.inner.state.lock().unwrap().fold).finish()
-    }
-
-    /// The metrics recorded so far (the latest of each name).
-    pub fn metrics(&self) -> Vec<MetricResult> {
-        self.inner.state.lock().unwrap().fold.partial().metrics.clone()
     }
 
     /// Lines written and synced, and syncs made (none for an in-memory journal).
@@ -143,7 +143,7 @@ fn must_be_durable(event: &Event) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use testrunner_reports::Verdict;
+    use testrunner_events::{parse_journal, Verdict};
 
     fn log(msg: &str) -> Event {
         Event::Log { step: None, t_ms: 1, message: msg.into() }
@@ -163,8 +163,7 @@ mod tests {
     fn undo_records_are_on_disk_when_emit_returns_and_the_rest_is_batched() {
         let dir = tempfile::tempdir().unwrap();
         let j =
-            Journal::create(&dir.path().join("journal.jsonl"), Arc::new(Masker::default()), Box::new(|_| {}))
-                .unwrap();
+            Journal::create(&dir.path().join("journal.jsonl"), Arc::new(Masker::default()), vec![]).unwrap();
         for i in 0..500 {
             j.emit(log(&format!("line {i}")));
         }
@@ -188,11 +187,12 @@ mod tests {
         let path = dir.path().join("journal.jsonl");
         // A secret that is also a number in the line (t_ms 2) and one with a quote.
         let masker = Arc::new(Masker::new(vec!["hunter2\"x".to_string(), "123".to_string()]));
-        let j = Journal::create(&path, masker, Box::new(|_| {})).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::<Event>::new()));
+        let j = Journal::create(&path, masker, vec![Box::new(seen.clone())]).unwrap();
         j.emit(Event::Log { step: None, t_ms: 1234, message: "pw hunter2\"x and 123".into() });
         j.emit(log("nothing secret"));
         let text = std::fs::read_to_string(&path).unwrap();
-        let events = RunReport::parse_journal(&text).unwrap();
+        let events = parse_journal(&text).unwrap();
         assert_eq!(events.len(), 2, "{text}");
         assert!(!text.contains("hunter2"), "{text}");
         match &events[0] {
@@ -202,17 +202,38 @@ mod tests {
             }
             e => panic!("{e:?}"),
         }
-        assert_eq!(j.report().logs[0].message, "pw **** and ****");
+        assert_eq!(seen.lock().unwrap()[0], events[0], "subscribers see the masked event");
+    }
+
+    /// Counts the events it sees, and whether it was handed them (the last subscriber).
+    #[derive(Default)]
+    struct Count {
+        seen: Vec<(String, bool)>,
+    }
+
+    impl Subscriber for Count {
+        fn event(&mut self, e: &Event) {
+            self.seen.push((format!("{e:?}"), false));
+        }
+        fn event_owned(&mut self, e: Event) {
+            self.seen.push((format!("{e:?}"), true));
+        }
     }
 
     #[test]
-    fn the_report_is_folded_without_keeping_events() {
-        let j = Journal::in_memory(Arc::new(Masker::default()));
+    fn every_subscriber_sees_every_event_in_order_and_only_the_last_owns_it() {
+        let (a, b) = (Arc::new(Mutex::new(Count::default())), Arc::new(Mutex::new(Count::default())));
+        let j =
+            Journal::in_memory(Arc::new(Masker::default()), vec![Box::new(a.clone()), Box::new(b.clone())]);
         j.emit(pending("db"));
         j.emit(Event::RunFinished { verdict: Verdict::Pass, exit_code: 0, at: "t".into(), duration_ms: 9 });
-        let r = j.report();
-        assert_eq!(r.pending_undo.len(), 1);
-        assert_eq!(r.duration_ms, 9);
+        let (a, b) = (a.lock().unwrap(), b.lock().unwrap());
+        assert_eq!(a.seen.len(), 2);
+        assert!(a.seen.iter().all(|(_, owned)| !owned), "the first subscriber only reads");
+        assert!(b.seen.iter().all(|(_, owned)| *owned), "the last one is handed the events");
+        let names = |c: &Count| c.seen.iter().map(|(e, _)| e[..10].to_string()).collect::<Vec<_>>();
+        assert_eq!(names(&a), names(&b));
+        assert!(names(&a)[0].starts_with("UndoPendin"), "{:?}", names(&a));
         assert_eq!(j.sync_stats(), SyncStats::default());
     }
 }

@@ -11,7 +11,7 @@ mod step;
 mod undo;
 mod verdict;
 
-pub use baseline::Baseline;
+pub use baseline::{Baseline, RecordedRun};
 pub use exit::{suite_exit, ExitCode, EXIT_CODE_TABLE, SUITE_EXIT_RULE};
 pub use group_commit::{SyncStats, SYNC_EVERY};
 pub use journal::Journal;

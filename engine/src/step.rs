@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
 use testrunner_actions::{Action, ActionCtx, Outcome, SharedState};
-use testrunner_reports::Event;
+use testrunner_events::Event;
 use testrunner_scenario::{format_duration, Expr, Scope};
 use tokio_util::sync::CancellationToken;
 

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use testrunner_actions::{inventory, Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, Undo};
 use testrunner_engine::{run, Interrupt, Journal, RegistryCatalog, RunOptions, UndoStack};
-use testrunner_reports::{CheckStatus, Event, RunReport, Verdict};
+use testrunner_events::{CheckStatus, Event, Verdict};
+use testrunner_reports::{ReportFold, RunReport};
 use testrunner_scenario::{load, Masker, Overrides};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -177,8 +178,10 @@ async fn run_full(yaml: &str, overrides: &Overrides, interrupt: Interrupt) -> (R
         load("t.yaml", &read, &RegistryCatalog, overrides).unwrap_or_else(|f| panic!("{}", f.render(false)));
     let dir = tempfile::tempdir().unwrap();
     let masker = Arc::new(Masker::new(vec!["s3cr3t-value".to_string()]));
+    let fold = Arc::new(Mutex::new(ReportFold::default()));
     let journal =
-        Journal::create(&dir.path().join("journal.jsonl"), masker.clone(), Box::new(|_| {})).unwrap();
+        Journal::create(&dir.path().join("journal.jsonl"), masker.clone(), vec![Box::new(fold.clone())])
+            .unwrap();
     let opts = RunOptions {
         run_dir: dir.path().to_path_buf(),
         run_id: "test".into(),
@@ -189,12 +192,14 @@ async fn run_full(yaml: &str, overrides: &Overrides, interrupt: Interrupt) -> (R
         baseline: None,
     };
     let out = run(&sc, &opts, masker, journal.clone(), UndoStack::default(), interrupt).await;
+    let report = std::mem::take(&mut *fold.lock().unwrap()).finish();
+    assert_eq!(report.verdict(), out.verdict);
     // The journal on disk folds to the same report as the live one.
     let disk = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
     let events = RunReport::parse_journal(&disk).unwrap();
     let rebuilt = RunReport::from_events(&events);
-    assert_eq!(rebuilt, out.report);
-    (out.report, out.exit.code(), events)
+    assert_eq!(rebuilt, report);
+    (report, out.exit.code(), events)
 }
 
 fn check(r: &RunReport, id: &str) -> CheckStatus {

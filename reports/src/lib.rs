@@ -2,7 +2,6 @@
 //! them; [`RunReport::from_events`] folds them into one result, and every renderer (JUnit,
 //! HTML, JSON, terminal text) reads that result. No renderer derives a verdict of its own.
 
-mod event;
 #[cfg(test)]
 mod fixtures;
 mod model;
@@ -18,7 +17,7 @@ pub mod suite;
 pub mod summary;
 pub mod text;
 
-pub use event::{CheckDecl, CheckStatus, Event, Verdict};
 pub use model::{
     CheckResult, MetricResult, PendingUndo, PhaseResult, ReportFold, RunReport, StepRecord, UndoRecord,
 };
+pub use testrunner_events::{CheckDecl, CheckStatus, Event, Subscriber, Verdict};

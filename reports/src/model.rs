@@ -1,7 +1,6 @@
-use crate::event::{CheckDecl, CheckStatus, Event, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use testrunner_scenario::ActionTraits;
+use testrunner_events::{ActionTraits, CheckDecl, CheckStatus, Event, Verdict};
 
 /// One run, as every report shows it. Built only by folding events, so a report rebuilt
 /// from `journal.jsonl` is the same report the live run wrote.
@@ -84,6 +83,17 @@ impl ReportFold {
         let mut r = self.report;
         r.finalize(self.last_t);
         r
+    }
+}
+
+/// The live run's report: the journal's last subscriber, handed each event.
+impl testrunner_events::Subscriber for ReportFold {
+    fn event(&mut self, ev: &Event) {
+        self.push(ev);
+    }
+
+    fn event_owned(&mut self, ev: Event) {
+        self.push_owned(ev);
     }
 }
 
@@ -563,16 +573,7 @@ impl RunReport {
 
     /// Reads a `journal.jsonl` text; a torn last line (the runner died mid-write) is ignored.
     pub fn parse_journal(text: &str) -> Result<Vec<Event>, String> {
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let mut events = Vec::with_capacity(lines.len());
-        for (i, line) in lines.iter().enumerate() {
-            match serde_json::from_str::<Event>(line) {
-                Ok(e) => events.push(e),
-                Err(_) if i + 1 == lines.len() => break,
-                Err(e) => return Err(format!("journal line {}: {e}", i + 1)),
-            }
-        }
-        Ok(events)
+        testrunner_events::parse_journal(text)
     }
 }
 

@@ -6,6 +6,7 @@ use crate::rundir;
 use std::io::Write;
 use std::sync::Arc;
 use testrunner_engine::{ExitCode, Interrupt, Journal, RunOptions, UndoStack};
+use testrunner_reports::{ReportFold, Subscriber};
 use testrunner_scenario::Masker;
 
 pub fn run(args: RunArgs) -> i32 {
@@ -108,17 +109,11 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
         print_error(&format!("cannot write {}: {e}", dir.join("scenario.yaml").display()), None);
         return ExitCode::HarnessError.code();
     }
-    let progress = Arc::new(Progress::new(color_stderr(), args.quiet));
-    let transcript = Arc::new(std::sync::Mutex::new(String::new()));
-    let (p, t) = (progress.clone(), transcript.clone());
-    let observer = Box::new(move |ev: &testrunner_reports::Event| {
-        if let Some(line) = p.line(ev) {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "{line}");
-            t.lock().unwrap().push_str(&line);
-        }
-    });
-    let journal = match Journal::create(&dir.join("journal.jsonl"), masker.clone(), observer) {
+    // The journal feeds the terminal, then the report (last: it keeps the steps' results).
+    let fold = Arc::new(std::sync::Mutex::new(ReportFold::default()));
+    let subscribers: Vec<Box<dyn Subscriber>> =
+        vec![Box::new(Progress::new(color_stderr(), args.quiet)), Box::new(fold.clone())];
+    let journal = match Journal::create(&dir.join("journal.jsonl"), masker.clone(), subscribers) {
         Ok(j) => j,
         Err(e) => {
             print_error(&format!("cannot create the journal in {}: {e}", dir.display()), None);
@@ -159,7 +154,7 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
         _ = abandon.token.cancelled() => {
             let signal = abandon.signal.lock().unwrap().clone().unwrap_or_default();
             let code = abandon_cleanup(&signal, &undo, &journal, t0).await;
-            let report = journal.report();
+            let report = take_report(&fold);
             if let Err(e) = rundir::write_reports(&dir, &report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref()) {
                 print_error(&format!("cannot write reports in {}: {e}", dir.display()), None);
             }
@@ -170,16 +165,22 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
             std::process::exit(code);
         }
     };
+    let report = take_report(&fold);
     if let Err(e) =
-        rundir::write_reports(&dir, &outcome.report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref())
+        rundir::write_reports(&dir, &report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref())
     {
         print_error(&format!("cannot write reports in {}: {e}", dir.display()), None);
         return ExitCode::HarnessError.code();
     }
-    let text = testrunner_reports::summary::render(&outcome.report);
+    let text = testrunner_reports::summary::render(&report);
     // A closed stdout (`| head`) must not replace the run's verdict with an I/O error.
     let _ = writeln!(std::io::stdout().lock(), "{text}run directory: {}", dir.display());
     outcome.exit.code()
+}
+
+/// The report folded so far, handed over: later events (if any) fold into an empty one.
+fn take_report(fold: &std::sync::Mutex<ReportFold>) -> testrunner_reports::RunReport {
+    std::mem::take(&mut *fold.lock().unwrap_or_else(|e| e.into_inner())).finish()
 }
 
 /// Creates the run directory and claims it: `evidence/` is made with `create_dir`, which

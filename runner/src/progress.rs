@@ -1,8 +1,9 @@
 //! Live progress on stderr: one line per step, check and cleanup action; polls are shown
 //! as they go so a long wait is never silent. Colours only on a terminal.
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::Mutex;
-use testrunner_reports::{CheckStatus, Event};
+use testrunner_reports::{CheckStatus, Event, Subscriber};
 
 pub struct Progress {
     color: bool,
@@ -39,7 +40,7 @@ impl Progress {
         let slim;
         let event = match event {
             Event::StepFinished { result, .. } if !result.is_null() => {
-                slim = without_result(event);
+                slim = event.without_result();
                 &slim
             }
             _ => event,
@@ -151,41 +152,13 @@ impl Progress {
     }
 }
 
-/// A StepFinished event with its result left out.
-fn without_result(event: &Event) -> Event {
-    match event {
-        Event::StepFinished {
-            step,
-            phase,
-            action,
-            ok,
-            error,
-            hint,
-            allowed_failure,
-            skipped,
-            started_ms,
-            finished_ms,
-            attempts,
-            last_miss_ms,
-            first_match_ms,
-            result: _,
-        } => Event::StepFinished {
-            step: step.clone(),
-            phase: phase.clone(),
-            action: action.clone(),
-            ok: *ok,
-            error: error.clone(),
-            hint: hint.clone(),
-            allowed_failure: *allowed_failure,
-            skipped: *skipped,
-            started_ms: *started_ms,
-            finished_ms: *finished_ms,
-            attempts: *attempts,
-            last_miss_ms: *last_miss_ms,
-            first_match_ms: *first_match_ms,
-            result: serde_json::Value::Null,
-        },
-        other => other.clone(),
+/// The terminal as a journal subscriber: each event's line, if it has one, on stderr.
+impl Subscriber for Progress {
+    fn event(&mut self, event: &Event) {
+        if let Some(line) = self.line(event) {
+            // A closed stderr (`| tee` died of the same ^C) must not stop the run.
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use crate::step::{ms_since, now_rfc3339, save_content, Attempts, StepRun};
 use serde_json::{json, Value};
 use std::time::Instant;
 use testrunner_actions::{find, ActionCtx};
-use testrunner_reports::Event;
+use testrunner_events::Event;
 use testrunner_scenario::{Scope, Step, StepKind};
 use tokio_util::sync::CancellationToken;
 

@@ -14,7 +14,7 @@ pub(super) fn render(r: &RunReport) -> String {
     let charts: Vec<Chart> = r
         .steps
         .iter()
-        .filter(|s| s.traits.chart == Some(testrunner_scenario::Chart::Availability))
+        .filter(|s| s.traits.chart == Some(testrunner_events::Chart::Availability))
         .filter_map(|s| Chart::new(r, s))
         .collect();
     if charts.is_empty() {

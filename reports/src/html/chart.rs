@@ -3,7 +3,7 @@ use super::axis::{clock_ticks, compact, coord, lanes, nice_step, CHAR_W};
 use super::timeline::Tick;
 use crate::model::{display_value, secs, RunReport, StepRecord};
 use serde_json::Value;
-use testrunner_scenario::Chart;
+use testrunner_events::Chart;
 
 pub(super) struct RateBar {
     pub(super) x: String,
