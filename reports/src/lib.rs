@@ -11,7 +11,6 @@ pub mod evidence;
 pub mod html;
 pub mod json;
 pub mod junit;
-pub mod readiness;
 pub mod runs;
 pub mod suite;
 pub mod summary;

@@ -3,7 +3,7 @@
 use crate::cli::ReadinessArgs;
 use crate::load::{color_stderr, print_error};
 use testrunner_engine::ExitCode;
-use testrunner_reports::readiness;
+use testrunner_readiness as readiness;
 
 pub fn run(args: ReadinessArgs) -> i32 {
     let path = args.spec.to_string_lossy().to_string();

@@ -9,6 +9,9 @@ mod steps;
 mod timeline;
 
 use crate::model::RunReport;
+
+/// The style every page of the tool shares (the readiness report inlines it too).
+pub const BASE_CSS: &str = include_str!("../../templates/base.css");
 use askama::Template;
 use page::Page;
 
