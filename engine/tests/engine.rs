@@ -409,7 +409,7 @@ fn assert_teardown_ran(r: &RunReport, events: &[Event], after: &str, marker: &st
     let td = r.step("td").unwrap_or_else(|| panic!("no record of teardown step `td`: {:?}", r.steps));
     assert_eq!(td.phase, "teardown");
     assert_eq!((td.ok, td.skipped), (Some(true), false), "{td:?}");
-    assert_eq!(td.result["json"]["marker"], json!(marker), "{td:?}");
+    assert_eq!(td.result.value()["json"]["marker"], json!(marker), "{td:?}");
     let failed = r.step(after).unwrap();
     assert_eq!(failed.ok, Some(false), "{failed:?}");
     assert!(td.started_ms >= failed.finished_ms.unwrap(), "teardown ran before `{after}` failed");
@@ -467,7 +467,7 @@ async fn failing_teardown_is_a_harness_error_even_when_every_check_passed() {
     assert!(h.message.contains("`td`"), "{}", h.message);
     // One failed cleanup step does not skip the rest of the cleanup.
     let td2 = r.step("td2").expect("teardown stopped at the first failure");
-    assert_eq!((td2.ok, td2.result["json"]["marker"].clone()), (Some(true), json!("still-cleaned")));
+    assert_eq!((td2.ok, td2.result.value()["json"]["marker"].clone()), (Some(true), json!("still-cleaned")));
     assert_eq!((r.verdict(), code), (Verdict::Error, 3));
 
     // An allowed teardown failure is recorded, not a harness error.
@@ -532,11 +532,11 @@ async fn a_background_step_cut_off_at_its_stop_keeps_its_start_time() {
     .await;
     let h = r.step("h").unwrap();
     let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap();
-    let started = at(h.result["started_at"].as_str().unwrap());
+    let started = at(h.result.value()["started_at"].as_str().unwrap());
     let announced = at(&h.started_at);
     let gap = (started - announced).num_milliseconds().abs();
     assert!(gap < 100, "result started_at {started} vs step start {announced} ({gap} ms)");
-    assert!(h.result["elapsed_ms"].as_u64().unwrap() >= 450, "{}", h.result);
+    assert!(h.result.value()["elapsed_ms"].as_u64().unwrap() >= 450, "{:?}", h.result);
 }
 
 #[tokio::test]

@@ -5,12 +5,6 @@ use std::sync::{Arc, Mutex};
 /// A reader of the run's events, each masked and in journal order.
 pub trait Subscriber: Send {
     fn event(&mut self, event: &Event);
-
-    /// The last subscriber of a journal is handed the event itself, so it may keep parts of
-    /// it (a step's result) without a copy.
-    fn event_owned(&mut self, event: Event) {
-        self.event(&event)
-    }
 }
 
 /// A subscriber that its owner reads while, or after, the journal feeds it.
@@ -18,19 +12,11 @@ impl<T: Subscriber + ?Sized> Subscriber for Arc<Mutex<T>> {
     fn event(&mut self, event: &Event) {
         self.lock().unwrap_or_else(|e| e.into_inner()).event(event)
     }
-
-    fn event_owned(&mut self, event: Event) {
-        self.lock().unwrap_or_else(|e| e.into_inner()).event_owned(event)
-    }
 }
 
 /// Every event, kept (tests, short runs).
 impl Subscriber for Vec<Event> {
     fn event(&mut self, event: &Event) {
         self.push(event.clone())
-    }
-
-    fn event_owned(&mut self, event: Event) {
-        self.push(event)
     }
 }

@@ -5,6 +5,7 @@
 #[cfg(test)]
 mod fixtures;
 mod model;
+mod step_result;
 
 pub mod diff;
 pub mod evidence;
@@ -19,4 +20,5 @@ pub mod text;
 pub use model::{
     CheckResult, MetricResult, PendingUndo, PhaseResult, ReportFold, RunReport, StepRecord, UndoRecord,
 };
+pub use step_result::StepResult;
 pub use testrunner_events::{CheckDecl, CheckStatus, Event, Subscriber, Verdict};

@@ -1,3 +1,4 @@
+use crate::StepResult;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use testrunner_events::{ActionTraits, CheckDecl, CheckStatus, Event, Verdict};
@@ -57,22 +58,6 @@ impl ReportFold {
         self.report.apply(ev, &mut self.last_t);
     }
 
-    /// Folds an event it may keep parts of: a finished step's result is moved into the
-    /// report, not copied.
-    pub fn push_owned(&mut self, mut ev: Event) {
-        let result = match &mut ev {
-            Event::StepFinished { result, .. } => Some(std::mem::take(result)),
-            _ => None,
-        };
-        self.push(&ev);
-        if let (Some(result), Event::StepFinished { step, .. }) = (result, &ev) {
-            // The record just finished is the latest of that id.
-            if let Some(s) = self.report.steps.iter_mut().rev().find(|s| s.step == *step) {
-                s.result = result;
-            }
-        }
-    }
-
     /// The report as folded so far (not finalized: no step errors yet).
     pub fn partial(&self) -> &RunReport {
         &self.report
@@ -86,14 +71,10 @@ impl ReportFold {
     }
 }
 
-/// The live run's report: the journal's last subscriber, handed each event.
+/// The live run's report, fed by the journal.
 impl testrunner_events::Subscriber for ReportFold {
     fn event(&mut self, ev: &Event) {
         self.push(ev);
-    }
-
-    fn event_owned(&mut self, ev: Event) {
-        self.push_owned(ev);
     }
 }
 
@@ -169,7 +150,7 @@ pub struct StepRecord {
     pub last_miss_ms: Option<u64>,
     pub first_match_ms: Option<u64>,
     pub polls: Vec<Poll>,
-    pub result: Value,
+    pub result: StepResult,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -342,7 +323,7 @@ impl RunReport {
                     last_miss_ms: None,
                     first_match_ms: None,
                     polls: vec![],
-                    result: Value::Null,
+                    result: StepResult::default(),
                 });
             }
             Event::Poll { step, attempt, started_ms, finished_ms, matched, error } => {
@@ -402,7 +383,7 @@ impl RunReport {
                         last_miss_ms: None,
                         first_match_ms: None,
                         polls: vec![],
-                        result: Value::Null,
+                        result: StepResult::default(),
                     });
                 }
                 let s = self.open_step_mut(step).expect("just ensured");
@@ -418,7 +399,7 @@ impl RunReport {
                 s.attempts = *attempts;
                 s.last_miss_ms = *last_miss_ms;
                 s.first_match_ms = *first_match_ms;
-                s.result = result.clone();
+                s.result = StepResult::new(result);
             }
             Event::Evidence { path, .. } => {
                 if !self.evidence.contains(path) {

@@ -109,7 +109,7 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
         print_error(&format!("cannot write {}: {e}", dir.join("scenario.yaml").display()), None);
         return ExitCode::HarnessError.code();
     }
-    // The journal feeds the terminal, then the report (last: it keeps the steps' results).
+    // The journal feeds the terminal and the report.
     let fold = Arc::new(std::sync::Mutex::new(ReportFold::default()));
     let subscribers: Vec<Box<dyn Subscriber>> =
         vec![Box::new(Progress::new(color_stderr(), args.quiet)), Box::new(fold.clone())];

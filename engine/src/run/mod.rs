@@ -3,6 +3,7 @@ mod background;
 mod cleanup;
 mod judge;
 mod phase;
+mod reads;
 mod steps;
 
 use crate::step::{ms_since, now_rfc3339};
@@ -69,6 +70,8 @@ struct Runner<'a> {
     /// Metrics that could not be computed (last evaluation), with why: a check reading one
     /// is an error naming it.
     metric_errors: HashMap<String, String>,
+    /// The names expressions read: the step results the scope keeps.
+    reads: std::collections::HashSet<String>,
     /// The latest numeric value of each metric, as journalled: what a baseline compares.
     metric_values: std::collections::BTreeMap<String, f64>,
 }
@@ -99,6 +102,7 @@ pub async fn run(
         checks: vec![],
         metric_errors: HashMap::new(),
         metric_values: Default::default(),
+        reads: reads::read_names(sc),
     };
     let var_error = r.bind_vars(opts);
     journal.emit(Event::RunStarted {
