@@ -37,9 +37,9 @@ pub fn write(
         }
         // Rendering only fails on a template bug; still say so, escaped.
         let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-        write!(
+        writeln!(
             w.out,
-            "<!DOCTYPE html><html><body><h1>report rendering failed</h1><pre>{}</pre></body></html>\n",
+            "<!DOCTYPE html><html><body><h1>report rendering failed</h1><pre>{}</pre></body></html>",
             esc(&e.to_string())
         )?;
     }
