@@ -3,7 +3,7 @@
 use crate::EngineError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use testrunner_reports::{CheckDecl, CheckStatus, RunReport};
+use testrunner_events::{CheckDecl, CheckStatus, Verdict};
 use testrunner_scenario::{stats, Scenario};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,11 +27,21 @@ pub struct BaselineMetric {
     pub spread: f64,
 }
 
+/// What a baseline reads of one earlier run (from its report).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRun {
+    pub run_id: String,
+    pub scenario: String,
+    pub verdict: Verdict,
+    /// Each metric's name, value (none when it is not a number) and unit.
+    pub metrics: Vec<(String, Option<f64>, Option<String>)>,
+}
+
 impl Baseline {
     /// Builds a baseline from one or more runs of the same scenario. Runs that did not
     /// pass are refused: a baseline must describe a healthy system.
     pub fn record(
-        reports: &[RunReport],
+        reports: &[RecordedRun],
         git_revision: Option<String>,
         host: String,
     ) -> Result<Baseline, EngineError> {
@@ -44,16 +54,16 @@ impl Baseline {
                     first.scenario, r.scenario
                 )));
             }
-            if r.verdict() != testrunner_reports::Verdict::Pass {
+            if r.verdict != Verdict::Pass {
                 return Err(EngineError::Baseline(format!(
                     "run {} did not pass ({}); record baselines from passing runs",
                     r.run_id,
-                    r.verdict().as_str()
+                    r.verdict.as_str()
                 )));
             }
-            for m in &r.metrics {
-                if let Some(v) = m.value.as_f64() {
-                    metrics.entry(m.name.clone()).or_default().push((v, m.unit.clone()));
+            for (name, value, unit) in &r.metrics {
+                if let Some(v) = value {
+                    metrics.entry(name.clone()).or_default().push((*v, unit.clone()));
                 }
             }
         }

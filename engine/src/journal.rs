@@ -3,17 +3,15 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use testrunner_reports::{Event, MetricResult, ReportFold, RunReport};
+use testrunner_events::{Event, Subscriber};
 use testrunner_scenario::Masker;
 
-type Observer = Box<dyn Fn(&Event) + Send + Sync>;
-
-/// Appends every event to `journal.jsonl` as it happens, folds it into the run's report,
-/// and shows it to an observer (the terminal). Every line reaches the kernel before `emit`
-/// returns (a SIGKILLed run loses none); syncs to disk are batched (group commit), except
-/// for the records that must be durable before the run goes on: undo entries, the run's
-/// end, errors, interrupts, and what [`Journal::emit_durable`] is given. Events are not
-/// kept: memory is what the report holds.
+/// The run's one sink. Appends every event to `journal.jsonl` as it happens, then hands it,
+/// masked, to its subscribers in order (the terminal, the report fold). Every line reaches the kernel before `emit` returns (a SIGKILLed
+/// run loses none); syncs to disk are batched (group commit), except for the records that
+/// must be durable before the run goes on: undo entries, the run's end, errors, interrupts,
+/// and what [`Journal::emit_durable`] is given. Events are not kept: memory is what the
+/// subscribers hold.
 #[derive(Clone)]
 pub struct Journal {
     inner: Arc<Inner>,
@@ -21,7 +19,6 @@ pub struct Journal {
 
 struct Inner {
     masker: Arc<Masker>,
-    observer: Observer,
     state: Mutex<State>,
     commit: GroupCommit,
 }
@@ -30,29 +27,37 @@ struct State {
     file: Arc<File>,
     /// Lines written so far.
     seq: u64,
-    fold: ReportFold,
+    subscribers: Vec<Box<dyn Subscriber>>,
 }
 
 impl Journal {
-    pub fn create(path: &Path, masker: Arc<Masker>, observer: Observer) -> std::io::Result<Journal> {
-        Journal::on(File::create(path)?, masker, observer)
+    pub fn create(
+        path: &Path,
+        masker: Arc<Masker>,
+        subscribers: Vec<Box<dyn Subscriber>>,
+    ) -> std::io::Result<Journal> {
+        Journal::on(File::create(path)?, masker, subscribers)
     }
 
     /// Appends to an existing journal (`testrunner cleanup` records what it undid there).
     pub fn append(path: &Path, masker: Arc<Masker>) -> std::io::Result<Journal> {
         let file = std::fs::OpenOptions::new().append(true).open(path)?;
-        Journal::on(file, masker, Box::new(|_| {}))
+        Journal::on(file, masker, vec![])
     }
 
-    fn on(file: File, masker: Arc<Masker>, observer: Observer) -> std::io::Result<Journal> {
+    fn on(
+        file: File,
+        masker: Arc<Masker>,
+        subscribers: Vec<Box<dyn Subscriber>>,
+    ) -> std::io::Result<Journal> {
         let file = Arc::new(file);
         let commit = GroupCommit::start(file.clone())?;
-        let state = Mutex::new(State { file, seq: 0, fold: ReportFold::default() });
-        Ok(Journal { inner: Arc::new(Inner { masker, observer, state, commit }) })
+        let state = Mutex::new(State { file, seq: 0, subscribers });
+        Ok(Journal { inner: Arc::new(Inner { masker, state, commit }) })
     }
 
-    /// The state, also after a panic elsewhere held the lock: it is a file handle, a counter
-    /// and a fold, each whole after any panic, and the run must still write its report.
+    /// The state, also after a panic elsewhere held the lock: a file handle, a counter and
+    /// the subscribers, each whole after any panic, and the run must still write its report.
     fn state(&self) -> MutexGuard<'_, State> {
         self.inner.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -70,13 +75,15 @@ impl Journal {
     fn write(&self, event: Event, durable: bool) {
         let (event, mut line) = self.masked(event);
         line.push('\n');
-        (self.inner.observer)(&event);
         let seq = {
+            // One lock: the file and every subscriber see the events in the same order.
             let mut st = self.state();
-            // A full disk must not stop the run; the report is still folded in memory.
+            // A full disk must not stop the run; the subscribers still get the event.
             let _ = (&*st.file).write_all(line.as_bytes());
             st.seq += 1;
-            st.fold.push_owned(event);
+            for s in &mut st.subscribers {
+                s.event(&event);
+            }
             st.seq
         };
         if durable {
@@ -84,17 +91,6 @@ impl Journal {
         } else {
             self.inner.commit.written(seq);
         }
-    }
-
-    /// The run's report from the events so far. It is handed over, not copied: the journal
-    /// folds later events (if any) into a new, empty report.
-    pub fn report(&self) -> RunReport {
-        std::mem::take(&mut self.state().fold).finish()
-    }
-
-    /// The metrics recorded so far (the latest of each name).
-    pub fn metrics(&self) -> Vec<MetricResult> {
-        self.state().fold.partial().metrics.clone()
     }
 
     /// Lines written and synced, and syncs made.
@@ -139,7 +135,7 @@ fn must_be_durable(event: &Event) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use testrunner_reports::Verdict;
+    use testrunner_events::{parse_journal, Verdict};
 
     fn log(msg: &str) -> Event {
         Event::Log { step: None, t_ms: 1, message: msg.into() }
@@ -159,8 +155,7 @@ mod tests {
     fn undo_records_are_on_disk_when_emit_returns_and_the_rest_is_batched() {
         let dir = tempfile::tempdir().unwrap();
         let j =
-            Journal::create(&dir.path().join("journal.jsonl"), Arc::new(Masker::default()), Box::new(|_| {}))
-                .unwrap();
+            Journal::create(&dir.path().join("journal.jsonl"), Arc::new(Masker::default()), vec![]).unwrap();
         for i in 0..500 {
             j.emit(log(&format!("line {i}")));
         }
@@ -184,11 +179,12 @@ mod tests {
         let path = dir.path().join("journal.jsonl");
         // A secret that is also a number in the line (t_ms 2) and one with a quote.
         let masker = Arc::new(Masker::new(vec!["hunter2\"x".to_string(), "123".to_string()]));
-        let j = Journal::create(&path, masker, Box::new(|_| {})).unwrap();
+        let seen = Arc::new(Mutex::new(Vec::<Event>::new()));
+        let j = Journal::create(&path, masker, vec![Box::new(seen.clone())]).unwrap();
         j.emit(Event::Log { step: None, t_ms: 1234, message: "pw hunter2\"x and 123".into() });
         j.emit(log("nothing secret"));
         let text = std::fs::read_to_string(&path).unwrap();
-        let events = RunReport::parse_journal(&text).unwrap();
+        let events = parse_journal(&text).unwrap();
         assert_eq!(events.len(), 2, "{text}");
         assert!(!text.contains("hunter2"), "{text}");
         match &events[0] {
@@ -198,20 +194,23 @@ mod tests {
             }
             e => panic!("{e:?}"),
         }
-        assert_eq!(j.report().logs[0].message, "pw **** and ****");
+        assert_eq!(seen.lock().unwrap()[0], events[0], "subscribers see the masked event");
     }
 
     #[test]
-    fn the_report_is_folded_without_keeping_events() {
+    fn every_subscriber_sees_every_event_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let j =
-            Journal::create(&dir.path().join("journal.jsonl"), Arc::new(Masker::default()), Box::new(|_| {}))
-                .unwrap();
+        let (a, b) = (Arc::new(Mutex::new(Vec::<Event>::new())), Arc::new(Mutex::new(Vec::<Event>::new())));
+        let j = Journal::create(
+            &dir.path().join("journal.jsonl"),
+            Arc::new(Masker::default()),
+            vec![Box::new(a.clone()), Box::new(b.clone())],
+        )
+        .unwrap();
         j.emit(pending("db"));
         j.emit(Event::RunFinished { verdict: Verdict::Pass, exit_code: 0, at: "t".into(), duration_ms: 9 });
-        let r = j.report();
-        assert_eq!(r.pending_undo.len(), 1);
-        assert_eq!(r.duration_ms, 9);
-        assert!(j.report().pending_undo.is_empty(), "handed over, not copied");
+        let (a, b) = (a.lock().unwrap(), b.lock().unwrap());
+        assert_eq!(*a, *b);
+        assert!(matches!(a[..], [Event::UndoPending { .. }, Event::RunFinished { .. }]), "{a:?}");
     }
 }

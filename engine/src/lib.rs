@@ -12,7 +12,7 @@ mod step;
 mod undo;
 mod verdict;
 
-pub use baseline::Baseline;
+pub use baseline::{Baseline, RecordedRun};
 pub use error::EngineError;
 pub use exit::{exit_code_table, suite_exit, ExitCode, SUITE_EXIT_RULE};
 pub use group_commit::{SyncStats, SYNC_EVERY};

@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 use std::time::{Duration, Instant};
 use testrunner_actions::{Action, ActionCtx, Outcome, SharedState};
-use testrunner_reports::Event;
+use testrunner_events::Event;
 use testrunner_scenario::{format_duration, Expr, Scope};
 use tokio_util::sync::CancellationToken;
 
@@ -58,7 +58,16 @@ impl StepRun {
 
     /// The step result as expressions see it.
     pub fn result(&self) -> Value {
-        let mut m = self.output.clone();
+        self.result_of(self.output.clone())
+    }
+
+    /// The step result, its action's output moved into it (the step is recorded).
+    pub fn take_result(&mut self) -> Value {
+        let output = std::mem::take(&mut self.output);
+        self.result_of(output)
+    }
+
+    fn result_of(&self, mut m: Map<String, Value>) -> Value {
         m.insert("ok".into(), json!(self.ok));
         m.insert("error".into(), json!(self.error));
         m.insert("started_ms".into(), json!(self.started_ms));
@@ -157,8 +166,8 @@ impl Attempts {
                     }
                     return run;
                 }
-                Some(Ok(Ok(outcome))) => {
-                    run.output = outcome.output.clone();
+                Some(Ok(Ok(mut outcome))) => {
+                    run.output = std::mem::take(&mut outcome.output);
                     run.outcome = Some(outcome);
                     run.error = None;
                     match &self.until {
@@ -182,8 +191,8 @@ impl Attempts {
                         }
                     }
                 }
-                Some(Ok(Err(e))) => {
-                    run.output = e.output.clone();
+                Some(Ok(Err(mut e))) => {
+                    run.output = std::mem::take(&mut e.output);
                     run.hint = e.hint.clone();
                     last_seen = Some(format!("error: {}", e.message));
                     attempt_error = Some(e.message.clone());

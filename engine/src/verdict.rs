@@ -1,6 +1,6 @@
 //! From check results and run facts to a verdict and an exit code — in one place.
 use crate::ExitCode;
-use testrunner_reports::{CheckStatus, Verdict};
+use testrunner_events::{CheckStatus, Verdict};
 use testrunner_scenario::Scenario;
 
 pub struct Facts<'a> {

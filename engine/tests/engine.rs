@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use testrunner_actions::{inventory, Action, ActionCtx, ActionEntry, ActionError, ActionSpec, Outcome, Undo};
 use testrunner_engine::{run, Interrupt, Journal, RegistryCatalog, RunOptions, UndoStack};
-use testrunner_reports::{CheckStatus, Event, RunReport, Verdict};
+use testrunner_events::{CheckStatus, Event, Verdict};
+use testrunner_reports::{ReportFold, RunReport};
 use testrunner_scenario::{load, Masker, Overrides};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -177,8 +178,10 @@ async fn run_full(yaml: &str, overrides: &Overrides, interrupt: Interrupt) -> (R
         load("t.yaml", &read, &RegistryCatalog, overrides).unwrap_or_else(|f| panic!("{}", f.render(false)));
     let dir = tempfile::tempdir().unwrap();
     let masker = Arc::new(Masker::new(vec!["s3cr3t-value".to_string()]));
+    let fold = Arc::new(Mutex::new(ReportFold::default()));
     let journal =
-        Journal::create(&dir.path().join("journal.jsonl"), masker.clone(), Box::new(|_| {})).unwrap();
+        Journal::create(&dir.path().join("journal.jsonl"), masker.clone(), vec![Box::new(fold.clone())])
+            .unwrap();
     let opts = RunOptions {
         run_dir: dir.path().to_path_buf(),
         run_id: "test".into(),
@@ -189,12 +192,14 @@ async fn run_full(yaml: &str, overrides: &Overrides, interrupt: Interrupt) -> (R
         baseline: None,
     };
     let out = run(&sc, &opts, masker, journal.clone(), UndoStack::default(), interrupt).await;
+    let report = std::mem::take(&mut *fold.lock().unwrap()).finish();
+    assert_eq!(report.verdict(), out.verdict);
     // The journal on disk folds to the same report as the live one.
     let disk = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
     let events = RunReport::parse_journal(&disk).unwrap();
     let rebuilt = RunReport::from_events(&events);
-    assert_eq!(rebuilt, out.report);
-    (out.report, out.exit.code(), events)
+    assert_eq!(rebuilt, report);
+    (report, out.exit.code(), events)
 }
 
 fn check(r: &RunReport, id: &str) -> CheckStatus {
@@ -404,7 +409,7 @@ fn assert_teardown_ran(r: &RunReport, events: &[Event], after: &str, marker: &st
     let td = r.step("td").unwrap_or_else(|| panic!("no record of teardown step `td`: {:?}", r.steps));
     assert_eq!(td.phase, "teardown");
     assert_eq!((td.ok, td.skipped), (Some(true), false), "{td:?}");
-    assert_eq!(td.result["json"]["marker"], json!(marker), "{td:?}");
+    assert_eq!(td.result.value()["json"]["marker"], json!(marker), "{td:?}");
     let failed = r.step(after).unwrap();
     assert_eq!(failed.ok, Some(false), "{failed:?}");
     assert!(td.started_ms >= failed.finished_ms.unwrap(), "teardown ran before `{after}` failed");
@@ -462,7 +467,7 @@ async fn failing_teardown_is_a_harness_error_even_when_every_check_passed() {
     assert!(h.message.contains("`td`"), "{}", h.message);
     // One failed cleanup step does not skip the rest of the cleanup.
     let td2 = r.step("td2").expect("teardown stopped at the first failure");
-    assert_eq!((td2.ok, td2.result["json"]["marker"].clone()), (Some(true), json!("still-cleaned")));
+    assert_eq!((td2.ok, td2.result.value()["json"]["marker"].clone()), (Some(true), json!("still-cleaned")));
     assert_eq!((r.verdict(), code), (Verdict::Error, 3));
 
     // An allowed teardown failure is recorded, not a harness error.
@@ -527,11 +532,11 @@ async fn a_background_step_cut_off_at_its_stop_keeps_its_start_time() {
     .await;
     let h = r.step("h").unwrap();
     let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap();
-    let started = at(h.result["started_at"].as_str().unwrap());
+    let started = at(h.result.value()["started_at"].as_str().unwrap());
     let announced = at(&h.started_at);
     let gap = (started - announced).num_milliseconds().abs();
     assert!(gap < 100, "result started_at {started} vs step start {announced} ({gap} ms)");
-    assert!(h.result["elapsed_ms"].as_u64().unwrap() >= 450, "{}", h.result);
+    assert!(h.result.value()["elapsed_ms"].as_u64().unwrap() >= 450, "{:?}", h.result);
 }
 
 #[tokio::test]

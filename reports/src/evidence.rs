@@ -2,9 +2,9 @@
 //! `<scenario>-report.json` (checks, metrics and counts). An auditor handed only the
 //! evidence directory still has the verdict, under the names the seed harnesses used
 //! (`val17-report.txt`, `val17-report.json`).
-use crate::event::CheckStatus;
 use crate::model::RunReport;
 use serde_json::{json, Map, Value};
+use testrunner_events::CheckStatus;
 
 pub const SCHEMA: &str = "testrunner.evidence-report/v1";
 

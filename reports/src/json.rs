@@ -16,10 +16,23 @@ struct Doc<'a> {
 }
 
 pub fn render(report: &RunReport) -> String {
-    let mut text = serde_json::to_string_pretty(&Doc { schema: SCHEMA, report })
-        .unwrap_or_else(|e| format!("{{\n  \"schema\": \"{SCHEMA}\",\n  \"error\": {:?}\n}}", e.to_string()));
-    text.push('\n');
-    text
+    let mut out = Vec::new();
+    // Writing to memory cannot fail.
+    let _ = write(report, &mut out);
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Writes the report as it is serialized (never held whole in memory: it holds every
+/// step's result).
+pub fn write(report: &RunReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    if let Err(e) = serde_json::to_writer_pretty(&mut *out, &Doc { schema: SCHEMA, report }) {
+        if e.is_io() {
+            return Err(e.into());
+        }
+        // Only a value JSON cannot hold gets here; the reader is told, not handed half a report.
+        write!(out, "\n{{\n  \"schema\": \"{SCHEMA}\",\n  \"error\": {:?}\n}}", e.to_string())?;
+    }
+    out.write_all(b"\n")
 }
 
 /// Reads a `report.json`; another (or no) schema version is an error, never a guess.

@@ -2,12 +2,12 @@
 //! errored test case for anything outside the checks that went wrong (harness errors,
 //! changes not restored, an interrupted or incomplete run) so that it never vanishes.
 //! The output validates against the Jenkins xUnit `junit-10.xsd`.
-use crate::event::{CheckStatus, Verdict};
 use crate::model::{display_value, secs, CheckResult, RunReport};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::time::Duration;
+use testrunner_events::{CheckStatus, Verdict};
 
 pub fn render(report: &RunReport) -> String {
     let suite_name = if report.scenario.is_empty() { "unnamed" } else { report.scenario.as_str() };

@@ -1,7 +1,7 @@
-use crate::event::{CheckDecl, CheckStatus, Event, Verdict};
+use crate::StepResult;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use testrunner_scenario::ActionTraits;
+use testrunner_events::{ActionTraits, CheckDecl, CheckStatus, Event, Verdict};
 
 /// One run, as every report shows it. Built only by folding events, so a report rebuilt
 /// from `journal.jsonl` is the same report the live run wrote.
@@ -58,22 +58,6 @@ impl ReportFold {
         self.report.apply(ev, &mut self.last_t);
     }
 
-    /// Folds an event it may keep parts of: a finished step's result is moved into the
-    /// report, not copied.
-    pub fn push_owned(&mut self, mut ev: Event) {
-        let result = match &mut ev {
-            Event::StepFinished { result, .. } => Some(std::mem::take(result)),
-            _ => None,
-        };
-        self.push(&ev);
-        if let (Some(result), Event::StepFinished { step, .. }) = (result, &ev) {
-            // The record just finished is the latest of that id.
-            if let Some(s) = self.report.steps.iter_mut().rev().find(|s| s.step == *step) {
-                s.result = result;
-            }
-        }
-    }
-
     /// The report as folded so far (not finalized: no step errors yet).
     pub fn partial(&self) -> &RunReport {
         &self.report
@@ -84,6 +68,13 @@ impl ReportFold {
         let mut r = self.report;
         r.finalize(self.last_t);
         r
+    }
+}
+
+/// The live run's report, fed by the journal.
+impl testrunner_events::Subscriber for ReportFold {
+    fn event(&mut self, ev: &Event) {
+        self.push(ev);
     }
 }
 
@@ -162,7 +153,7 @@ pub struct StepRecord {
     pub last_miss_ms: Option<u64>,
     pub first_match_ms: Option<u64>,
     pub polls: Vec<Poll>,
-    pub result: Value,
+    pub result: StepResult,
     /// Where the step is written: `file:line:col`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
@@ -342,7 +333,7 @@ impl RunReport {
                     last_miss_ms: None,
                     first_match_ms: None,
                     polls: vec![],
-                    result: Value::Null,
+                    result: StepResult::default(),
                     at: None,
                 });
             }
@@ -404,7 +395,7 @@ impl RunReport {
                         last_miss_ms: None,
                         first_match_ms: None,
                         polls: vec![],
-                        result: Value::Null,
+                        result: StepResult::default(),
                         at: None,
                     });
                 }
@@ -421,7 +412,7 @@ impl RunReport {
                 s.attempts = *attempts;
                 s.last_miss_ms = *last_miss_ms;
                 s.first_match_ms = *first_match_ms;
-                s.result = result.clone();
+                s.result = StepResult::new(result);
                 s.at = at.clone();
             }
             Event::Evidence { path, .. } => {
@@ -579,16 +570,7 @@ impl RunReport {
 
     /// Reads a `journal.jsonl` text; a torn last line (the runner died mid-write) is ignored.
     pub fn parse_journal(text: &str) -> Result<Vec<Event>, String> {
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let mut events = Vec::with_capacity(lines.len());
-        for (i, line) in lines.iter().enumerate() {
-            match serde_json::from_str::<Event>(line) {
-                Ok(e) => events.push(e),
-                Err(_) if i + 1 == lines.len() => break,
-                Err(e) => return Err(format!("journal line {}: {e}", i + 1)),
-            }
-        }
-        Ok(events)
+        testrunner_events::parse_journal(text)
     }
 }
 

@@ -20,7 +20,7 @@ pub fn find(root: &Path) -> Vec<FoundRun> {
     let mut dirs = vec![];
     walk(root, 0, &mut dirs);
     dirs.sort();
-    dirs.into_iter().map(|dir| FoundRun { report: crate::readiness::read_report(&dir), dir }).collect()
+    dirs.into_iter().map(|dir| FoundRun { report: read_report(&dir), dir }).collect()
 }
 
 fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
@@ -39,6 +39,13 @@ fn walk(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
             walk(&e.path(), depth + 1, out);
         }
     }
+}
+
+/// Reads a run's `report.json`; any problem is the reason (a readiness slice is then MISSING).
+pub fn read_report(dir: &Path) -> Result<RunReport, String> {
+    let text = std::fs::read(dir.join("report.json")).map_err(|e| format!("unreadable report.json: {e}"))?;
+    let text = String::from_utf8_lossy(&text);
+    crate::json::parse(&text).map_err(|e| format!("schema mismatch: {e}"))
 }
 
 /// The newest run of `scenario` anywhere under `root`, by its start time.

@@ -1,9 +1,9 @@
 //! The plain-text final report (`summary.txt`, and what the terminal shows at the end), in
 //! the style of the VAL17 "Final Report Template". No colours: the CLI adds them.
-use crate::event::{CheckStatus, Verdict};
 use crate::model::{display_value, secs, CheckResult, MetricResult, RunReport};
 use serde_json::Value;
 use std::fmt::Write as _;
+use testrunner_events::{CheckStatus, Verdict};
 
 pub fn render(r: &RunReport) -> String {
     let mut t = String::new();

@@ -282,7 +282,7 @@ fn writers_run() -> Vec<Event> {
 
 #[test]
 fn charts_and_fault_marks_follow_the_declared_traits_not_the_action_names() {
-    use testrunner_scenario::ActionTraits;
+    use testrunner_events::ActionTraits;
     assert!(html::render(&RunReport::from_events(&writers_run()), "").contains("⚡"), "the kill is marked");
     // The same run, but the journal says no action declared anything: no chart, no marks.
     let events: Vec<Event> = writers_run()

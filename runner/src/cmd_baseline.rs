@@ -1,7 +1,7 @@
 use crate::cli::{BaselineArgs, BaselineCommand};
 use crate::error::{CliError, CliResult};
 use std::path::{Path, PathBuf};
-use testrunner_engine::{Baseline, ExitCode};
+use testrunner_engine::{Baseline, ExitCode, RecordedRun};
 use testrunner_reports::RunReport;
 
 pub fn run(args: BaselineArgs) -> CliResult {
@@ -49,7 +49,16 @@ fn record(dirs: &[PathBuf], out: Option<PathBuf>, allow_mixed: bool) -> CliResul
     }
     let host = reports.first().map(|r| r.host.clone()).unwrap_or_default();
     let rev = reports.first().and_then(|r| r.git_revision.clone());
-    let baseline = match Baseline::record(&reports, rev, host) {
+    let runs: Vec<RecordedRun> = reports
+        .iter()
+        .map(|r| RecordedRun {
+            run_id: r.run_id.clone(),
+            scenario: r.scenario.clone(),
+            verdict: r.verdict(),
+            metrics: r.metrics.iter().map(|m| (m.name.clone(), m.value.as_f64(), m.unit.clone())).collect(),
+        })
+        .collect();
+    let baseline = match Baseline::record(&runs, rev, host) {
         Ok(b) => b,
         Err(e) => {
             return Err(CliError::msg(format!("cannot record a baseline: {e}"), None));

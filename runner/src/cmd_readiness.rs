@@ -4,7 +4,7 @@ use crate::cli::ReadinessArgs;
 use crate::error::{CliError, CliResult};
 use crate::load::print_error;
 use testrunner_engine::ExitCode;
-use testrunner_reports::readiness;
+use testrunner_readiness as readiness;
 
 pub fn run(args: ReadinessArgs) -> CliResult {
     let path = args.spec.to_string_lossy().to_string();

@@ -7,6 +7,7 @@ use crate::rundir;
 use std::io::Write;
 use std::sync::{Arc, PoisonError};
 use testrunner_engine::{ExitCode, Interrupt, Journal, RunOptions, UndoStack};
+use testrunner_reports::{ReportFold, Subscriber};
 use testrunner_scenario::Masker;
 
 pub fn run(args: RunArgs) -> CliResult {
@@ -113,13 +114,11 @@ async fn run_async(
             None,
         ));
     }
+    // The journal feeds the terminal and the report.
+    let fold = Arc::new(std::sync::Mutex::new(ReportFold::default()));
     let progress = Progress::new(color_stderr(), args.quiet).with_scenario(&sc);
-    let observer = Box::new(move |ev: &testrunner_reports::Event| {
-        if let Some(line) = progress.line(ev) {
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
-        }
-    });
-    let journal = match Journal::create(&dir.join("journal.jsonl"), masker.clone(), observer) {
+    let subscribers: Vec<Box<dyn Subscriber>> = vec![Box::new(progress), Box::new(fold.clone())];
+    let journal = match Journal::create(&dir.join("journal.jsonl"), masker.clone(), subscribers) {
         Ok(j) => j,
         Err(e) => {
             return Err(CliError::msg(format!("cannot create the journal in {}: {e}", dir.display()), None));
@@ -150,7 +149,7 @@ async fn run_async(
         _ = abandon.token.cancelled() => {
             let signal = abandon.signal.lock().unwrap_or_else(PoisonError::into_inner).clone().unwrap_or_default();
             let code = abandon_cleanup(&signal, &undo, &journal, t0).await;
-            let report = journal.report();
+            let report = take_report(&fold);
             if let Err(e) = rundir::write_reports(&dir, &report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref()) {
                 print_error(&format!("cannot write reports in {}: {e}", dir.display()), None);
             }
@@ -160,15 +159,21 @@ async fn run_async(
             return Ok(Ended::Abandoned(code));
         }
     };
+    let report = take_report(&fold);
     if let Err(e) =
-        rundir::write_reports(&dir, &outcome.report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref())
+        rundir::write_reports(&dir, &report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref())
     {
         return Err(CliError::msg(format!("cannot write reports in {}: {e}", dir.display()), None));
     }
-    let text = testrunner_reports::summary::render(&outcome.report);
+    let text = testrunner_reports::summary::render(&report);
     // A closed stdout (`| head`) must not replace the run's verdict with an I/O error.
     let _ = writeln!(std::io::stdout().lock(), "{text}run directory: {}", dir.display());
     Ok(Ended::Finished(outcome.exit))
+}
+
+/// The report folded so far, handed over: later events (if any) fold into an empty one.
+fn take_report(fold: &std::sync::Mutex<ReportFold>) -> testrunner_reports::RunReport {
+    std::mem::take(&mut *fold.lock().unwrap_or_else(|e| e.into_inner())).finish()
 }
 
 /// Creates the run directory and claims it: `evidence/` is made with `create_dir`, which

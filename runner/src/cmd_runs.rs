@@ -93,8 +93,7 @@ fn secs(ms: u64) -> String {
 
 pub fn diff(args: DiffArgs) -> CliResult {
     let read = |d: &std::path::Path| {
-        crate::cmd_baseline::read_run(d)
-            .or_else(|e| testrunner_reports::readiness::read_report(d).map_err(|_| e))
+        crate::cmd_baseline::read_run(d).or_else(|e| testrunner_reports::runs::read_report(d).map_err(|_| e))
     };
     let (a, b) = match (read(&args.run_a), read(&args.run_b)) {
         (Ok(a), Ok(b)) => (a, b),

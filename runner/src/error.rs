@@ -63,8 +63,8 @@ impl From<LoadFailure> for CliError {
     }
 }
 
-impl From<testrunner_reports::readiness::SpecError> for CliError {
-    fn from(e: testrunner_reports::readiness::SpecError) -> Self {
+impl From<testrunner_readiness::SpecError> for CliError {
+    fn from(e: testrunner_readiness::SpecError) -> Self {
         CliError::Diagnostics { diagnostics: e.diagnostics, sources: e.sources }
     }
 }

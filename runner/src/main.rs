@@ -58,21 +58,22 @@ fn quiet_broken_pipe() {
     }));
 }
 
-/// glibc gives threads that allocate their own arenas (up to 8 per core): with the run on
-/// the runtime's workers, a 10,000-step run held ~20 % more RSS for the same heap
-/// (measured: 158 MB, 132 MB with two arenas, no slower). `MALLOC_ARENA_MAX` still wins.
-fn fewer_malloc_arenas() {
+/// glibc gives threads that allocate their own arenas (up to 8 per core): the scenario is
+/// loaded on the main thread and run on a runtime worker, so with a second arena the run
+/// could not reuse what loading freed. One arena: a 10,000-step run in 61 MB instead of
+/// 75 MB, no slower (docs/performance.md). `MALLOC_ARENA_MAX` still wins.
+fn one_malloc_arena() {
     #[cfg(target_env = "gnu")]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         // SAFETY: a malloc tuning call, made before any other thread exists.
         unsafe {
-            nix::libc::mallopt(nix::libc::M_ARENA_MAX, 2);
+            nix::libc::mallopt(nix::libc::M_ARENA_MAX, 1);
         }
     }
 }
 
 fn main() -> ExitCode {
-    fewer_malloc_arenas();
+    one_malloc_arena();
     lab_path::install();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,

@@ -2,8 +2,9 @@
 //! as they go so a long wait is never silent. A failed step or a check that could not be
 //! judged is rendered as a diagnostic, with its source line. Colours only on a terminal.
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::{Mutex, PoisonError};
-use testrunner_reports::{CheckStatus, Event};
+use testrunner_reports::{CheckStatus, Event, Subscriber};
 use testrunner_scenario::{Diagnostic, Scenario, Sources, Span};
 
 pub struct Progress {
@@ -88,7 +89,7 @@ impl Progress {
         let slim;
         let event = match event {
             Event::StepFinished { result, .. } if !result.is_null() => {
-                slim = without_result(event);
+                slim = event.without_result();
                 &slim
             }
             _ => event,
@@ -220,43 +221,13 @@ impl Progress {
     }
 }
 
-/// A StepFinished event with its result left out.
-fn without_result(event: &Event) -> Event {
-    match event {
-        Event::StepFinished {
-            step,
-            phase,
-            action,
-            ok,
-            error,
-            hint,
-            allowed_failure,
-            skipped,
-            started_ms,
-            finished_ms,
-            attempts,
-            last_miss_ms,
-            first_match_ms,
-            result: _,
-            at,
-        } => Event::StepFinished {
-            step: step.clone(),
-            phase: phase.clone(),
-            action: action.clone(),
-            ok: *ok,
-            error: error.clone(),
-            hint: hint.clone(),
-            allowed_failure: *allowed_failure,
-            skipped: *skipped,
-            started_ms: *started_ms,
-            finished_ms: *finished_ms,
-            attempts: *attempts,
-            last_miss_ms: *last_miss_ms,
-            first_match_ms: *first_match_ms,
-            result: serde_json::Value::Null,
-            at: at.clone(),
-        },
-        other => other.clone(),
+/// The terminal as a journal subscriber: each event's line, if it has one, on stderr.
+impl Subscriber for Progress {
+    fn event(&mut self, event: &Event) {
+        if let Some(line) = self.line(event) {
+            // A closed stderr (`| tee` died of the same ^C) must not stop the run.
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
     }
 }
 

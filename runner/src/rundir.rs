@@ -1,6 +1,7 @@
 //! The run directory: reports, and a manifest with the sha256 of every file.
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use testrunner_reports::{evidence, html, json as json_report, junit, summary, RunReport};
 
@@ -25,8 +26,9 @@ pub fn write_reports(
         }
         std::fs::write(p, &junit_xml)?;
     }
-    put(dir, "report.json", json_report::render(report).as_bytes())?;
-    put(dir, "report.html", html::render(report, scenario_yaml).as_bytes())?;
+    // Streamed to their files: they hold every step's result.
+    put_with(dir, "report.json", |w| json_report::write(report, w))?;
+    put_with(dir, "report.html", |w| html::write(report, scenario_yaml, w))?;
     put(dir, "summary.txt", summary::render(report).as_bytes())?;
     for (name, text) in evidence::render(report) {
         put(dir, &format!("evidence/{name}"), text.as_bytes())?;
@@ -36,10 +38,20 @@ pub fn write_reports(
 
 /// Writes `rel` inside the run directory without following a link a step planted there.
 pub fn put(dir: &Path, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut f =
+    put_with(dir, rel, |w| w.write_all(bytes))
+}
+
+/// As [`put`], the content written by `write` through a buffer.
+fn put_with(
+    dir: &Path,
+    rel: &str,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let f =
         testrunner_actions::create_beneath(dir, rel, false).map_err(|e| std::io::Error::other(e.message))?;
-    f.write_all(bytes)
+    let mut w = std::io::BufWriter::new(f);
+    write(&mut w)?;
+    w.flush()
 }
 
 fn write_manifest(dir: &Path, report: &RunReport) -> std::io::Result<()> {
@@ -62,10 +74,12 @@ fn write_manifest(dir: &Path, report: &RunReport) -> std::io::Result<()> {
     }
     paths.sort();
     for p in paths {
-        let bytes =
-            std::fs::read(&p).map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+        // Hashed as it is read: a report of many steps is megabytes.
+        let named = |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", p.display()));
+        let mut hash = Sha256::new();
+        let bytes = std::io::copy(&mut std::fs::File::open(&p).map_err(named)?, &mut hash).map_err(named)?;
         let rel = p.strip_prefix(dir).unwrap_or(&p).to_string_lossy().to_string();
-        files.insert(rel, json!({"sha256": hex::encode(Sha256::digest(&bytes)), "bytes": bytes.len()}));
+        files.insert(rel, json!({"sha256": hex::encode(hash.finalize()), "bytes": bytes}));
     }
     let manifest = json!({
         "schema": "testrunner.manifest/v1",

@@ -24,7 +24,7 @@ pub use diag::{did_you_mean, Diagnostic, Severity};
 pub use duration::{format_duration, parse_duration};
 pub use expr::{Expr, Scope, Template, FUNCTIONS};
 pub use json_schema::scenario_schema;
-pub use kind::{ActionTraits, Chart, StepKind};
+pub use kind::StepKind;
 pub use load::{
     is_ident, load, load_with, read_source, valid_scenario_id, Catalog, LoadFailure, LoadOptions, Output,
     Overrides, ReadBytes, ReadFile, MAX_EXPANDED, MAX_FILE_BYTES, MAX_TOTAL_BYTES, RESULT_FIELDS, STEP_KEYS,
@@ -35,3 +35,5 @@ pub use node::{parse_yaml, Node, SNode};
 pub use resolved::step_json;
 pub use schema::conform_params;
 pub use span::{Sources, Span, Spanned};
+/// Declared by actions in their specs, recorded in the journal: the event crate owns them.
+pub use testrunner_events::{ActionTraits, Chart};

@@ -4,7 +4,7 @@ use super::Runner;
 use crate::step::ms_since;
 use std::time::{Duration, Instant};
 use testrunner_actions::{find, ActionCtx};
-use testrunner_reports::Event;
+use testrunner_events::Event;
 use testrunner_scenario::format_duration;
 use tokio_util::sync::CancellationToken;
 

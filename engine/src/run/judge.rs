@@ -4,7 +4,7 @@ use super::Runner;
 use crate::error::location;
 use crate::step::ms_since;
 use serde_json::{json, Value};
-use testrunner_reports::{CheckStatus, Event};
+use testrunner_events::{CheckStatus, Event};
 use testrunner_scenario::expr::bound_name;
 use testrunner_scenario::Check;
 
@@ -80,6 +80,14 @@ impl Runner<'_> {
         self.metric_errors.insert(name.to_string(), error.to_string());
     }
 
+    /// The value a metric event carries, for the baseline comparison (the latest counts).
+    pub(super) fn note_metric(&mut self, name: &str, value: &Value) {
+        match value.as_f64() {
+            Some(v) => self.metric_values.insert(name.to_string(), v),
+            None => self.metric_values.remove(name),
+        };
+    }
+
     /// Records an uncomputable metric for the verdict (an error, as a check would be).
     pub(super) fn metric_failed(&mut self, name: &str, error: &str) {
         self.metric_errors.insert(name.to_string(), error.to_string());
@@ -99,6 +107,7 @@ impl Runner<'_> {
                     (Value::Null, None, Some(e))
                 }
             };
+            self.note_metric(&m.name, &value);
             self.journal.emit(Event::Metric {
                 name: m.name.clone(),
                 phase: phase.into(),
@@ -235,12 +244,7 @@ impl Runner<'_> {
     }
 
     pub(super) fn regressions(&mut self, b: &crate::Baseline) {
-        let mut values = std::collections::BTreeMap::new();
-        for m in self.journal.metrics() {
-            if let Some(v) = m.value.as_f64() {
-                values.insert(m.name, v);
-            }
-        }
+        let values = self.metric_values.clone();
         for (id, status, mut message) in crate::baseline::evaluate(self.sc, b, &values) {
             let name = id.trim_start_matches("BASELINE-");
             if let Some(why) = self.metric_errors.get(name).filter(|_| status == CheckStatus::Error) {

@@ -3,6 +3,7 @@ mod background;
 mod cleanup;
 mod judge;
 mod phase;
+mod reads;
 mod steps;
 
 use crate::step::{ms_since, now_rfc3339};
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use testrunner_actions::{SharedState, UndoNote};
-use testrunner_reports::{CheckDecl, CheckStatus, Event, RunReport};
+use testrunner_events::{CheckDecl, CheckStatus, Event, Verdict};
 use testrunner_scenario::{Check, Masker, Scenario, Scope, Span, Template};
 use tokio_util::sync::CancellationToken;
 
@@ -47,8 +48,9 @@ impl Interrupt {
     }
 }
 
+/// How the run ended; the report is what the journal's subscribers folded.
 pub struct RunOutcome {
-    pub report: RunReport,
+    pub verdict: Verdict,
     pub exit: ExitCode,
 }
 
@@ -68,6 +70,10 @@ struct Runner<'a> {
     /// Metrics that could not be computed (last evaluation), with why: a check reading one
     /// is an error naming it.
     metric_errors: HashMap<String, String>,
+    /// The names expressions read: the step results the scope keeps.
+    reads: std::collections::HashSet<String>,
+    /// The latest numeric value of each metric, as journalled: what a baseline compares.
+    metric_values: std::collections::BTreeMap<String, f64>,
 }
 
 pub async fn run(
@@ -95,6 +101,8 @@ pub async fn run(
         phase_failed: false,
         checks: vec![],
         metric_errors: HashMap::new(),
+        metric_values: Default::default(),
+        reads: reads::read_names(sc),
     };
     let var_error = r.bind_vars(opts);
     journal.emit(Event::RunStarted {
@@ -187,7 +195,7 @@ pub async fn run(
         at: now_rfc3339(),
         duration_ms: ms_since(t0),
     });
-    RunOutcome { report: journal.report(), exit }
+    RunOutcome { verdict, exit }
 }
 
 /// Write-ahead undo records: journalled (fsynced) the moment an action announces them.

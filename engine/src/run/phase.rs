@@ -5,7 +5,7 @@ use crate::step::ms_since;
 use crate::EngineError;
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use testrunner_reports::{CheckStatus, Event};
+use testrunner_events::{CheckStatus, Event};
 use testrunner_scenario::expr::bound_name;
 use testrunner_scenario::{stats, Check};
 
@@ -157,10 +157,12 @@ impl Runner<'_> {
                         self.metric_errors.remove(&m.name);
                     }
                 }
+                let value = summary.as_ref().map(|s| s["median"].clone()).unwrap_or(Value::Null);
+                self.note_metric(&m.name, &value);
                 self.journal.emit(Event::Metric {
                     name: m.name.clone(),
                     phase: phase.name.clone(),
-                    value: summary.as_ref().map(|s| s["median"].clone()).unwrap_or(Value::Null),
+                    value,
                     unit: m.unit.clone(),
                     series: summary,
                     interval: None,

@@ -7,7 +7,7 @@ use crate::EngineError;
 use serde_json::{json, Value};
 use std::time::Instant;
 use testrunner_actions::{find, ActionCtx};
-use testrunner_reports::Event;
+use testrunner_events::Event;
 use testrunner_scenario::{Scope, Step, StepKind};
 use tokio_util::sync::CancellationToken;
 
@@ -261,9 +261,12 @@ impl Runner<'_> {
             let msg = run.output.get("message").and_then(Value::as_str).unwrap_or_default().to_string();
             self.journal.emit(Event::Log { step: Some(s.id.clone()), t_ms: run.finished_ms, message: msg });
         }
-        let mut result = run.result();
-        // Before the save: its file name may read the step's own result.
-        self.scope.set(s.id.clone(), result.clone());
+        let mut result = run.take_result();
+        // Kept only if an expression reads it. Before the save: its file name may.
+        let keep = self.reads.contains(&s.id);
+        if keep {
+            self.scope.set(s.id.clone(), result.clone());
+        }
         if let Some(save) = &s.save {
             // Evidence the scenario promised is part of the step: a save that cannot be
             // written fails a step that had succeeded (a failed one keeps its own error).
@@ -273,8 +276,12 @@ impl Runner<'_> {
                     run.error = Some(e.message());
                     run.hint =
                         Some("`save:` names a file inside evidence/ (no `..`, no absolute path)".into());
-                    result = run.result();
-                    self.scope.set(s.id.clone(), result.clone());
+                    // Only these two fields of the result change.
+                    result["ok"] = json!(false);
+                    result["error"] = json!(run.error);
+                    if keep {
+                        self.scope.set(s.id.clone(), result.clone());
+                    }
                 }
             }
         }
@@ -292,7 +299,10 @@ impl Runner<'_> {
             attempts: run.attempts,
             last_miss_ms: run.last_miss_ms,
             first_match_ms: run.first_match_ms,
-            result: trim(result),
+            result: {
+                trim(&mut result);
+                result
+            },
             at: location(&s.span),
         };
         if changed {
@@ -340,21 +350,48 @@ fn action_params_schema(name: &str) -> &'static Value {
     testrunner_actions::spec(name).map(|s| &s.params).unwrap_or(&NONE)
 }
 
-/// Keeps the journal readable: very long strings in results are cut (evidence has them whole).
-fn trim(v: Value) -> Value {
+/// Keeps the journal readable: very long strings in results are cut (evidence has them
+/// whole). In place: a result with nothing to cut is not rebuilt.
+fn trim(v: &mut Value) {
     match v {
         Value::String(s) if s.len() > 16_384 => {
             let cut: String = s.chars().take(16_384).collect();
-            Value::String(format!("{cut}… [{} bytes total]", s.len()))
+            *s = format!("{cut}… [{} bytes total]", s.len());
         }
-        Value::Array(a) if a.len() > 2000 => {
+        Value::Array(a) => {
             let n = a.len();
-            let mut kept: Vec<Value> = a.into_iter().take(2000).map(trim).collect();
-            kept.push(Value::String(format!("… [{n} items total]")));
-            Value::Array(kept)
+            if n > 2000 {
+                a.truncate(2000);
+            }
+            a.iter_mut().for_each(trim);
+            if n > 2000 {
+                a.push(Value::String(format!("… [{n} items total]")));
+            }
         }
-        Value::Array(a) => Value::Array(a.into_iter().map(trim).collect()),
-        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, trim(v))).collect()),
-        other => other,
+        Value::Object(m) => m.values_mut().for_each(trim),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trim_cuts_long_strings_and_arrays_in_place_and_leaves_the_rest() {
+        let mut v = json!({"text": "x".repeat(20_000), "rows": (0..2500).collect::<Vec<_>>(), "ok": true});
+        trim(&mut v);
+        let text = v["text"].as_str().unwrap();
+        assert!(text.ends_with("… [20000 bytes total]") && text.starts_with(&"x".repeat(16_384)));
+        let rows = v["rows"].as_array().unwrap();
+        assert_eq!(
+            (rows.len(), rows[1999].clone(), rows[2000].clone()),
+            (2001, json!(1999), json!("… [2500 items total]"))
+        );
+        // Negative control: a small result is unchanged.
+        let small = json!({"status": 200, "json": {"a": [1, 2]}, "text": "up"});
+        let mut same = small.clone();
+        trim(&mut same);
+        assert_eq!(same, small);
     }
 }

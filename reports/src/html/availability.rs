@@ -14,7 +14,7 @@ pub(super) fn render(r: &RunReport) -> String {
     let charts: Vec<Chart> = r
         .steps
         .iter()
-        .filter(|s| s.traits.chart == Some(testrunner_scenario::Chart::Availability))
+        .filter(|s| s.traits.chart == Some(testrunner_events::Chart::Availability))
         .filter_map(|s| Chart::new(r, s))
         .collect();
     if charts.is_empty() {
@@ -89,8 +89,8 @@ impl Chart {
 
     fn new(r: &RunReport, s: &StepRecord) -> Option<Chart> {
         // [t_ms, latency_ms, ok] per probe, t on the run clock.
-        let pts: Vec<(f64, f64, bool)> = s
-            .result
+        let result = s.result.value();
+        let pts: Vec<(f64, f64, bool)> = result
             .get("series")?
             .as_array()?
             .iter()
@@ -178,7 +178,7 @@ impl Chart {
             .take_while(|v| *v <= ymax + ystep / 1000.0)
             .map(|v| YTick { y: f(sy(v)), label: compact(v) })
             .collect();
-        let res = |k: &str| s.result.get(k).filter(|v| !v.is_null()).map(display_value);
+        let res = |k: &str| result.get(k).filter(|v| !v.is_null()).map(display_value);
         let stats = [
             ("availability", "availability", "%"),
             ("samples", "probes", ""),
@@ -214,7 +214,7 @@ impl Chart {
             xticks,
             yticks,
             stats,
-            outage: outage_text(&s.result),
+            outage: outage_text(&result),
         })
     }
 }

@@ -3,7 +3,7 @@ use super::axis::{clock_ticks, compact, coord, nice_step, place_marks, CHAR_W};
 use super::timeline::Tick;
 use crate::model::{display_value, secs, RunReport, StepRecord};
 use serde_json::Value;
-use testrunner_scenario::Chart;
+use testrunner_events::Chart;
 
 pub(super) struct RateBar {
     pub(super) x: String,
@@ -72,8 +72,8 @@ impl WriteRate {
     }
 
     fn new(r: &RunReport, s: &StepRecord) -> Option<WriteRate> {
-        let series: Vec<(f64, f64)> = s
-            .result
+        let result = s.result.value();
+        let series: Vec<(f64, f64)> = result
             .get("series")?
             .as_array()?
             .iter()
@@ -165,7 +165,7 @@ impl WriteRate {
             },
             _ => String::new(),
         };
-        let res = |k: &str| s.result.get(k).filter(|v| !v.is_null()).map(display_value);
+        let res = |k: &str| result.get(k).filter(|v| !v.is_null()).map(display_value);
         let stats = [
             ("acknowledged", "acknowledged"),
             ("failed", "failed"),
@@ -178,8 +178,7 @@ impl WriteRate {
         .filter_map(|(k, label)| res(k).map(|v| format!("{label} {v}")))
         .collect::<Vec<_>>()
         .join(" · ");
-        let errors = s
-            .result
+        let errors = result
             .get("errors")
             .and_then(Value::as_array)
             .map(|a| a.iter().take(20).map(display_value).collect())

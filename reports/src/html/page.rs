@@ -2,10 +2,10 @@
 use super::chart::WriteRate;
 use super::steps::{step_row, StepRow};
 use super::timeline::Timeline;
-use crate::event::{CheckStatus, Verdict};
 use crate::model::{display_value, secs, RunReport};
 use askama::Template;
 use serde_json::Value;
+use testrunner_events::{CheckStatus, Verdict};
 
 #[derive(Template)]
 #[template(path = "report.html")]

@@ -42,8 +42,9 @@ const OUTPUT_MAX: usize = 4000;
 /// The step's result without what the other columns already show: (pretty JSON, the
 /// collapsed summary, a one-line form when the result is a few plain values).
 fn step_output(s: &StepRecord) -> (String, String, String) {
-    let Value::Object(m) = &s.result else {
-        return match &s.result {
+    let result = s.result.value();
+    let Value::Object(m) = &result else {
+        return match &result {
             Value::Null => Default::default(),
             v => (
                 truncate(&serde_json::to_string_pretty(v).unwrap_or_default()),

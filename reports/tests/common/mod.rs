@@ -2,8 +2,8 @@
 //! run with a skipped phase and errored checks, an interrupted run, and a journal cut mid-run.
 #![allow(dead_code)]
 use serde_json::{json, Map, Value};
+use testrunner_events::{ActionTraits, Chart};
 use testrunner_reports::{CheckDecl, CheckStatus, Event, RunReport, Verdict};
-use testrunner_scenario::{ActionTraits, Chart};
 
 pub const AT: &str = "2025-03-01T10:00:00Z";
 

@@ -2,9 +2,9 @@
 //! window, derived values, section lines, the check matrix, levels and the verdict.
 //! Evaluation never fails as a whole: an expression that cannot be evaluated (a missing
 //! slice, a missing metric) makes its check FAIL with the error, and its section text `n/a`.
-use super::collect::{self, SliceResult, SliceStatus};
-use super::spec::Spec;
-use super::Readiness;
+use crate::collect::{self, SliceResult, SliceStatus};
+use crate::spec::Spec;
+use crate::Readiness;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -158,7 +158,7 @@ pub fn evaluate(spec: &Spec, runs: &Path, generated: DateTime<Utc>) -> Readiness
     scope.set("failed", json!(failed));
     let notes = spec.notes.iter().map(|t| render(t, &scope)).collect();
     Readiness {
-        schema: super::SCHEMA,
+        schema: crate::SCHEMA,
         id: spec.id.clone(),
         title: spec.title.clone(),
         spec_file: spec.file.clone(),

@@ -16,11 +16,12 @@ mod json;
 mod spec;
 mod text;
 
-pub use collect::{latest_run, read_report, SliceResult, SliceStatus};
+pub use collect::{latest_run, SliceResult, SliceStatus};
 pub use evaluate::{display, evaluate, CheckOutcome, LevelOutcome, SectionResult, Window};
 pub use html::html;
 pub use json::json;
 pub use spec::{load_spec, var_name, CheckSpec, LevelSpec, SectionSpec, SliceSpec, Spec, SpecError};
+pub use testrunner_reports::runs::read_report;
 pub use text::text;
 
 use serde::Serialize;

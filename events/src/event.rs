@@ -1,6 +1,6 @@
+use crate::ActionTraits;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use testrunner_scenario::ActionTraits;
 
 /// The verdict of a whole run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,4 +253,104 @@ pub enum Event {
         at: String,
         duration_ms: u64,
     },
+}
+
+impl Event {
+    /// The event without a finished step's result: what a reader that never shows results
+    /// (the terminal) needs, without copying a big one.
+    pub fn without_result(&self) -> Event {
+        match self {
+            Event::StepFinished {
+                step,
+                phase,
+                action,
+                ok,
+                error,
+                hint,
+                allowed_failure,
+                skipped,
+                started_ms,
+                finished_ms,
+                attempts,
+                last_miss_ms,
+                first_match_ms,
+                result: _,
+                at,
+            } => Event::StepFinished {
+                step: step.clone(),
+                phase: phase.clone(),
+                action: action.clone(),
+                ok: *ok,
+                error: error.clone(),
+                hint: hint.clone(),
+                allowed_failure: *allowed_failure,
+                skipped: *skipped,
+                started_ms: *started_ms,
+                finished_ms: *finished_ms,
+                attempts: *attempts,
+                last_miss_ms: *last_miss_ms,
+                first_match_ms: *first_match_ms,
+                result: Value::Null,
+                at: at.clone(),
+            },
+            other => other.clone(),
+        }
+    }
+}
+
+/// Reads a `journal.jsonl` text; a torn last line (the runner died mid-write) is ignored.
+pub fn parse_journal(text: &str) -> Result<Vec<Event>, String> {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut events = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        match serde_json::from_str::<Event>(line) {
+            Ok(e) => events.push(e),
+            Err(_) if i + 1 == lines.len() => break,
+            Err(e) => return Err(format!("journal line {}: {e}", i + 1)),
+        }
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(result: Value) -> Event {
+        Event::StepFinished {
+            step: "s".into(),
+            phase: "p".into(),
+            action: "http.get".into(),
+            ok: true,
+            error: None,
+            hint: None,
+            allowed_failure: false,
+            skipped: false,
+            started_ms: 1,
+            finished_ms: 2,
+            attempts: 1,
+            last_miss_ms: None,
+            first_match_ms: None,
+            result,
+            at: Some("s.yaml:3:5".into()),
+        }
+    }
+
+    #[test]
+    fn without_result_drops_only_the_result() {
+        let ev = finished(serde_json::json!({"status": 200}));
+        assert_eq!(ev.without_result(), finished(Value::Null));
+        // Negative control: other events are unchanged.
+        let log = Event::Log { step: None, t_ms: 3, message: "m".into() };
+        assert_eq!(log.without_result(), log);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_ignored_and_a_torn_middle_line_is_an_error() {
+        let line = serde_json::to_string(&finished(Value::Null)).unwrap();
+        let text = format!("{line}\n{line}\n{{\"event\":\"log\",\"t_");
+        assert_eq!(parse_journal(&text).unwrap().len(), 2);
+        let bad = format!("{line}\n{{\"event\":\n{line}\n");
+        assert!(parse_journal(&bad).unwrap_err().starts_with("journal line 2:"));
+    }
 }

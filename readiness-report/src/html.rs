@@ -1,6 +1,6 @@
 //! `readiness.html`: one self-contained page (inline CSS, no network, no JS). Rust prepares
 //! plain rows; the askama template lays them out and escapes every value.
-use super::Readiness;
+use crate::Readiness;
 use askama::Template;
 
 pub fn html(r: &Readiness) -> String {
@@ -18,6 +18,7 @@ pub fn html(r: &Readiness) -> String {
 #[template(path = "readiness.html")]
 struct Page<'a> {
     r: &'a Readiness,
+    base_css: &'static str,
     verdict_class: &'static str,
     coverage: Vec<Row>,
     checks: Vec<Row>,
@@ -103,6 +104,7 @@ impl<'a> Page<'a> {
         let w = &r.window;
         Page {
             r,
+            base_css: testrunner_reports::html::BASE_CSS,
             verdict_class: if r.ready { "pass" } else { "fail" },
             coverage,
             checks,

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 use std::path::Path;
-use testrunner_reports::readiness::{self, Readiness, SliceStatus, Spec};
+use testrunner_readiness::{self as readiness, Readiness, SliceStatus, Spec};
 use testrunner_reports::{
     json as json_report, CheckDecl, CheckResult, CheckStatus, MetricResult, RunReport, Verdict,
 };

@@ -1,7 +1,7 @@
 //! `readiness.txt` (and stdout): the layout of VAL26's "Final Report Format", line for
 //! line. What this project adds (the evidence window's figures, the spec's `notes:`) comes
 //! after the verdict, in a trailing `Notes:` section, so the seed's lines stay as they are.
-use super::Readiness;
+use crate::Readiness;
 use std::fmt::Write;
 
 pub fn text(r: &Readiness) -> String {

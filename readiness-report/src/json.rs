@@ -1,5 +1,5 @@
-//! `readiness.json`: the evaluated report for machines, tagged with [`super::SCHEMA`].
-use super::Readiness;
+//! `readiness.json`: the evaluated report for machines, tagged with [`crate::SCHEMA`].
+use crate::Readiness;
 
 pub fn json(r: &Readiness) -> String {
     match serde_json::to_string_pretty(r) {
@@ -8,6 +8,6 @@ pub fn json(r: &Readiness) -> String {
             s
         }
         // Serializing plain data cannot fail; keep any failure visible rather than panic.
-        Err(e) => format!("{{\"schema\": \"{}\", \"error\": {:?}}}\n", super::SCHEMA, e.to_string()),
+        Err(e) => format!("{{\"schema\": \"{}\", \"error\": {:?}}}\n", crate::SCHEMA, e.to_string()),
     }
 }

@@ -1,10 +1,10 @@
 //! Finding each slice's latest run and reading its `report.json`. Nothing here fails: a
 //! missing run, an unreadable file or a report of another schema becomes a MISSING slice
 //! with a reason.
-use crate::json as json_report;
-use crate::{CheckStatus, RunReport, Verdict};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+use testrunner_reports::runs::read_report;
+use testrunner_reports::{CheckStatus, RunReport, Verdict};
 
 /// What the coverage table says about a slice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -84,8 +84,8 @@ pub fn latest_run(runs: &Path, scenario: &str) -> Option<PathBuf> {
         },
         None => None,
     };
-    let found = crate::runs::find(runs);
-    match crate::runs::latest_of(&found, scenario) {
+    let found = testrunner_reports::runs::find(runs);
+    match testrunner_reports::runs::latest_of(&found, scenario) {
         Some(i)
             if classic_start
                 .as_ref()
@@ -106,13 +106,6 @@ fn classic_latest(runs: &Path, scenario: &str) -> Option<PathBuf> {
         .collect();
     dirs.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
     dirs.pop()
-}
-
-/// Reads a run's report; any problem is the reason the slice is MISSING.
-pub fn read_report(dir: &Path) -> Result<RunReport, String> {
-    let text = std::fs::read(dir.join("report.json")).map_err(|e| format!("unreadable report.json: {e}"))?;
-    let text = String::from_utf8_lossy(&text);
-    json_report::parse(&text).map_err(|e| format!("schema mismatch: {e}"))
 }
 
 /// Collects one slice.
