@@ -1,7 +1,7 @@
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::load::{color_stderr, load_scenario};
 use testrunner_engine::ExitCode;
-use testrunner_scenario::Diagnostic;
+use testrunner_scenario::{Diagnostic, Loaded};
 
 /// `1 phase`, `3 steps`.
 fn count(n: usize, what: &str) -> String {
@@ -34,17 +34,17 @@ pub fn run(args: CheckArgs) -> i32 {
         .map(|path| {
             let file = path.to_string_lossy().into_owned();
             match load_scenario(path, &args.vars) {
-                Ok(sc) => {
+                Ok(Loaded { scenario: sc, warnings }) => {
                     let checks: usize =
                         sc.phases.iter().map(|p| p.checks.len()).sum::<usize>() + sc.final_checks.len();
                     let steps: usize = sc.setup.len()
                         + sc.phases.iter().map(|p| p.steps.len()).sum::<usize>()
                         + sc.teardown.len();
-                    let rendered = sc.warnings.iter().map(|w| w.render(&sc.sources, color)).collect();
+                    let rendered = warnings.iter().map(|w| w.render(&sc.sources, color)).collect();
                     Checked {
                         file,
                         counts: Some((sc.phases.len(), steps, checks)),
-                        diagnostics: sc.warnings.clone(),
+                        diagnostics: warnings,
                         rendered,
                     }
                 }

@@ -12,16 +12,17 @@ pub fn run(args: RunArgs) -> i32 {
     if crate::suite::is_suite(&args) {
         return crate::suite::run(args);
     }
-    let sc = match load_scenario(&args.scenarios[0], &args.vars) {
-        Ok(sc) => sc,
+    let (sc, warnings) = match load_scenario(&args.scenarios[0], &args.vars) {
+        Ok(l) => (l.scenario, l.warnings),
         Err(f) => {
             eprint!("{}", f.render(color_stderr()));
             return ExitCode::HarnessError.code();
         }
     };
-    for w in &sc.warnings {
+    for w in &warnings {
         eprint!("{}", w.render(&sc.sources, color_stderr()));
     }
+    let resolved = sc.resolved();
     if let Some(fp) = &args.expect_fingerprint {
         let fp = fp.to_ascii_lowercase();
         if fp.len() < 8 || !fp.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -31,11 +32,11 @@ pub fn run(args: RunArgs) -> i32 {
             );
             return ExitCode::HarnessError.code();
         }
-        if !sc.fingerprint.starts_with(&fp) {
+        if !resolved.fingerprint.starts_with(&fp) {
             print_error(
                 &format!(
                     "the scenario is not the one that was planned: fingerprint {} is not {fp}",
-                    &sc.fingerprint[..16]
+                    &resolved.fingerprint[..16]
                 ),
                 Some(
                     "the file, an include or a --var changed since `testrunner plan`: review the plan again",
@@ -93,7 +94,7 @@ pub fn run(args: RunArgs) -> i32 {
     // On a worker, not the main thread: the engine then runs beside the tasks it waits on
     // (an HTTP connection's), instead of being woken across threads at every request.
     runtime.block_on(async {
-        match tokio::spawn(run_async(args, sc, dir)).await {
+        match tokio::spawn(run_async(args, sc, resolved.yaml, dir)).await {
             Ok(code) => code,
             // A panic was printed by the panic hook; the run is a harness error.
             Err(_) => ExitCode::HarnessError.code(),
@@ -101,10 +102,15 @@ pub fn run(args: RunArgs) -> i32 {
     })
 }
 
-async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::path::PathBuf) -> i32 {
+async fn run_async(
+    args: RunArgs,
+    sc: testrunner_scenario::Scenario,
+    resolved_yaml: String,
+    dir: std::path::PathBuf,
+) -> i32 {
     // Secrets are the values of the vars named in `secrets:`, resolved as the run will see them.
     let masker = Arc::new(Masker::new(secret_values(&sc)));
-    if let Err(e) = crate::rundir::put(&dir, "scenario.yaml", masker.mask(&sc.resolved_yaml).as_bytes()) {
+    if let Err(e) = crate::rundir::put(&dir, "scenario.yaml", masker.mask(&resolved_yaml).as_bytes()) {
         print_error(&format!("cannot write {}: {e}", dir.join("scenario.yaml").display()), None);
         return ExitCode::HarnessError.code();
     }
@@ -160,7 +166,7 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
             let signal = abandon.signal.lock().unwrap().clone().unwrap_or_default();
             let code = abandon_cleanup(&signal, &undo, &journal, t0).await;
             let report = journal.report();
-            if let Err(e) = rundir::write_reports(&dir, &report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref()) {
+            if let Err(e) = rundir::write_reports(&dir, &report, &masker.mask(&resolved_yaml), args.junit.as_deref()) {
                 print_error(&format!("cannot write reports in {}: {e}", dir.display()), None);
             }
             let text = testrunner_reports::summary::render(&report);
@@ -171,7 +177,7 @@ async fn run_async(args: RunArgs, sc: testrunner_scenario::Scenario, dir: std::p
         }
     };
     if let Err(e) =
-        rundir::write_reports(&dir, &outcome.report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref())
+        rundir::write_reports(&dir, &outcome.report, &masker.mask(&resolved_yaml), args.junit.as_deref())
     {
         print_error(&format!("cannot write reports in {}: {e}", dir.display()), None);
         return ExitCode::HarnessError.code();

@@ -50,7 +50,7 @@ impl Catalog for FakeCatalog {
 fn load_files(files: &[(&str, &str)], overrides: Overrides) -> Result<Scenario, LoadFailure> {
     let map: HashMap<String, String> = files.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect();
     let read = move |p: &str| map.get(p).cloned().ok_or_else(|| "No such file or directory".to_string());
-    load(files[0].0, &read, &FakeCatalog, &overrides)
+    load(files[0].0, &read, &FakeCatalog, &overrides).map(|l| l.scenario)
 }
 
 fn errors(text: &str) -> Vec<(String, u32, u32, Option<String>)> {
@@ -89,7 +89,7 @@ phases:
     assert_eq!(sc.id, "s");
     assert_eq!(sc.phases[0].steps[0].id, "get");
     assert_eq!(sc.phases[0].checks[0].id, "C-1");
-    assert_eq!(sc.fingerprint.len(), 64);
+    assert_eq!(sc.resolved().fingerprint.len(), 64);
 }
 
 #[test]
