@@ -246,7 +246,7 @@ impl<'a> Loader<'a> {
     }
 
     fn load_main(&mut self, path: &str, overrides: &Overrides) -> Option<Scenario> {
-        let root = self.parse_file(path, &Span::new(Arc::from(path), 0, 0, 0))?;
+        let root = self.parse_file(path, &Span::new(Arc::from(path), 0, 0, 0), false)?;
         if !self.not_empty(&root, path, "a scenario") {
             return None;
         }
