@@ -24,7 +24,7 @@ fn scenario(example: &str, context: &BTreeSet<String>) -> String {
 
 fn try_load(text: String) -> Result<testrunner_scenario::Scenario, LoadFailure> {
     let read = move |_: &str| Ok(text.clone());
-    load("example.yaml", &read, &RegistryCatalog, &Overrides::default())
+    load("example.yaml", &read, &RegistryCatalog, &Overrides::default()).map(|l| l.scenario)
 }
 
 /// The names an error calls unknown (`unknown name `leader` in ...`).

@@ -174,8 +174,9 @@ async fn run_vars(yaml: &str, vars: &[(&str, &str)]) -> (RunReport, i32, Vec<Eve
 async fn run_full(yaml: &str, overrides: &Overrides, interrupt: Interrupt) -> (RunReport, i32, Vec<Event>) {
     let text = yaml.to_string();
     let read = move |_: &str| Ok(text.clone());
-    let sc =
-        load("t.yaml", &read, &RegistryCatalog, overrides).unwrap_or_else(|f| panic!("{}", f.render(false)));
+    let sc = load("t.yaml", &read, &RegistryCatalog, overrides)
+        .unwrap_or_else(|f| panic!("{}", f.render(false)))
+        .scenario;
     let dir = tempfile::tempdir().unwrap();
     let masker = Arc::new(Masker::new(vec!["s3cr3t-value".to_string()]));
     let fold = Arc::new(Mutex::new(ReportFold::default()));

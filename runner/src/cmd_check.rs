@@ -1,8 +1,10 @@
-use crate::cli::{CheckArgs, CheckFormat};
+use crate::cli::{CheckArgs, CheckFormat, VarArgs};
 use crate::error::{CliError, CliResult};
 use crate::load::{color_stderr, load_scenario};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use testrunner_engine::ExitCode;
-use testrunner_scenario::Diagnostic;
+use testrunner_scenario::{Diagnostic, Loaded};
 
 /// `1 phase`, `3 steps`.
 fn count(n: usize, what: &str) -> String {
@@ -29,31 +31,7 @@ pub fn run(args: CheckArgs) -> CliResult {
         }
     };
     let color = color_stderr() && args.format == CheckFormat::Text;
-    let results: Vec<Checked> = files
-        .iter()
-        .map(|path| {
-            let file = path.to_string_lossy().into_owned();
-            match load_scenario(path, &args.vars) {
-                Ok(sc) => {
-                    let checks: usize =
-                        sc.phases.iter().map(|p| p.checks.len()).sum::<usize>() + sc.final_checks.len();
-                    let steps: usize = sc.setup.len()
-                        + sc.phases.iter().map(|p| p.steps.len()).sum::<usize>()
-                        + sc.teardown.len();
-                    let rendered = sc.warnings.iter().map(|w| w.render(&sc.sources, color)).collect();
-                    Checked {
-                        file,
-                        counts: Some((sc.phases.len(), steps, checks)),
-                        diagnostics: sc.warnings.clone(),
-                        rendered,
-                    }
-                }
-                Err(f) => {
-                    Checked { file, counts: None, rendered: f.render(color), diagnostics: f.diagnostics }
-                }
-            }
-        })
-        .collect();
+    let results = check_all(&files, &args.vars, color);
     let bad = results.iter().filter(|r| r.counts.is_none()).count();
     match args.format {
         CheckFormat::Text => text(&results, bad),
@@ -91,6 +69,56 @@ pub fn run(args: CheckArgs) -> CliResult {
     } else {
         Ok(ExitCode::Pass)
     }
+}
+
+fn check_one(path: &Path, vars: &VarArgs, color: bool) -> Checked {
+    let file = path.to_string_lossy().into_owned();
+    match load_scenario(path, vars) {
+        Ok(Loaded { scenario: sc, warnings }) => {
+            let checks: usize =
+                sc.phases.iter().map(|p| p.checks.len()).sum::<usize>() + sc.final_checks.len();
+            let steps: usize =
+                sc.setup.len() + sc.phases.iter().map(|p| p.steps.len()).sum::<usize>() + sc.teardown.len();
+            let rendered = warnings.iter().map(|w| w.render(&sc.sources, color)).collect();
+            Checked { file, counts: Some((sc.phases.len(), steps, checks)), diagnostics: warnings, rendered }
+        }
+        Err(f) => Checked { file, counts: None, rendered: f.render(color), diagnostics: f.diagnostics },
+    }
+}
+
+/// Checks the files on as many threads as there are cores (each file is loaded on its
+/// own); the results keep the order the files were given in.
+fn check_all(files: &[PathBuf], vars: &VarArgs, color: bool) -> Vec<Checked> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(files.len());
+    if workers <= 1 {
+        return files.iter().map(|p| check_one(p, vars, color)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = vec![];
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(path) = files.get(i) else { return done };
+            done.push((i, check_one(path, vars, color)));
+        }
+    };
+    let mut slots: Vec<Option<Checked>> = files.iter().map(|_| None).collect();
+    std::thread::scope(|s| {
+        // The main thread's stack size: the loader recurses as deep on a worker.
+        let spawn = || std::thread::Builder::new().stack_size(8 << 20).spawn_scoped(s, work);
+        let handles: Vec<_> = (0..workers).map(|_| spawn()).collect();
+        for h in handles {
+            let done = match h {
+                Ok(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                // No thread to spare: the files it would have taken are checked below.
+                Err(_) => vec![],
+            };
+            for (i, c) in done {
+                slots[i] = Some(c);
+            }
+        }
+    });
+    files.iter().zip(slots).map(|(p, c)| c.unwrap_or_else(|| check_one(p, vars, color))).collect()
 }
 
 fn summary_line(n: usize, bad: usize) -> String {

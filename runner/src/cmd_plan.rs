@@ -12,7 +12,7 @@ use testrunner_engine::ExitCode;
 use testrunner_scenario::{format_duration, Masker, Param, Scenario, Scope, Step, StepKind};
 
 pub fn run(args: PlanArgs) -> CliResult {
-    let sc = load_scenario(&args.scenario, &args.vars)?;
+    let sc = load_scenario(&args.scenario, &args.vars)?.scenario;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -228,7 +228,7 @@ impl Plan {
     fn render(&self, sc: &Scenario) -> String {
         let mut out = format!("Plan: {} — {}\n", sc.id, sc.title);
         out.push_str(&format!("File:        {}\n", sc.file));
-        out.push_str(&format!("Fingerprint: {}\n", &sc.fingerprint[..16]));
+        out.push_str(&format!("Fingerprint: {}\n", &sc.resolved().fingerprint[..16]));
         out.push_str(&format!(
             "Worst case:  {} (steps' deadlines, capped by the run timeout {}, plus the teardown budget {})\n\n",
             format_duration(self.worst_case),
@@ -278,7 +278,7 @@ impl Plan {
     fn to_json(&self, sc: &Scenario) -> Value {
         let mut v = json!({
             "scenario": sc.id,
-            "fingerprint": &sc.fingerprint[..16],
+            "fingerprint": &sc.resolved().fingerprint[..16],
             "worst_case_ms": self.worst_case.as_millis() as u64,
             "steps": self.steps.iter().map(|s| json!({
                 "stage": s.stage, "id": s.id, "action": s.action, "params": s.params,

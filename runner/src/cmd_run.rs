@@ -8,16 +8,17 @@ use std::io::Write;
 use std::sync::{Arc, PoisonError};
 use testrunner_engine::{ExitCode, Interrupt, Journal, RunOptions, UndoStack};
 use testrunner_reports::{ReportFold, Subscriber};
-use testrunner_scenario::Masker;
+use testrunner_scenario::{Loaded, Masker};
 
 pub fn run(args: RunArgs) -> CliResult {
     if crate::suite::is_suite(&args) {
         return crate::suite::run(args);
     }
-    let sc = load_scenario(&args.scenarios[0], &args.vars)?;
-    for w in &sc.warnings {
+    let Loaded { scenario: sc, warnings } = load_scenario(&args.scenarios[0], &args.vars)?;
+    for w in &warnings {
         eprint!("{}", w.render(&sc.sources, color_stderr()));
     }
+    let resolved = sc.resolved();
     if let Some(fp) = &args.expect_fingerprint {
         let fp = fp.to_ascii_lowercase();
         if fp.len() < 8 || !fp.chars().all(|c| c.is_ascii_hexdigit()) {
@@ -26,11 +27,11 @@ pub fn run(args: RunArgs) -> CliResult {
                 Some("give at least 8 hex digits, as `testrunner plan` prints them (Fingerprint: ...)"),
             ));
         }
-        if !sc.fingerprint.starts_with(&fp) {
+        if !resolved.fingerprint.starts_with(&fp) {
             return Err(CliError::msg(
                 format!(
                     "the scenario is not the one that was planned: fingerprint {} is not {fp}",
-                    &sc.fingerprint[..16]
+                    &resolved.fingerprint[..16]
                 ),
                 Some(
                     "the file, an include or a --var changed since `testrunner plan`: review the plan again",
@@ -78,7 +79,7 @@ pub fn run(args: RunArgs) -> CliResult {
     // On a worker, not the main thread: the engine then runs beside the tasks it waits on
     // (an HTTP connection's), instead of being woken across threads at every request.
     let ended = runtime.block_on(async {
-        match tokio::spawn(run_async(args, sc, dir)).await {
+        match tokio::spawn(run_async(args, sc, resolved.yaml, dir)).await {
             Ok(ended) => ended,
             // The panic hook printed the panic; the run is a harness error.
             Err(_) => Err(CliError::Reported),
@@ -104,11 +105,12 @@ enum Ended {
 async fn run_async(
     args: RunArgs,
     sc: testrunner_scenario::Scenario,
+    resolved_yaml: String,
     dir: std::path::PathBuf,
 ) -> Result<Ended, CliError> {
     // Secrets are the values of the vars named in `secrets:`, resolved as the run will see them.
     let masker = Arc::new(Masker::new(secret_values(&sc)));
-    if let Err(e) = crate::rundir::put(&dir, "scenario.yaml", masker.mask(&sc.resolved_yaml).as_bytes()) {
+    if let Err(e) = crate::rundir::put(&dir, "scenario.yaml", masker.mask(&resolved_yaml).as_bytes()) {
         return Err(CliError::msg(
             format!("cannot write {}: {e}", dir.join("scenario.yaml").display()),
             None,
@@ -150,7 +152,7 @@ async fn run_async(
             let signal = abandon.signal.lock().unwrap_or_else(PoisonError::into_inner).clone().unwrap_or_default();
             let code = abandon_cleanup(&signal, &undo, &journal, t0).await;
             let report = take_report(&fold);
-            if let Err(e) = rundir::write_reports(&dir, &report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref()) {
+            if let Err(e) = rundir::write_reports(&dir, &report, &masker.mask(&resolved_yaml), args.junit.as_deref()) {
                 print_error(&format!("cannot write reports in {}: {e}", dir.display()), None);
             }
             let text = testrunner_reports::summary::render(&report);
@@ -160,8 +162,7 @@ async fn run_async(
         }
     };
     let report = take_report(&fold);
-    if let Err(e) =
-        rundir::write_reports(&dir, &report, &masker.mask(&sc.resolved_yaml), args.junit.as_deref())
+    if let Err(e) = rundir::write_reports(&dir, &report, &masker.mask(&resolved_yaml), args.junit.as_deref())
     {
         return Err(CliError::msg(format!("cannot write reports in {}: {e}", dir.display()), None));
     }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use testrunner_engine::RegistryCatalog;
 use testrunner_scenario::{
-    load_with, read_source, Diagnostic, LoadFailure, LoadOptions, Overrides, Scenario, Sources, Span,
+    load_with, read_source, Diagnostic, LoadFailure, LoadOptions, Loaded, Overrides, Sources, Span,
 };
 
 pub fn color_stderr() -> bool {
@@ -94,7 +94,7 @@ pub fn overrides(args: &VarArgs) -> Result<Overrides, Box<Diagnostic>> {
     Ok(o)
 }
 
-pub fn load_scenario(path: &Path, vars: &VarArgs) -> Result<Scenario, LoadFailure> {
+pub fn load_scenario(path: &Path, vars: &VarArgs) -> Result<Loaded, LoadFailure> {
     let overrides = match overrides(vars) {
         Ok(o) => o,
         Err(d) => return Err(LoadFailure { diagnostics: vec![*d], sources: Sources::default() }),

@@ -26,13 +26,14 @@ pub use expr::{Expr, Scope, Template, FUNCTIONS};
 pub use json_schema::scenario_schema;
 pub use kind::StepKind;
 pub use load::{
-    is_ident, load, load_with, read_source, valid_scenario_id, Catalog, LoadFailure, LoadOptions, Output,
-    Overrides, ReadBytes, ReadFile, MAX_EXPANDED, MAX_FILE_BYTES, MAX_TOTAL_BYTES, RESULT_FIELDS, STEP_KEYS,
+    is_ident, load, load_with, read_source, valid_scenario_id, Catalog, LoadFailure, LoadOptions, Loaded,
+    Output, Overrides, ReadBytes, ReadFile, MAX_EXPANDED, MAX_FILE_BYTES, MAX_TOTAL_BYTES, RESULT_FIELDS,
+    STEP_KEYS,
 };
 pub use mask::{embedded_credentials, Masker};
 pub use model::*;
 pub use node::{parse_yaml, Node, SNode};
-pub use resolved::step_json;
+pub use resolved::{step_json, Resolved};
 pub use schema::conform_params;
 pub use span::{Sources, Span, Spanned};
 /// Declared by actions in their specs, recorded in the journal: the event crate owns them.

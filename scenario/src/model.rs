@@ -28,13 +28,8 @@ pub struct Scenario {
     pub outcome: OutcomeRule,
     pub exit_codes: Vec<ExitRule>,
     pub hard_fail: Vec<HardFail>,
-    /// The fully resolved scenario (includes inlined, fragments expanded) as YAML.
-    pub resolved_yaml: String,
-    /// sha256 of the resolved scenario, hex.
-    pub fingerprint: String,
+    /// The text of every file read (the scenario and its includes), which spans point into.
     pub sources: Sources,
-    /// Problems that do not stop the run (an unknown TESTRUNNER_VAR_ name, say).
-    pub warnings: Vec<crate::Diagnostic>,
 }
 
 #[derive(Debug, Clone)]

@@ -8,10 +8,23 @@ use crate::model::{Scenario, Step};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-pub fn fill(sc: &mut Scenario) {
-    let doc = to_json(sc);
-    sc.resolved_yaml = serde_saphyr::to_string(&doc).unwrap_or_else(|e| format!("# could not render: {e}\n"));
-    sc.fingerprint = hex::encode(Sha256::digest(sc.resolved_yaml.as_bytes()));
+/// The resolved scenario as YAML and its fingerprint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    /// The fully resolved scenario (includes inlined, fragments expanded) as YAML.
+    pub yaml: String,
+    /// sha256 of `yaml`, hex.
+    pub fingerprint: String,
+}
+
+impl Scenario {
+    /// Rendered on demand: `check` never needs it, a run needs it once.
+    pub fn resolved(&self) -> Resolved {
+        let yaml =
+            serde_saphyr::to_string(&to_json(self)).unwrap_or_else(|e| format!("# could not render: {e}\n"));
+        let fingerprint = hex::encode(Sha256::digest(yaml.as_bytes()));
+        Resolved { yaml, fingerprint }
+    }
 }
 
 fn to_json(sc: &Scenario) -> Value {

@@ -23,7 +23,7 @@ impl Catalog for AnyCatalog {
 fn load_files(files: &[(&str, String)]) -> Result<Scenario, LoadFailure> {
     let map: HashMap<String, String> = files.iter().map(|(p, t)| (p.to_string(), t.clone())).collect();
     let read = move |p: &str| map.get(p).cloned().ok_or_else(|| "no such file".to_string());
-    load(files[0].0, &read, &AnyCatalog, &Overrides::default())
+    load(files[0].0, &read, &AnyCatalog, &Overrides::default()).map(|l| l.scenario)
 }
 
 fn failure(text: String) -> LoadFailure {
@@ -157,6 +157,7 @@ fn load_disk(main: &std::path::Path, roots: &[&std::path::Path]) -> Result<Scena
     let opts =
         LoadOptions { include_roots: roots.iter().map(|r| r.to_string_lossy().into_owned()).collect() };
     load_with(main.to_str().unwrap(), &read_source, &AnyCatalog, &Overrides::default(), &opts)
+        .map(|l| l.scenario)
 }
 
 #[test]
@@ -219,7 +220,8 @@ fn each_included_file_is_parsed_once() {
         map.get(p).cloned().ok_or_else(|| "no such file".to_string())
     };
     let sc = load("s.yaml", &read, &AnyCatalog, &Overrides::default())
-        .unwrap_or_else(|f| panic!("{}", f.render(false)));
+        .unwrap_or_else(|f| panic!("{}", f.render(false)))
+        .scenario;
     assert_eq!(sc.vars.len(), n);
     assert_eq!(reads.load(Ordering::SeqCst), n + 1);
 }

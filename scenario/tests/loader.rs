@@ -1,7 +1,8 @@
 //! Parser and validator tests: exact error positions, did-you-mean, includes, fragments.
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use testrunner_scenario::{load, Catalog, LoadFailure, Output, Overrides, Scenario};
+use std::time::Duration;
+use testrunner_scenario::{load, Catalog, LoadFailure, Output, Overrides, Scenario, StepKind};
 
 struct FakeCatalog;
 
@@ -50,7 +51,7 @@ impl Catalog for FakeCatalog {
 fn load_files(files: &[(&str, &str)], overrides: Overrides) -> Result<Scenario, LoadFailure> {
     let map: HashMap<String, String> = files.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect();
     let read = move |p: &str| map.get(p).cloned().ok_or_else(|| "No such file or directory".to_string());
-    load(files[0].0, &read, &FakeCatalog, &overrides)
+    load(files[0].0, &read, &FakeCatalog, &overrides).map(|l| l.scenario)
 }
 
 fn errors(text: &str) -> Vec<(String, u32, u32, Option<String>)> {
@@ -89,7 +90,7 @@ phases:
     assert_eq!(sc.id, "s");
     assert_eq!(sc.phases[0].steps[0].id, "get");
     assert_eq!(sc.phases[0].checks[0].id, "C-1");
-    assert_eq!(sc.fingerprint.len(), 64);
+    assert_eq!(sc.resolved().fingerprint.len(), 64);
 }
 
 #[test]
@@ -564,6 +565,35 @@ fn wait_names_background_polls() {
     assert!(t.contains(&("`wait` names `w`, which has no `until`", 6, 15)), "{t:?}");
     assert!(t.contains(&("`wait: p1` names no background step", 6, 15)), "{t:?}");
     assert!(t.contains(&("`wait: p3` names no background step", 6, 15)), "{t:?}");
+}
+
+#[test]
+fn each_kind_of_step_takes_its_own_keys() {
+    let base = "phases:\n  - name: a\n    steps:\n      - { id: w, http.get: { url: x }, until: w.ok, background: true }\n      - { id: v, sql.writers: {}, background: true }\n";
+    let text = format!("{base}      - {{ id: f, name: first, wait: {{ all: [w] }}, timeout: 5s }}\n      - {{ stop: v, name: end }}\n");
+    let sc = load_files(&[("s.yaml", &text)], Overrides::default())
+        .unwrap_or_else(|f| panic!("{}", f.render(false)));
+    let steps = &sc.phases[0].steps[1..];
+    assert_eq!(
+        (steps[1].id.as_str(), steps[1].label(), steps[1].timeout),
+        ("f", "first", Some(Duration::from_secs(5)))
+    );
+    assert_eq!((steps[1].kind, steps[2].kind), (StepKind::Wait, StepKind::Stop));
+    assert_eq!((steps[2].id.as_str(), steps[2].label()), ("a_4", "end"));
+    // A key another kind takes is unknown here, and is not read as well (one error each).
+    let text = format!("{base}      - {{ id: f, wait: {{ all: [w] }}, until: \"(\" }}\n      - {{ stop: v, id: s, name: [x] }}\n      - {{ http.get: {{ url: x }}, timeout: soon }}\n");
+    let e = full(&text, Overrides::default());
+    let t: Vec<(&str, u32, u32)> = e.iter().map(|x| (x.0.as_str(), x.1, x.2)).collect();
+    assert_eq!(
+        t,
+        [
+            ("unknown key `until` in a `wait` step", 6, 38),
+            ("unknown key `id` in a `stop` step", 7, 20),
+            ("step name must be a string, not list", 7, 33),
+            ("`soon` is not a duration (e.g. 250ms, 30s, 2m30s)", 8, 42),
+        ],
+        "{e:?}"
+    );
 }
 
 #[test]

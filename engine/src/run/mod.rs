@@ -111,7 +111,7 @@ pub async fn run(
         title: sc.title.clone(),
         description: sc.description.clone(),
         file: sc.file.to_string(),
-        fingerprint: sc.fingerprint.clone(),
+        fingerprint: sc.resolved().fingerprint,
         at: now_rfc3339(),
         tool_version: opts.tool_version.clone(),
         host: opts.host.clone(),

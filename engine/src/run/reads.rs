@@ -56,7 +56,7 @@ mod tests {
         let read = move |_: &str| Ok(text.clone());
         let sc = load("t.yaml", &read, &crate::RegistryCatalog, &Overrides::default())
             .unwrap_or_else(|f| panic!("{}", f.render(false)));
-        read_names(&sc)
+        read_names(&sc.scenario)
     }
 
     #[test]

@@ -38,7 +38,8 @@ pub fn run(args: RunArgs) -> CliResult {
     let mut bad = 0;
     for f in &files {
         match load_scenario(f, &vars) {
-            Ok(sc) => {
+            Ok(l) => {
+                let sc = l.scenario;
                 declared.extend(sc.vars.iter().map(|v| v.name.clone()));
                 secrets.extend(crate::cmd_run::secret_values(&sc));
                 loaded.push((f.clone(), (sc.id.clone(), sc.tags.clone())));

@@ -22,7 +22,8 @@ use compile::{
 use eval::context;
 use messages::{explain_error, readable, split_comparison};
 use serde_json::Value;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// A compiled CEL expression with its source text and place.
 #[derive(Clone)]
@@ -51,8 +52,43 @@ pub struct ExprError {
     pub offset: usize,
 }
 
+/// Most compiled programs [`program`] keeps, and the longest source it keeps one for (a
+/// bound on its memory; a scenario's expressions are short).
+const MAX_MEMO: usize = 4096;
+const MAX_MEMO_CHARS: usize = 512;
+
+/// The program for `source`, compiled once per process: scenarios repeat their
+/// expressions (a fragment's steps for every `use:`, the same `${var}` in many steps), and
+/// CEL's parser is much of what loading one costs. The result depends on the text alone,
+/// errors too.
+fn program(source: &str) -> Result<Arc<cel::Program>, ExprError> {
+    type Programs = HashMap<String, Result<Arc<cel::Program>, ExprError>>;
+    static PROGRAMS: OnceLock<Mutex<Programs>> = OnceLock::new();
+    if source.len() > MAX_MEMO_CHARS {
+        return Expr::compile_program(source);
+    }
+    let programs = PROGRAMS.get_or_init(Default::default);
+    let lock = || programs.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(done) = lock().get(source).cloned() {
+        return done;
+    }
+    let out = Expr::compile_program(source);
+    let mut memo = lock();
+    if memo.len() >= MAX_MEMO {
+        memo.clear();
+    }
+    memo.insert(source.to_string(), out.clone());
+    out
+}
+
 impl Expr {
     pub fn compile(source: &str, span: Span) -> Result<Expr, ExprError> {
+        let program = program(source)?;
+        Ok(Expr { source: source.to_string(), span, program })
+    }
+
+    /// Compiles `source` without the memo of [`program`].
+    fn compile_program(source: &str) -> Result<Arc<cel::Program>, ExprError> {
         if source.trim().is_empty() {
             return Err(ExprError { message: "empty expression".into(), offset: 0 });
         }
@@ -76,7 +112,7 @@ impl Expr {
             Some(Ok(p)) => p,
             _ => program,
         };
-        Ok(Expr { source: source.to_string(), span, program: Arc::new(program) })
+        Ok(Arc::new(program))
     }
 
     /// The top-level names the expression reads (`lost` in `lost.json.x == 1`). Names bound

@@ -199,3 +199,18 @@ fn aggregates() {
         .unwrap();
     assert_eq!(e.eval(&s).unwrap(), json!(true));
 }
+
+#[test]
+fn a_source_is_compiled_once() {
+    let a = Expr::compile("memo_probe.ok && memo_n > 1", Span::none()).unwrap();
+    let b = Expr::compile("memo_probe.ok && memo_n > 1", Span::new(Arc::from("x.yaml"), 3, 4, 5)).unwrap();
+    assert!(Arc::ptr_eq(&a.program, &b.program));
+    assert_eq!((b.span.line, b.span.col), (3, 4), "the place is the caller's, not the memo's");
+    // Negative control: another text is another program.
+    let c = Expr::compile("memo_probe.ok && memo_n > 2", Span::none()).unwrap();
+    assert!(!Arc::ptr_eq(&a.program, &c.program));
+    // An error is the same error the second time.
+    let e1 = Expr::compile("memo_n >", Span::none()).unwrap_err();
+    let e2 = Expr::compile("memo_n >", Span::none()).unwrap_err();
+    assert_eq!((e1.message, e1.offset), (e2.message, e2.offset));
+}

@@ -49,7 +49,9 @@ pub(super) fn not_regular(meta: &std::fs::Metadata) -> String {
 }
 
 impl Loader<'_> {
-    pub(super) fn parse_file(&mut self, path: &str, at: &Span) -> Option<SNode> {
+    /// Reads and parses one file. An included file's tree is shared with other loads in
+    /// this process (see [`parse_shared`]).
+    pub(super) fn parse_file(&mut self, path: &str, at: &Span, included: bool) -> Option<Arc<SNode>> {
         let bytes = match (self.read)(path) {
             Ok(t) => t,
             Err(e) => {
@@ -89,7 +91,9 @@ impl Loader<'_> {
             }
         };
         self.sources.add(file.clone(), Arc::from(text.as_str()));
-        match parse_yaml(&file, &text) {
+        let parsed =
+            if included { parse_shared(&file, &text) } else { parse_yaml(&file, &text).map(Arc::new) };
+        match parsed {
             Ok(n) => Some(n),
             Err(e) => {
                 let (message, hint) = yaml_message(&e.message);
@@ -200,7 +204,7 @@ impl Loader<'_> {
             if !self.included.insert(real) {
                 continue;
             }
-            let Some(root) = self.parse_file(&path, &item.span) else { continue };
+            let Some(root) = self.parse_file(&path, &item.span, true) else { continue };
             if !self.not_empty(&root, &path, "an included file") {
                 continue;
             }
@@ -221,6 +225,35 @@ impl Loader<'_> {
             self.include_stack.pop();
         }
     }
+}
+
+/// Most included files kept parsed, and the largest kept (a bound on the memory).
+const MAX_SHARED_FILES: usize = 64;
+const MAX_SHARED_BYTES: usize = 256 * 1024;
+
+/// [`parse_yaml`] of an included file, kept by path and text: `check` of a directory loads
+/// many scenarios that include the same fragment files, and parsing YAML is most of what
+/// loading costs. A file whose text changed is parsed again; errors are not kept.
+fn parse_shared(file: &Arc<str>, text: &str) -> Result<Arc<SNode>, crate::node::YamlError> {
+    type Parsed = HashMap<Arc<str>, (Arc<str>, Arc<SNode>)>;
+    static PARSED: std::sync::OnceLock<std::sync::Mutex<Parsed>> = std::sync::OnceLock::new();
+    if text.len() > MAX_SHARED_BYTES {
+        return parse_yaml(file, text).map(Arc::new);
+    }
+    let parsed = PARSED.get_or_init(Default::default);
+    let lock = || parsed.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((t, tree)) = lock().get(file) {
+        if **t == *text {
+            return Ok(tree.clone());
+        }
+    }
+    let tree = Arc::new(parse_yaml(file, text)?);
+    let mut memo = lock();
+    if memo.len() >= MAX_SHARED_FILES {
+        memo.clear();
+    }
+    memo.insert(file.clone(), (Arc::from(text), tree.clone()));
+    Ok(tree)
 }
 
 /// `p` with symlinks resolved when it exists, else made absolute lexically (paths a test

@@ -14,7 +14,7 @@ pub use phase::valid_scenario_id;
 pub use step::is_ident;
 
 use crate::diag::{did_you_mean, Diagnostic};
-use crate::expr::Expr;
+use crate::expr::{Expr, Template};
 use crate::kind::StepKind;
 use crate::model::*;
 use crate::node::{parse_yaml, Node, SNode};
@@ -62,6 +62,14 @@ pub struct Overrides {
     pub values: Vec<(String, String, String)>,
     /// Unknown names from the environment are only warned about (the environment is shared).
     pub lenient: Vec<String>,
+}
+
+/// A loaded, valid scenario with the problems that do not stop it (an unknown
+/// `TESTRUNNER_VAR_` name, say), to be shown before it runs.
+#[derive(Debug)]
+pub struct Loaded {
+    pub scenario: Scenario,
+    pub warnings: Vec<Diagnostic>,
 }
 
 #[derive(Debug)]
@@ -113,7 +121,7 @@ pub fn load(
     read: ReadFile,
     catalog: &dyn Catalog,
     overrides: &Overrides,
-) -> Result<Scenario, LoadFailure> {
+) -> Result<Loaded, LoadFailure> {
     let bytes = |p: &str| read(p).map(String::into_bytes);
     load_with(path, &bytes, catalog, overrides, &LoadOptions::default())
 }
@@ -125,7 +133,7 @@ pub fn load_with(
     catalog: &dyn Catalog,
     overrides: &Overrides,
     opts: &LoadOptions,
-) -> Result<Scenario, LoadFailure> {
+) -> Result<Loaded, LoadFailure> {
     let main_dir = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut roots = vec![real_path(main_dir)];
     roots.extend(opts.include_roots.iter().map(|r| real_path(Path::new(r))));
@@ -151,14 +159,14 @@ pub fn load_with(
             .collect(),
         used_fragments: vec![],
         metric_refs: vec![],
+        schemas: HashMap::new(),
     };
     let scenario = l.load_main(path, overrides);
     match scenario {
-        Some(mut sc) if !l.diags.iter().any(|d| d.severity == crate::Severity::Error) => {
-            sc.warnings = l.diags;
-            Ok(sc)
+        Some(scenario) if !l.diags.iter().any(|d| d.severity == crate::Severity::Error) => {
+            Ok(Loaded { scenario, warnings: l.diags })
         }
-        Some(_) => Err(LoadFailure { diagnostics: l.diags, sources: l.sources }),
+        Some(sc) => Err(LoadFailure { diagnostics: l.diags, sources: sc.sources }),
         None => {
             // Every way to give up reports why; should one not, the run still stops here.
             if !l.diags.iter().any(|d| d.severity == crate::Severity::Error) {
@@ -201,6 +209,8 @@ struct Loader<'a> {
     used_fragments: Vec<String>,
     /// (metric name, where a check's `metric:` names it), checked once all metrics are known.
     metric_refs: Vec<(String, Span)>,
+    /// Parameter schemas by action name, asked of the catalog once each.
+    schemas: HashMap<String, Arc<Value>>,
 }
 
 /// The keys of one YAML map, with unknown keys reported once.
@@ -236,7 +246,7 @@ impl<'a> Loader<'a> {
     }
 
     fn load_main(&mut self, path: &str, overrides: &Overrides) -> Option<Scenario> {
-        let root = self.parse_file(path, &Span::new(Arc::from(path), 0, 0, 0))?;
+        let root = self.parse_file(path, &Span::new(Arc::from(path), 0, 0, 0), false)?;
         if !self.not_empty(&root, path, "a scenario") {
             return None;
         }
@@ -352,7 +362,7 @@ impl<'a> Loader<'a> {
                 VarDef { name: name.value, value, span: name.span, overridden }
             })
             .collect();
-        let mut sc = Scenario {
+        let sc = Scenario {
             id,
             title,
             description,
@@ -370,10 +380,7 @@ impl<'a> Loader<'a> {
             outcome,
             exit_codes,
             hard_fail,
-            resolved_yaml: String::new(),
-            fingerprint: String::new(),
-            sources: Sources::default(),
-            warnings: vec![],
+            sources: std::mem::take(&mut self.sources),
         };
         let reserved: Vec<String> = self.step_ids.keys().cloned().collect();
         // Past the expansion cap the steps are cut short: checking their references would
@@ -381,8 +388,6 @@ impl<'a> Loader<'a> {
         if self.expanded <= MAX_EXPANDED {
             crate::refs::validate(&sc, &reserved, self.catalog, &mut self.diags);
         }
-        crate::resolved::fill(&mut sc);
-        sc.sources = self.sources.clone();
         Some(sc)
     }
 

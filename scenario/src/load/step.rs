@@ -1,6 +1,47 @@
 //! Steps: one action (or built-in) with its keys, typed once into a [`Step`].
 use super::*;
 
+/// The keys a `stop` step may carry.
+const STOP_KEYS: &[&str] = &["stop", "name"];
+/// The keys a `wait` step may carry.
+const WAIT_KEYS: &[&str] = &["wait", "id", "name", "timeout"];
+
+/// What a step runs, found among its keys.
+enum Head<'n> {
+    /// `- stop: writers` ends a background step.
+    Stop { target: String, span: Span },
+    /// `- wait: { any: [n1, n2] }` waits for background polls.
+    Wait(&'n SNode),
+    /// A registered action (`http.get`, `set`, `assert`, ...) and its parameters.
+    Action(&'n Spanned<String>, &'n SNode),
+}
+
+/// A step's keys besides its action; the keys its kind does not take read as absent
+/// (they were reported as unknown already).
+struct StepKeys<'n> {
+    node: &'n SNode,
+    allowed: &'static [&'static str],
+}
+
+impl<'n> StepKeys<'n> {
+    fn get(&self, key: &str) -> Option<&'n SNode> {
+        self.allowed.contains(&key).then(|| self.node.value.get(key)).flatten()
+    }
+}
+
+/// The engine's keys of a step, read the same way whatever its kind.
+struct Common {
+    name: Option<String>,
+    timeout: Option<Duration>,
+    until: Option<Expr>,
+    interval: Option<Duration>,
+    retries: u32,
+    save: Option<Template>,
+    background: bool,
+    when: Option<Expr>,
+    allow_failure: bool,
+}
+
 impl Loader<'_> {
     pub(super) fn steps(&mut self, node: &SNode, ctx: &StepCtx) -> Vec<Step> {
         let Node::Seq(items) = &node.value else {
@@ -24,6 +65,8 @@ impl Loader<'_> {
         out
     }
 
+    /// Every step, whatever it runs, is read here: its action, its id, its parameters,
+    /// then the engine's keys its kind takes.
     pub(super) fn step(&mut self, node: &SNode, ctx: &StepCtx, index: usize) -> Option<Step> {
         let Node::Map(entries) = &node.value else {
             self.err(
@@ -35,44 +78,91 @@ impl Loader<'_> {
             );
             return None;
         };
-        // `- stop: writers` ends a background step.
-        if let Some(target) = node.value.get("stop") {
+        let (head, allowed) = if let Some(target) = node.value.get("stop") {
             let id = self.string(target, "stop target")?;
-            let extra: Vec<&Spanned<String>> = entries
-                .iter()
-                .map(|(k, _)| k)
-                .filter(|k| !["stop", "name"].contains(&k.value.as_str()))
-                .collect();
-            for k in extra {
+            for (k, _) in entries.iter().filter(|(k, _)| !STOP_KEYS.contains(&k.value.as_str())) {
                 self.err(Diagnostic::error(
                     format!("unknown key `{}` in a `stop` step", k.value),
                     k.span.clone(),
                 ));
             }
-            let sid = self.step_id(None, ctx, index, &node.span)?;
-            return Some(Step {
-                id: sid,
-                name: node.value.get("name").and_then(|n| n.value.as_str().map(String::from)),
-                span: node.span.clone(),
-                action: "stop".into(),
-                kind: StepKind::Stop,
-                action_span: target.span.clone(),
-                params: Param::Lit(Value::String(id)),
-                timeout: None,
-                until: None,
-                interval: None,
-                retries: 0,
-                save: None,
-                background: false,
-                when: None,
-                allow_failure: false,
-                assertions: vec![],
-                scope: ctx.scope.clone(),
-            });
-        }
-        if let Some(spec) = node.value.get("wait") {
-            return self.wait_step(node, spec, ctx, index);
-        }
+            (Some(Head::Stop { target: id, span: target.span.clone() }), STOP_KEYS)
+        } else if let Some(spec) = node.value.get("wait") {
+            self.map(node, "a `wait` step", WAIT_KEYS);
+            (Some(Head::Wait(spec)), WAIT_KEYS)
+        } else {
+            (self.action_key(entries).map(|(k, v)| Head::Action(k, v)), STEP_KEYS)
+        };
+        let keys = StepKeys { node, allowed };
+        // A `stop` step's id is always generated: nothing reads its result.
+        let explicit = keys.get("id").and_then(|n| {
+            let s = self.string(n, "step id")?;
+            if !is_ident(&s) {
+                self.err(
+                    Diagnostic::error(format!("`{s}` is not a valid step id"), n.span.clone())
+                        .hint("use letters, digits and `_` (expressions read results as `<id>.field`)"),
+                );
+                return None;
+            }
+            Some((s, n.span.clone()))
+        });
+        // The id is reserved even when the action is wrong, so later references to it
+        // do not cascade into more errors.
+        let id = self.step_id(explicit, ctx, index, &node.span)?;
+        let Some(head) = head else {
+            if !entries.iter().any(|(k, _)| !STEP_KEYS.contains(&k.value.as_str())) {
+                self.err(Diagnostic::error("this step has no action", node.span.clone()).hint(
+                    "add one action key, e.g. `http.get: { url: ... }`; `testrunner actions` lists them",
+                ));
+            }
+            return None;
+        };
+        let mut assertions = vec![];
+        let (action, kind, action_span, params, common) = match head {
+            Head::Stop { target, span } => {
+                let common = self.common_keys(&keys);
+                ("stop".to_string(), StepKind::Stop, span, Param::Lit(Value::String(target)), common)
+            }
+            Head::Wait(spec) => {
+                // A `wait` step's own keys are read before its list of ids.
+                let common = self.common_keys(&keys);
+                let params = self.wait_params(spec)?;
+                ("wait".to_string(), StepKind::Wait, spec.span.clone(), params, common)
+            }
+            Head::Action(akey, aval) => {
+                let kind = StepKind::of(&akey.value);
+                let params = self.action_params(akey, aval, kind, ctx, &mut assertions);
+                let common = self.common_keys(&keys);
+                (akey.value.clone(), kind, akey.span.clone(), params, common)
+            }
+        };
+        Some(Step {
+            id,
+            name: common.name,
+            span: node.span.clone(),
+            action,
+            kind,
+            action_span,
+            params,
+            timeout: common.timeout,
+            until: common.until,
+            interval: common.interval,
+            retries: common.retries,
+            save: common.save,
+            background: common.background,
+            when: common.when,
+            allow_failure: common.allow_failure,
+            assertions,
+            scope: ctx.scope.clone(),
+        })
+    }
+
+    /// The one action key among a step's keys; every other key that is not an engine key
+    /// is reported (with a did-you-mean among keys or actions).
+    fn action_key<'n>(
+        &mut self,
+        entries: &'n [(Spanned<String>, SNode)],
+    ) -> Option<(&'n Spanned<String>, &'n SNode)> {
         let mut action: Option<(&Spanned<String>, &SNode)> = None;
         for (k, v) in entries {
             if STEP_KEYS.contains(&k.value.as_str()) {
@@ -112,36 +202,24 @@ impl Loader<'_> {
             };
             self.err(d);
         }
-        let f = Fields { node };
-        let explicit = f.get("id").and_then(|n| {
-            let s = self.string(n, "step id")?;
-            if !is_ident(&s) {
-                self.err(
-                    Diagnostic::error(format!("`{s}` is not a valid step id"), n.span.clone())
-                        .hint("use letters, digits and `_` (expressions read results as `<id>.field`)"),
-                );
-                return None;
-            }
-            Some((s, n.span.clone()))
-        });
-        // The id is reserved even when the action is wrong, so later references to it
-        // do not cascade into more errors.
-        let id = self.step_id(explicit, ctx, index, &node.span)?;
-        let Some((akey, aval)) = action else {
-            if !entries.iter().any(|(k, _)| !STEP_KEYS.contains(&k.value.as_str())) {
-                self.err(Diagnostic::error("this step has no action", node.span.clone()).hint(
-                    "add one action key, e.g. `http.get: { url: ... }`; `testrunner actions` lists them",
-                ));
-            }
-            return None;
-        };
-        let mut assertions = vec![];
-        let kind = StepKind::of(&akey.value);
-        let params = match kind {
+        action
+    }
+
+    /// An action's parameters, checked against its schema; `assert`'s expressions are
+    /// compiled into `assertions`.
+    fn action_params(
+        &mut self,
+        akey: &Spanned<String>,
+        aval: &SNode,
+        kind: StepKind,
+        ctx: &StepCtx,
+        assertions: &mut Vec<Expr>,
+    ) -> Param {
+        match kind {
             // `set` takes any names; `assert` takes bare expressions.
             StepKind::Set => self.value_param(aval),
             StepKind::Assert => {
-                let schema = self.catalog.schema("assert").unwrap_or(Value::Bool(true));
+                let schema = self.schema("assert");
                 let mut pc = ParamCheck::new("assert", &schema, &self.sources);
                 let p = pc.check(aval, &schema, "");
                 self.diags.append(&mut pc.diags);
@@ -163,14 +241,30 @@ impl Loader<'_> {
             }
             _ => {
                 let name = akey.value.as_str();
-                let schema = self.catalog.schema(name).unwrap_or(Value::Bool(true));
+                let schema = self.schema(name);
                 let mut pc = ParamCheck::new(name, &schema, &self.sources);
                 pc.known = self.known_vars(ctx.scope.as_deref());
                 let p = pc.check(aval, &schema, "");
                 self.diags.append(&mut pc.diags);
                 p
             }
-        };
+        }
+    }
+
+    /// An action's parameter schema, asked of the catalog once per action: a scenario has
+    /// many steps of few actions.
+    fn schema(&mut self, action: &str) -> Arc<Value> {
+        if let Some(s) = self.schemas.get(action) {
+            return s.clone();
+        }
+        let s = Arc::new(self.catalog.schema(action).unwrap_or(Value::Bool(true)));
+        self.schemas.insert(action.to_string(), s.clone());
+        s
+    }
+
+    /// The engine's keys (`timeout`, `until`, `retries`, ...) as far as the step's kind
+    /// takes them.
+    fn common_keys(&mut self, f: &StepKeys) -> Common {
         let until = f.get("until").and_then(|n| self.expr(n));
         let when = f.get("when").and_then(|n| self.expr(n));
         let timeout = f.get("timeout").and_then(|n| self.duration(n));
@@ -199,7 +293,7 @@ impl Loader<'_> {
         }
         if retries > 0 && until.is_some() {
             self.err(
-                Diagnostic::error("a step takes `until` or `retries`, not both", node.span.clone()).hint(
+                Diagnostic::error("a step takes `until` or `retries`, not both", f.node.span.clone()).hint(
                     "`until` already re-runs the action until the condition holds or the step times out",
                 ),
             );
@@ -230,52 +324,12 @@ impl Loader<'_> {
         let background = f.get("background").map(|n| self.boolean(n)).unwrap_or(false);
         let allow_failure = f.get("allow_failure").map(|n| self.boolean(n)).unwrap_or(false);
         let name = f.get("name").and_then(|n| self.string(n, "step name"));
-        let step = Step {
-            id,
-            name,
-            span: node.span.clone(),
-            action: akey.value.clone(),
-            kind,
-            action_span: akey.span.clone(),
-            params,
-            timeout,
-            until,
-            interval,
-            retries,
-            save,
-            background,
-            when,
-            allow_failure,
-            assertions,
-            scope: ctx.scope.clone(),
-        };
-        Some(step)
+        Common { name, timeout, until, interval, retries, save, background, when, allow_failure }
     }
 
-    /// `- { id: primary, wait: { any: [n1, n2, n3] }, timeout: 30s }`: waits for the first
-    /// (`any`) or every (`all`) of the named background polls.
-    pub(super) fn wait_step(
-        &mut self,
-        node: &SNode,
-        spec: &SNode,
-        ctx: &StepCtx,
-        index: usize,
-    ) -> Option<Step> {
-        let f = self.fields(node, "a `wait` step", &["wait", "id", "name", "timeout"])?;
-        let explicit = f.get("id").and_then(|n| {
-            let s = self.string(n, "step id")?;
-            if !is_ident(&s) {
-                self.err(
-                    Diagnostic::error(format!("`{s}` is not a valid step id"), n.span.clone())
-                        .hint("use letters, digits and `_` (expressions read results as `<id>.field`)"),
-                );
-                return None;
-            }
-            Some((s, n.span.clone()))
-        });
-        let id = self.step_id(explicit, ctx, index, &node.span)?;
-        let timeout = f.get("timeout").and_then(|n| self.duration(n));
-        let name = f.get("name").and_then(|n| self.string(n, "step name"));
+    /// `wait: { any: [n1, n2, n3] }`: the first (`any`) or every (`all`) of the named
+    /// background polls.
+    fn wait_params(&mut self, spec: &SNode) -> Option<Param> {
         let hint =
             "e.g. `wait: { any: [n1_primary, n2_primary] }` (the first to match) or `wait: { all: [...] }`";
         let entries = match &spec.value {
@@ -321,25 +375,7 @@ impl Loader<'_> {
         }
         let mut params = serde_json::Map::new();
         params.insert(mode.clone(), Value::Array(ids));
-        Some(Step {
-            id,
-            name,
-            span: node.span.clone(),
-            action: "wait".into(),
-            kind: StepKind::Wait,
-            action_span: spec.span.clone(),
-            params: Param::Lit(Value::Object(params)),
-            timeout,
-            until: None,
-            interval: None,
-            retries: 0,
-            save: None,
-            background: false,
-            when: None,
-            allow_failure: false,
-            assertions: vec![],
-            scope: ctx.scope.clone(),
-        })
+        Some(Param::Lit(Value::Object(params)))
     }
 
     pub(super) fn step_id(
