@@ -12,7 +12,9 @@
 //!   ("canceling wait for synchronous replication ... may not have been replicated").
 //!
 //! A commit in flight is never cancelled (no cancel request): when it must be abandoned
-//! the connection is dropped and the batch recorded unknown. Workers reconnect (bounded
+//! the connection is dropped and the batch recorded unknown. The next batch's BEGIN and
+//! write are sent behind each COMMIT (one round trip a batch); behind a COMMIT that is
+//! abandoned, that batch goes with the connection, its COMMIT never sent: blind. Workers reconnect (bounded
 //! backoff) after a lost connection and keep writing, so writes continue across a failover
 //! when the URL follows the primary. Everything finishes before the step's deadline, so
 //! the output and the ids file always exist; dropping the step aborts every worker.
@@ -145,7 +147,7 @@ impl Action for Writers {
                 OutputField { name: "failed", ty: "int", doc: "rows whose batch failed before COMMIT was sent" },
                 OutputField { name: "unknown", ty: "int", doc: "rows whose COMMIT outcome is unknown" },
                 OutputField { name: "attempted", ty: "int", doc: "rows attempted (acknowledged + failed + unknown + those of blind failures)" },
-                OutputField { name: "blind_failures", ty: "int", doc: "batches that failed before their ids were learned (rolled back: nothing written)" },
+                OutputField { name: "blind_failures", ty: "int", doc: "batches that failed, or were abandoned behind a COMMIT that did not return, before their ids were learned (rolled back: nothing written)" },
                 OutputField { name: "rows_per_s", ty: "float", doc: "acknowledged rows per second" },
                 OutputField { name: "max_ack_id", ty: "int", doc: "highest acknowledged id (null when none)" },
                 OutputField { name: "ids_file", ty: "string", doc: "evidence file with every id by outcome (read by sql.verify_no_loss)" },
@@ -542,6 +544,8 @@ async fn commit(c: &Conn, cfg: &Cfg, ctx: &ActionCtx) -> (Class, Option<String>,
             }
         }
     };
+    // Notices of the batch sent behind this COMMIT may be among them: a WARNING there
+    // makes this batch unknown, never acknowledged by mistake.
     let warnings: Vec<String> = lock(&c.notices)[before..]
         .iter()
         .filter(|(sev, _)| sev == "WARNING")
