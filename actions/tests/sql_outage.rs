@@ -1,6 +1,6 @@
 //! sql.writers reports the client-observed outage: a real PostgreSQL frozen (SIGSTOP to the
-//! postmaster and every backend) for a measured time; and a negative control where nothing
-//! happens and no outage of that size may be reported.
+//! postmaster and every backend) for a measured time, and a negative control where nothing
+//! happens and no outage of that size may be reported; and a COMMIT that never returns.
 #[path = "support/pg.rs"]
 mod pg;
 
@@ -128,17 +128,33 @@ async fn a_frozen_server_is_the_outage_and_a_healthy_run_has_none() {
 }
 
 /// Unlimited, the pool sends each batch's BEGIN and INSERT behind the previous COMMIT. A
-/// COMMIT that does not return in `commit_timeout` (server frozen) is unknown and the batch
-/// queued behind it is abandoned with the connection: counted blind, and it must have
-/// written nothing (its COMMIT was never sent), while every acknowledged row is present.
+/// COMMIT that does not return in `commit_timeout` is unknown and the batch queued behind it
+/// is abandoned with the connection: counted blind, and it must have written nothing (its
+/// COMMIT was never sent), while every acknowledged row is present.
+///
+/// The hung COMMIT is made certain, not caught by timing: with a synchronous standby that
+/// does not exist every COMMIT waits for it (the backend reads nothing behind it), until the
+/// setting is reset. Freezing the server instead could land between a COMMIT's reply and the
+/// next batch's, where no COMMIT is in flight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_batch_behind_a_commit_that_did_not_return_writes_nothing() {
     let pg = PgServer::start(PgOpts::default());
-    let postmaster = pg.pid().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let params = json!({"url": pg.url(), "table": "pl", "workers": 2, "batch_rows": 20, "row_bytes": 16, "commit_timeout": "300ms"});
+    let hung = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'";
     let o = pool_with(&dir, params, &pg, "pl", |_| {
-        freeze(postmaster, Duration::from_millis(1200));
+        pg.psql("ALTER SYSTEM SET synchronous_standby_names = 'nobody'");
+        pg.psql("SELECT pg_reload_conf()");
+        // Both workers' first connections hang in COMMIT, give up on it after 300 ms and
+        // reconnect, and the new connections' COMMITs hang too: 4 waiters prove the
+        // first two were abandoned.
+        pg::wait_for(
+            Duration::from_secs(10),
+            || pg.psql(hung).parse::<u64>().unwrap() >= 4,
+            "COMMITs waiting for the absent standby",
+        );
+        pg.psql("ALTER SYSTEM RESET synchronous_standby_names");
+        pg.psql("SELECT pg_reload_conf()");
     })
     .await;
     let (acked, unknown) = (ms(&o, "acknowledged"), ms(&o, "unknown"));
