@@ -38,7 +38,8 @@ use std::time::{Duration, Instant};
 #[derive(Deserialize, JsonSchema, Clone, Copy, PartialEq)]
 #[serde(rename_all = "lowercase")]
 enum Mode {
-    /// `INSERT ... SELECT unnest($ids)` per batch (payload generated server-side).
+    /// `INSERT ... SELECT ... FROM generate_series(1, n) RETURNING id` per batch (the ids
+    /// from the column default; the payload sent once a batch, as one parameter).
     Insert,
     /// `COPY ... FROM STDIN` per batch, with the pre-allocated ids.
     Copy,
@@ -593,9 +594,12 @@ async fn connect_prepared(cfg: &Cfg, ctx: &ActionCtx) -> Result<(Conn, Statement
     Ok((c, st))
 }
 
+/// The payload is one text parameter, the same datum for every row. Generated per row
+/// (`repeat('x', $n)`), the server spent 1.6× the CPU a batch: PostgreSQL's `repeat`
+/// copies its input once per repetition, 1,024 one-byte `memcpy`s a row (docs/performance.md).
 fn insert_sql(ident: &str) -> String {
     format!(
-        "WITH ins AS (INSERT INTO {ident} (worker, batch, payload) SELECT $1::int4, $2::int8, repeat('x', $3::int4) \
+        "WITH ins AS (INSERT INTO {ident} (worker, batch, payload) SELECT $1::int4, $2::int8, $3::text \
          FROM generate_series(1, $4::int8) RETURNING id) SELECT array_agg(id) FROM ins"
     )
 }
@@ -648,7 +652,7 @@ async fn write_batch(
     let learned = match cfg.mode {
         Mode::Insert => {
             let st = st.insert.as_ref().expect("prepared in insert mode");
-            let args: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [&worker, &batch, &cfg.row_bytes, &n];
+            let args: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [&worker, &batch, &payload, &n];
             tokio::select! {
                 r = begin_and(c, st, &args) => r,
                 _ = halted(ctx, cfg) => return Before::Blind(STOPPED.into()),
