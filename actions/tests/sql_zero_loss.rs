@@ -39,7 +39,10 @@ async fn clean_table_verifies_and_a_deleted_row_is_caught() {
     assert!(w["series"].as_array().is_some_and(|s| !s.is_empty()));
     assert_eq!(pg.psql("SELECT count(*) FROM zl"), "5000");
     // Every row carries `row_bytes` of payload (sent once a batch, the same for each row).
-    assert_eq!(pg.psql("SELECT min(octet_length(payload)) || ' ' || max(octet_length(payload)) FROM zl"), "16 16");
+    assert_eq!(
+        pg.psql("SELECT min(octet_length(payload)) || ' ' || max(octet_length(payload)) FROM zl"),
+        "16 16"
+    );
 
     let v =
         act("sql.verify_no_loss", json!({"url": url, "table": "zl", "writers": "writers"}), &ctx(&dir, "v1"))

@@ -61,7 +61,8 @@ fn quiet_broken_pipe() {
 /// glibc gives threads that allocate their own arenas (up to 8 per core): the scenario is
 /// loaded on the main thread and run on a runtime worker, so with a second arena the run
 /// could not reuse what loading freed. One arena: a 10,000-step run in 61 MB instead of
-/// 75 MB, no slower (docs/performance.md). `MALLOC_ARENA_MAX` still wins.
+/// 75 MB, no slower (docs/performance.md). `MALLOC_ARENA_MAX` still wins. Only for `run`:
+/// `check` parses on two threads, and sharing one arena's lock made it twice as slow.
 fn one_malloc_arena() {
     #[cfg(target_env = "gnu")]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
@@ -73,7 +74,6 @@ fn one_malloc_arena() {
 }
 
 fn main() -> ExitCode {
-    one_malloc_arena();
     lab_path::install();
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
@@ -88,6 +88,9 @@ fn main() -> ExitCode {
             return ExitCode::from(code.code() as u8);
         }
     };
+    if matches!(cli.command, cli::Command::Run(_)) {
+        one_malloc_arena();
+    }
     // Not for `run`: a closed pipe must never end it before its cleanup (its own writes
     // ignore the error instead).
     if !matches!(cli.command, cli::Command::Run(_)) {

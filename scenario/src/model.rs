@@ -176,6 +176,16 @@ impl Param {
         }
     }
 
+    /// Whether any part is a `${…}` template (else it is what the loader already checked).
+    pub fn has_templates(&self) -> bool {
+        match self {
+            Param::Lit(_) => false,
+            Param::Tmpl(_) => true,
+            Param::Seq(items) => items.iter().any(Param::has_templates),
+            Param::Map(entries) => entries.iter().any(|(_, p)| p.has_templates()),
+        }
+    }
+
     /// The parameter as written, `${…}` kept as text (for plans and the resolved scenario).
     pub fn as_written(&self) -> Value {
         match self {

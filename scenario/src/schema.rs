@@ -463,6 +463,10 @@ pub fn conform_params(
     schema: &Value,
     sources: &Sources,
 ) -> Result<Value, String> {
+    // Literals were checked against this schema at load time; only `${…}` values are new.
+    if !param.has_templates() {
+        return Ok(value);
+    }
     let mut pc = ParamCheck::new(action, schema, sources);
     let v = pc.conform(param, value, schema, "");
     match pc.diags.first() {
