@@ -1,6 +1,8 @@
-//! sql.writers reports the client-observed outage: a real PostgreSQL frozen (SIGSTOP to the
-//! postmaster and every backend) for a measured time, and a negative control where nothing
-//! happens and no outage of that size may be reported; and a COMMIT that never returns.
+//! sql.writers under a server that stops answering:
+//! - the client-observed outage of a real PostgreSQL frozen (SIGSTOP to the postmaster and
+//!   every backend) for a measured time, with a negative control where nothing happens and
+//!   no outage of that size may be reported;
+//! - a COMMIT that never returns, and the batch pipelined behind it.
 #[path = "support/pg.rs"]
 mod pg;
 

@@ -90,10 +90,9 @@ fn main() -> ExitCode {
     };
     if matches!(cli.command, cli::Command::Run(_)) {
         one_malloc_arena();
-    }
-    // Not for `run`: a closed pipe must never end it before its cleanup (its own writes
-    // ignore the error instead).
-    if !matches!(cli.command, cli::Command::Run(_)) {
+    } else {
+        // Not for `run`: a closed pipe must never end it before its cleanup (its own
+        // writes ignore the error instead).
         default_sigpipe();
         quiet_broken_pipe();
     }
